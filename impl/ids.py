@@ -1,0 +1,180 @@
+"""mosaik's 32-byte digests and the group-identity derivations built on them.
+
+Byte-exact with mosaik (``src/primitives/id.rs``, ``collections/*/signature``,
+``groups/config.rs``): a peer that derives a different group id never bonds, so an
+implementation can check here that it would join the same group (inventory §3.3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import blake3
+
+from impl.errors import InvalidInput
+
+__all__ = [
+    "CollectionTypes",
+    "ConsensusDigestParams",
+    "UniqueId",
+    "collection_group_id",
+    "consensus_digest",
+    "group_id",
+    "state_machine_signature",
+]
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class UniqueId:
+    """mosaik ``Digest``/``UniqueId``: 32 bytes, usually a blake3 hash.
+
+    >>> UniqueId.from_str("00" * 32).raw == bytes(32)
+    True
+    >>> UniqueId.from_str("abc").hex() == blake3.blake3(b"abc").hexdigest()
+    True
+    """
+
+    raw: bytes
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.raw, bytes) or len(self.raw) != 32:
+            raise InvalidInput("UniqueId must be exactly 32 bytes")
+
+    @staticmethod
+    def from_str(text: str) -> UniqueId:
+        """Apply mosaik's ``From<&str>``: 64 hex digits decode, anything else is hashed."""
+        if len(text) == 64 and all(c in _HEX for c in text):
+            return UniqueId(bytes.fromhex(text))
+        return UniqueId(blake3.blake3(text.encode("utf-8")).digest())
+
+    @staticmethod
+    def from_parts(parts: Sequence[bytes]) -> UniqueId:
+        """Return blake3 of the concatenation of ``parts`` (mosaik ``from_parts``)."""
+        hasher = blake3.blake3()
+        for part in parts:
+            hasher.update(part)
+        return UniqueId(hasher.digest())
+
+    def derive(self, info: bytes | str | UniqueId) -> UniqueId:
+        """Return ``blake3(self ‖ info)``; a str is its UTF-8 bytes, an id its 32 bytes."""
+        if isinstance(info, UniqueId):
+            data = info.raw
+        elif isinstance(info, str):
+            data = info.encode("utf-8")
+        else:
+            data = info
+        return UniqueId(blake3.blake3(self.raw + data).digest())
+
+    def hashed(self) -> UniqueId:
+        """Return ``blake3(self)``."""
+        return UniqueId(blake3.blake3(self.raw).digest())
+
+    def hex(self) -> str:
+        """Return the 64-hex-digit form (mosaik's ``Debug``/JSON form)."""
+        return self.raw.hex()
+
+    def __str__(self) -> str:
+        return self.raw.hex()[:8]
+
+
+def _u64_le(value: int) -> bytes:
+    return value.to_bytes(8, "little")
+
+
+def _u128_le(value: int) -> bytes:
+    return value.to_bytes(16, "little")
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionTypes:
+    """Rust ``type_name`` strings of a collection's type parameters (for signatures).
+
+    ``kind`` is one of ``map``, ``vec``, ``set``, ``depq``, ``cell``, ``once``;
+    ``params`` lists the type names in mosaik's derive order (Map: K, V; DEPQ: P, K, V;
+    the others: T). ``depq_capacity`` is DEPQ's ``CAP`` const (default ``u64::MAX``).
+    """
+
+    kind: str
+    params: tuple[str, ...]
+    depq_capacity: int = (1 << 64) - 1
+
+    _ARITY = {"map": 2, "vec": 1, "set": 1, "depq": 3, "cell": 1, "once": 1}  # noqa: RUF012
+
+    def __post_init__(self) -> None:
+        arity = self._ARITY.get(self.kind)
+        if arity is None:
+            raise InvalidInput(f"unknown collection kind {self.kind!r}")
+        if len(self.params) != arity:
+            raise InvalidInput(
+                f"{self.kind} takes {arity} type parameters, got {len(self.params)}"
+            )
+
+
+def state_machine_signature(store_id: UniqueId, types: CollectionTypes) -> UniqueId:
+    """Return a collection state machine's ``signature()`` (map.rs:643-648 and siblings).
+
+    ``from("mosaik_collections_<kind>").derive(store_id)`` then each type name in
+    order; DEPQ also derives ``CAP.to_le_bytes()`` (u64).
+    """
+    sig = UniqueId.from_str(f"mosaik_collections_{types.kind}").derive(store_id)
+    for name in types.params:
+        sig = sig.derive(name)
+    if types.kind == "depq":
+        sig = sig.derive(_u64_le(types.depq_capacity))
+    return sig
+
+
+@dataclass(frozen=True, slots=True)
+class ConsensusDigestParams:
+    """The consensus parameters that enter the group id (builder.rs:316-324).
+
+    Election timeouts are not part of the digest in mosaik 0.3.13.
+    """
+
+    heartbeat_interval_ms: int = 500
+    heartbeat_jitter_ms: int = 150
+    max_missed_heartbeats: int = 10
+
+
+def consensus_digest(params: ConsensusDigestParams | None = None) -> UniqueId:
+    """Return ``ConsensusConfig::digest()``: blake3 of three u128 little-endian values."""
+    p = params or ConsensusDigestParams()
+    return UniqueId.from_parts(
+        [
+            _u128_le(p.heartbeat_interval_ms),
+            _u128_le(p.heartbeat_jitter_ms),
+            _u128_le(p.max_missed_heartbeats),
+        ]
+    )
+
+
+def group_id(
+    key_secret: UniqueId,
+    consensus: UniqueId,
+    sm_signature: UniqueId,
+    sync_signature: UniqueId,
+    validator_signatures: Sequence[UniqueId] = (),
+) -> UniqueId:
+    """Return ``GroupId`` as in groups/config.rs: ``secret.hashed()`` then derive each part."""
+    gid = key_secret.hashed().derive(consensus).derive(sm_signature).derive(sync_signature)
+    for sig in validator_signatures:
+        gid = gid.derive(sig)
+    return gid
+
+
+def collection_group_id(
+    store_id: UniqueId,
+    types: CollectionTypes,
+    sync_signature: UniqueId,
+    consensus: ConsensusDigestParams | None = None,
+) -> UniqueId:
+    """Return the group id of a collection: its key secret is its ``store_id``."""
+    return group_id(
+        store_id,
+        consensus_digest(consensus),
+        state_machine_signature(store_id, types),
+        sync_signature,
+    )

@@ -1,0 +1,211 @@
+"""Wire messages of snapshot sync, the replicated ``SnapshotRequest`` payload,
+and the Raft messages the sync protocol rides on (inventory §3.1).
+
+Snapshot-sync messages carry no term, no request id and no session id
+(protocol.rs:28-75); Raft's ``Message::term()`` is ``None`` for them, so a
+receiver never drops them for a stale term (inventory §0.3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TypeAlias
+
+from impl.errors import InvalidMessage
+from impl.types import Cursor, Index, ItemRange, PeerId, Term, check_u64
+
+__all__ = [
+    "AppendEntries",
+    "AppendEntriesResponse",
+    "Command",
+    "Datum",
+    "FetchDataRequest",
+    "FetchDataResponse",
+    "Item",
+    "LogEntry",
+    "Message",
+    "RaftMessage",
+    "RequestSnapshot",
+    "RequestVote",
+    "RequestVoteResponse",
+    "SnapshotInfo",
+    "SnapshotOffer",
+    "SnapshotRequest",
+    "SyncMessage",
+    "TakeSnapshot",
+    "Vote",
+    "check_datum",
+]
+
+Datum: TypeAlias = "int | str | tuple[Datum, ...]"
+"""A value stored in a collection: a u64, a string, or a tuple of data."""
+
+Item: TypeAlias = Datum
+"""One snapshot item (Map: ``(key, value)``; DEPQ: ``(priority, key, value)``; else the value)."""
+
+Command: TypeAlias = object
+"""A replicated state-machine command (each collection defines its own frozen dataclasses)."""
+
+
+def check_datum(value: object, field: str) -> None:
+    """Raise :class:`InvalidMessage` unless ``value`` is a :data:`Datum`."""
+    if isinstance(value, bool):
+        raise InvalidMessage(field, "booleans are not data")
+    if isinstance(value, int):
+        if not 0 <= value < (1 << 64):
+            raise InvalidMessage(field, f"integer {value} is not a u64")
+        return
+    if isinstance(value, str):
+        return
+    if isinstance(value, tuple):
+        for i, part in enumerate(value):
+            check_datum(part, f"{field}[{i}]")
+        return
+    raise InvalidMessage(field, f"{type(value).__name__} is not a datum")
+
+
+def _u64(value: object, field: str) -> None:
+    try:
+        check_u64(value, field)
+    except ValueError as exc:
+        raise InvalidMessage(field, str(exc)) from None
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotRequest:
+    """The payload of ``TakeSnapshot``: who asked, and when by the leader's wall clock.
+
+    ``requested_at_ms`` is milliseconds since the Unix epoch (mosaik: ``DateTime<Utc>``).
+    """
+
+    requested_by: PeerId
+    requested_at_ms: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.requested_by, PeerId):
+            raise InvalidMessage("requested_by", "must be a PeerId")
+        if isinstance(self.requested_at_ms, bool) or not isinstance(self.requested_at_ms, int):
+            raise InvalidMessage("requested_at_ms", "must be an integer")
+
+
+@dataclass(frozen=True, slots=True)
+class TakeSnapshot:
+    """The marker command every collection accepts: ``XCommand::TakeSnapshot(req)``."""
+
+    request: SnapshotRequest
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSnapshot:
+    """Lagging follower → leader: please feed a TakeSnapshot marker."""
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotInfo:
+    """What an offer describes: the snapshot's log position and its item count."""
+
+    anchor: Cursor
+    items_count: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.anchor, Cursor):
+            raise InvalidMessage("anchor", "must be a Cursor")
+        _u64(self.items_count, "items_count")
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotOffer:
+    """Provider → requester: a snapshot at ``info.anchor`` is available."""
+
+    info: SnapshotInfo
+
+
+@dataclass(frozen=True, slots=True)
+class FetchDataRequest:
+    """Session → provider: send the items of ``range`` of the snapshot at ``anchor``."""
+
+    anchor: Cursor
+    range: ItemRange
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.anchor, Cursor):
+            raise InvalidMessage("anchor", "must be a Cursor")
+        if not isinstance(self.range, ItemRange):
+            raise InvalidMessage("range", "must be an ItemRange")
+
+
+@dataclass(frozen=True, slots=True)
+class FetchDataResponse:
+    """Provider → requester: ``items`` of the snapshot at ``anchor``, starting at ``offset``."""
+
+    anchor: Cursor
+    offset: int
+    items: tuple[Item, ...]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.anchor, Cursor):
+            raise InvalidMessage("anchor", "must be a Cursor")
+        _u64(self.offset, "offset")
+        if not isinstance(self.items, tuple):
+            raise InvalidMessage("items", "must be a tuple")
+
+
+SyncMessage: TypeAlias = RequestSnapshot | SnapshotOffer | FetchDataRequest | FetchDataResponse
+
+
+class Vote(StrEnum):
+    """A follower's answer to AppendEntries or RequestVote."""
+
+    GRANTED = "granted"
+    DENIED = "denied"
+    ABSTAINED = "abstained"
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One replicated entry: the command and the term it was appended in."""
+
+    term: Term
+    command: Command
+
+
+@dataclass(frozen=True, slots=True)
+class AppendEntries:
+    """Leader → all: entries after ``prev_log_position`` (= the leader's last), and its commit."""
+
+    term: Term
+    leader: PeerId
+    prev_log_position: Cursor
+    entries: tuple[LogEntry, ...]
+    leader_commit: Index
+
+
+@dataclass(frozen=True, slots=True)
+class AppendEntriesResponse:
+    """Follower → leader: its vote and last log index (only sent for non-empty AE)."""
+
+    term: Term
+    last_log_index: Index
+    vote: Vote
+
+
+@dataclass(frozen=True, slots=True)
+class RequestVote:
+    """Candidate → all: vote for me at ``term``; my log ends at ``log_position``."""
+
+    term: Term
+    candidate: PeerId
+    log_position: Cursor
+
+
+@dataclass(frozen=True, slots=True)
+class RequestVoteResponse:
+    """Voter → candidate."""
+
+    term: Term
+    vote: Vote
+
+
+RaftMessage: TypeAlias = AppendEntries | AppendEntriesResponse | RequestVote | RequestVoteResponse
+Message: TypeAlias = SyncMessage | RaftMessage

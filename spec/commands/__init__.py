@@ -1,0 +1,1 @@
+"""Subcommands of the ``snapsync`` CLI; each module defines ``register(subparsers)``."""

@@ -1,0 +1,16 @@
+"""``snapsync bench``: benchmarks (never timed unit tests)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+__all__ = ["register"]
+
+
+def register(sub: Any) -> None:
+    """Add ``bench`` and its sub-benchmarks to the CLI."""
+    parser: argparse.ArgumentParser = sub.add_parser("bench", help="run a benchmark")
+    benches = parser.add_subparsers(dest="bench", metavar="BENCH")
+    parser.set_defaults(handler=lambda _args: (parser.print_help(), 0)[1])
+    del benches  # sub-benchmarks register here (chunks, simulate)
