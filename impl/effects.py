@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any, TypeAlias
 
 from impl.messages import Command, LogEntry, Message
+from impl.registry import tagged
 from impl.types import Cursor, PeerId
 
 __all__ = [
@@ -47,6 +48,7 @@ class TimerKind(StrEnum):
     SNAPSHOT_TTL = "snapshot_ttl"
 
 
+@tagged("TimerId")
 @dataclass(frozen=True, slots=True)
 class TimerId:
     """Identifies one timer: its kind plus the peer (fetch timeout) or anchor (TTL) it guards."""
@@ -56,6 +58,7 @@ class TimerId:
     anchor: Cursor | None = None
 
 
+@tagged("Send")
 @dataclass(frozen=True, slots=True)
 class Send:
     """Send ``message`` to ``to`` (silently dropped by the transport if no bond exists)."""
@@ -64,6 +67,7 @@ class Send:
     message: Message
 
 
+@tagged("Broadcast")
 @dataclass(frozen=True, slots=True)
 class Broadcast:
     """Send ``message`` to every peer bonded at this moment."""
@@ -71,6 +75,7 @@ class Broadcast:
     message: Message
 
 
+@tagged("FeedCommand")
 @dataclass(frozen=True, slots=True)
 class FeedCommand:
     """Feed ``command`` into the local leader's queue (R8); only emitted by a leader."""
@@ -78,6 +83,7 @@ class FeedCommand:
     command: Command
 
 
+@tagged("InstallSnapshot")
 @dataclass(frozen=True, slots=True)
 class InstallSnapshot:
     """Replace the state machine's state with ``snapshot`` (S2)."""
@@ -85,6 +91,7 @@ class InstallSnapshot:
     snapshot: Any
 
 
+@tagged("ResetLog")
 @dataclass(frozen=True, slots=True)
 class ResetLog:
     """``log.reset_to(cursor)``: drop every entry; the log now ends at ``cursor``."""
@@ -92,6 +99,7 @@ class ResetLog:
     cursor: Cursor
 
 
+@tagged("SetCommitted")
 @dataclass(frozen=True, slots=True)
 class SetCommitted:
     """Set the committed cursor to ``cursor`` without applying anything (Q12 step 4)."""
@@ -99,6 +107,7 @@ class SetCommitted:
     cursor: Cursor
 
 
+@tagged("AppendLog")
 @dataclass(frozen=True, slots=True)
 class AppendLog:
     """Append ``entries`` to the log, in order, without applying them (Q12 step 6)."""
@@ -106,6 +115,7 @@ class AppendLog:
     entries: tuple[LogEntry, ...]
 
 
+@tagged("ArmTimer")
 @dataclass(frozen=True, slots=True)
 class ArmTimer:
     """(Re)arm ``timer`` to fire at monotonic time ``deadline_ms``."""
@@ -114,6 +124,7 @@ class ArmTimer:
     deadline_ms: int
 
 
+@tagged("CancelTimer")
 @dataclass(frozen=True, slots=True)
 class CancelTimer:
     """Disarm ``timer`` (no effect if it is not armed)."""
@@ -152,6 +163,7 @@ class IgnoreReason(StrEnum):
     """A message the current role does not handle (§0.3)."""
 
 
+@tagged("Ignored")
 @dataclass(frozen=True, slots=True)
 class Ignored:
     """The step dropped its input on purpose; ``reason`` says why."""

@@ -108,9 +108,7 @@ class CollectionTypes:
         if arity is None:
             raise InvalidInput(f"unknown collection kind {self.kind!r}")
         if len(self.params) != arity:
-            raise InvalidInput(
-                f"{self.kind} takes {arity} type parameters, got {len(self.params)}"
-            )
+            raise InvalidInput(f"{self.kind} takes {arity} type parameters, got {len(self.params)}")
 
 
 def state_machine_signature(store_id: UniqueId, types: CollectionTypes) -> UniqueId:

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import TypeAlias
 
 from impl.errors import InvalidMessage
+from impl.registry import tagged
 from impl.types import Cursor, Index, ItemRange, PeerId, Term, check_u64
 
 __all__ = [
@@ -72,6 +73,7 @@ def _u64(value: object, field: str) -> None:
         raise InvalidMessage(field, str(exc)) from None
 
 
+@tagged("SnapshotRequest")
 @dataclass(frozen=True, slots=True)
 class SnapshotRequest:
     """The payload of ``TakeSnapshot``: who asked, and when by the leader's wall clock.
@@ -89,6 +91,7 @@ class SnapshotRequest:
             raise InvalidMessage("requested_at_ms", "must be an integer")
 
 
+@tagged("TakeSnapshot")
 @dataclass(frozen=True, slots=True)
 class TakeSnapshot:
     """The marker command every collection accepts: ``XCommand::TakeSnapshot(req)``."""
@@ -96,11 +99,13 @@ class TakeSnapshot:
     request: SnapshotRequest
 
 
+@tagged("RequestSnapshot")
 @dataclass(frozen=True, slots=True)
 class RequestSnapshot:
     """Lagging follower → leader: please feed a TakeSnapshot marker."""
 
 
+@tagged("SnapshotInfo")
 @dataclass(frozen=True, slots=True)
 class SnapshotInfo:
     """What an offer describes: the snapshot's log position and its item count."""
@@ -114,6 +119,7 @@ class SnapshotInfo:
         _u64(self.items_count, "items_count")
 
 
+@tagged("SnapshotOffer")
 @dataclass(frozen=True, slots=True)
 class SnapshotOffer:
     """Provider → requester: a snapshot at ``info.anchor`` is available."""
@@ -121,6 +127,7 @@ class SnapshotOffer:
     info: SnapshotInfo
 
 
+@tagged("FetchDataRequest")
 @dataclass(frozen=True, slots=True)
 class FetchDataRequest:
     """Session → provider: send the items of ``range`` of the snapshot at ``anchor``."""
@@ -135,6 +142,7 @@ class FetchDataRequest:
             raise InvalidMessage("range", "must be an ItemRange")
 
 
+@tagged("FetchDataResponse")
 @dataclass(frozen=True, slots=True)
 class FetchDataResponse:
     """Provider → requester: ``items`` of the snapshot at ``anchor``, starting at ``offset``."""
@@ -162,6 +170,7 @@ class Vote(StrEnum):
     ABSTAINED = "abstained"
 
 
+@tagged("LogEntry")
 @dataclass(frozen=True, slots=True)
 class LogEntry:
     """One replicated entry: the command and the term it was appended in."""
@@ -170,6 +179,7 @@ class LogEntry:
     command: Command
 
 
+@tagged("AppendEntries")
 @dataclass(frozen=True, slots=True)
 class AppendEntries:
     """Leader → all: entries after ``prev_log_position`` (= the leader's last), and its commit."""
@@ -181,6 +191,7 @@ class AppendEntries:
     leader_commit: Index
 
 
+@tagged("AppendEntriesResponse")
 @dataclass(frozen=True, slots=True)
 class AppendEntriesResponse:
     """Follower → leader: its vote and last log index (only sent for non-empty AE)."""
@@ -190,6 +201,7 @@ class AppendEntriesResponse:
     vote: Vote
 
 
+@tagged("RequestVote")
 @dataclass(frozen=True, slots=True)
 class RequestVote:
     """Candidate → all: vote for me at ``term``; my log ends at ``log_position``."""
@@ -199,6 +211,7 @@ class RequestVote:
     log_position: Cursor
 
 
+@tagged("RequestVoteResponse")
 @dataclass(frozen=True, slots=True)
 class RequestVoteResponse:
     """Voter → candidate."""

@@ -12,5 +12,10 @@ def register(sub: Any) -> None:
     """Add ``bench`` and its sub-benchmarks to the CLI."""
     parser: argparse.ArgumentParser = sub.add_parser("bench", help="run a benchmark")
     benches = parser.add_subparsers(dest="bench", metavar="BENCH")
-    parser.set_defaults(handler=lambda _args: (parser.print_help(), 0)[1])
+
+    def _help(_args: argparse.Namespace) -> int:
+        parser.print_help()
+        return 0
+
+    parser.set_defaults(handler=_help)
     del benches  # sub-benchmarks register here (chunks, simulate)
