@@ -157,6 +157,8 @@ class IgnoreReason(StrEnum):
     """A fetch response whose offset or length differs from the request (Q4, reference)."""
     STALE_OFFER = "stale_offer"
     """An offer whose anchor cannot serve this session (Q1, reference)."""
+    UNKNOWN_PEER = "unknown_peer"
+    """A message from a peer without a live bond, or from the node itself (§0.3; Q1)."""
     STALE_TERM = "stale_term"
     """A Raft message with a term below the node's (§0.3)."""
     UNEXPECTED = "unexpected"

@@ -13,6 +13,7 @@ __all__ = [
     "InvalidMessage",
     "InvalidRange",
     "InvalidState",
+    "NotLeader",
     "SnapshotSyncError",
     "UnknownHazard",
     "UnknownProfile",
@@ -57,6 +58,18 @@ class CodecError(InvalidInput):
 
 class InvalidState(SnapshotSyncError):
     """A step was called on a state that violates its precondition."""
+
+
+class NotLeader(InvalidState):
+    """A command was fed at a node that does not lead (R8; mosaik ``Err(cmd)``).
+
+    ``command`` is the rejected command; ``leader`` the leader as the node knows it.
+    """
+
+    def __init__(self, command: object, leader: object) -> None:
+        self.command = command
+        self.leader = leader
+        super().__init__(f"not the leader (leader: {leader}); command rejected: {command!r}")
 
 
 class UnknownHazard(InvalidInput):

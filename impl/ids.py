@@ -80,6 +80,11 @@ class UniqueId:
         return self.raw.hex()[:8]
 
 
+def _check_uint(value: object, what: str, bits: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < (1 << bits):
+        raise InvalidInput(f"{what} must be a u{bits}, got {value!r}")
+
+
 def _u64_le(value: int) -> bytes:
     return value.to_bytes(8, "little")
 
@@ -107,8 +112,13 @@ class CollectionTypes:
         arity = self._ARITY.get(self.kind)
         if arity is None:
             raise InvalidInput(f"unknown collection kind {self.kind!r}")
+        if not isinstance(self.params, tuple) or not all(isinstance(n, str) for n in self.params):
+            raise InvalidInput(
+                f"CollectionTypes.params must be a tuple of str, got {self.params!r}"
+            )
         if len(self.params) != arity:
             raise InvalidInput(f"{self.kind} takes {arity} type parameters, got {len(self.params)}")
+        _check_uint(self.depq_capacity, "depq_capacity", 64)
 
 
 def state_machine_signature(store_id: UniqueId, types: CollectionTypes) -> UniqueId:
@@ -135,6 +145,12 @@ class ConsensusDigestParams:
     heartbeat_interval_ms: int = 500
     heartbeat_jitter_ms: int = 150
     max_missed_heartbeats: int = 10
+
+    def __post_init__(self) -> None:
+        # mosaik: Duration::as_millis() is a u128; max_missed_heartbeats is a u32.
+        _check_uint(self.heartbeat_interval_ms, "heartbeat_interval_ms", 128)
+        _check_uint(self.heartbeat_jitter_ms, "heartbeat_jitter_ms", 128)
+        _check_uint(self.max_missed_heartbeats, "max_missed_heartbeats", 32)
 
 
 def consensus_digest(params: ConsensusDigestParams | None = None) -> UniqueId:

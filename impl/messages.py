@@ -73,6 +73,14 @@ def _u64(value: object, field: str) -> None:
         raise InvalidMessage(field, str(exc)) from None
 
 
+def _instance(value: object, cls: type, field: str) -> None:
+    if not isinstance(value, cls):
+        raise InvalidMessage(field, f"must be a {cls.__name__}, got {type(value).__name__}")
+
+
+_I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
+
+
 @tagged("SnapshotRequest")
 @dataclass(frozen=True, slots=True)
 class SnapshotRequest:
@@ -89,6 +97,9 @@ class SnapshotRequest:
             raise InvalidMessage("requested_by", "must be a PeerId")
         if isinstance(self.requested_at_ms, bool) or not isinstance(self.requested_at_ms, int):
             raise InvalidMessage("requested_at_ms", "must be an integer")
+        # An i64 of milliseconds covers chrono's DateTime<Utc> range and every JSON consumer.
+        if not _I64_MIN <= self.requested_at_ms <= _I64_MAX:
+            raise InvalidMessage("requested_at_ms", f"{self.requested_at_ms} is not an i64")
 
 
 @tagged("TakeSnapshot")
@@ -97,6 +108,9 @@ class TakeSnapshot:
     """The marker command every collection accepts: ``XCommand::TakeSnapshot(req)``."""
 
     request: SnapshotRequest
+
+    def __post_init__(self) -> None:
+        _instance(self.request, SnapshotRequest, "request")
 
 
 @tagged("RequestSnapshot")
@@ -125,6 +139,9 @@ class SnapshotOffer:
     """Provider → requester: a snapshot at ``info.anchor`` is available."""
 
     info: SnapshotInfo
+
+    def __post_init__(self) -> None:
+        _instance(self.info, SnapshotInfo, "info")
 
 
 @tagged("FetchDataRequest")
@@ -157,6 +174,8 @@ class FetchDataResponse:
         _u64(self.offset, "offset")
         if not isinstance(self.items, tuple):
             raise InvalidMessage("items", "must be a tuple")
+        for i, item in enumerate(self.items):
+            check_datum(item, f"items[{i}]")
 
 
 SyncMessage: TypeAlias = RequestSnapshot | SnapshotOffer | FetchDataRequest | FetchDataResponse
@@ -178,6 +197,9 @@ class LogEntry:
     term: Term
     command: Command
 
+    def __post_init__(self) -> None:
+        _u64(self.term, "term")
+
 
 @tagged("AppendEntries")
 @dataclass(frozen=True, slots=True)
@@ -190,6 +212,15 @@ class AppendEntries:
     entries: tuple[LogEntry, ...]
     leader_commit: Index
 
+    def __post_init__(self) -> None:
+        _u64(self.term, "term")
+        _instance(self.leader, PeerId, "leader")
+        _instance(self.prev_log_position, Cursor, "prev_log_position")
+        _instance(self.entries, tuple, "entries")
+        for i, entry in enumerate(self.entries):
+            _instance(entry, LogEntry, f"entries[{i}]")
+        _u64(self.leader_commit, "leader_commit")
+
 
 @tagged("AppendEntriesResponse")
 @dataclass(frozen=True, slots=True)
@@ -199,6 +230,11 @@ class AppendEntriesResponse:
     term: Term
     last_log_index: Index
     vote: Vote
+
+    def __post_init__(self) -> None:
+        _u64(self.term, "term")
+        _u64(self.last_log_index, "last_log_index")
+        _instance(self.vote, Vote, "vote")
 
 
 @tagged("RequestVote")
@@ -210,6 +246,11 @@ class RequestVote:
     candidate: PeerId
     log_position: Cursor
 
+    def __post_init__(self) -> None:
+        _u64(self.term, "term")
+        _instance(self.candidate, PeerId, "candidate")
+        _instance(self.log_position, Cursor, "log_position")
+
 
 @tagged("RequestVoteResponse")
 @dataclass(frozen=True, slots=True)
@@ -218,6 +259,10 @@ class RequestVoteResponse:
 
     term: Term
     vote: Vote
+
+    def __post_init__(self) -> None:
+        _u64(self.term, "term")
+        _instance(self.vote, Vote, "vote")
 
 
 RaftMessage: TypeAlias = AppendEntries | AppendEntriesResponse | RequestVote | RequestVoteResponse

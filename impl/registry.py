@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from impl.errors import InvalidInput
 
-__all__ = ["TAGS", "tag_of", "tagged"]
+__all__ = ["TAGS", "is_tagged", "tag_of", "tagged"]
 
 T = TypeVar("T", bound=type)
 
@@ -42,3 +42,8 @@ def tag_of(cls: type) -> str:
         return _BY_CLASS[cls]
     except KeyError:
         raise InvalidInput(f"{cls.__name__} is not a registered record type") from None
+
+
+def is_tagged(cls: type) -> bool:
+    """Check if ``cls`` itself is a registered record type."""
+    return cls in _BY_CLASS

@@ -26,6 +26,8 @@ __all__ = [
 
 U64_MAX = (1 << 64) - 1
 
+_HEX = frozenset("0123456789abcdefABCDEF")
+
 Term = NewType("Term", int)
 """Raft term (u64); increases with every election."""
 
@@ -125,12 +127,10 @@ class PeerId:
 
     @staticmethod
     def from_hex(text: str) -> PeerId:
-        """Parse 64 hex digits."""
-        try:
-            raw = bytes.fromhex(text)
-        except ValueError as exc:
-            raise InvalidInput(f"PeerId hex is not valid hex: {text!r}") from exc
-        return PeerId(raw)
+        """Parse exactly 64 hex digits (either case; no whitespace, unlike ``bytes.fromhex``)."""
+        if not isinstance(text, str) or len(text) != 64 or not all(c in _HEX for c in text):
+            raise InvalidInput(f"PeerId hex must be 64 hex digits, got {text!r}")
+        return PeerId(bytes.fromhex(text))
 
     def hex(self) -> str:
         """Return the 64-hex-digit form."""
@@ -187,8 +187,8 @@ class ItemRange:
         return self.start <= position < self.end
 
     def overlaps(self, other: ItemRange) -> bool:
-        """Check if the two ranges share a position."""
-        return self.start < other.end and other.start < self.end
+        """Check if the two ranges share a position (an empty range shares none)."""
+        return max(self.start, other.start) < min(self.end, other.end)
 
     def __str__(self) -> str:
         return f"[{self.start},{self.end})"
