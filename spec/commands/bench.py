@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from spec.benchmarks import chunks
+
 __all__ = ["register"]
 
 
@@ -18,4 +20,5 @@ def register(sub: Any) -> None:
         return 0
 
     parser.set_defaults(handler=_help)
-    del benches  # sub-benchmarks register here (chunks, simulate)
+    # Sub-benchmarks register here (chunks, simulate).
+    chunks.register(benches)
