@@ -93,15 +93,15 @@ class StateMachine(Protocol):
         ``Cursor(ctx.current_term, ctx.committed.index + len(commands))``."""
         ...
 
-    def create_snapshot(self, state: Any) -> Snapshot:
-        """S3: O(1) snapshot of ``state``."""
+    def create_snapshot(self, state: Any, profile: Profile = ...) -> Snapshot:
+        """S3: O(1) snapshot of ``state``; ``profile`` selects snapshot-level hazards (H28)."""
         ...
 
     def install_snapshot(self, state: Any, snapshot: Snapshot) -> Any:
         """S2: return the state that ``snapshot`` describes (replaces ``state``)."""
         ...
 
-    def empty_snapshot(self) -> Snapshot:
+    def empty_snapshot(self, profile: Profile = ...) -> Snapshot:
         """Return ``Snapshot::default()``, the session's initial ``accumulated``."""
         ...
 
