@@ -90,7 +90,9 @@ class StateMachine(Protocol):
     ) -> tuple[Any, tuple[PendingRequest, ...]]:
         """S1: apply ``commands`` in order; return the new state and the snapshot
         requests to serve at the end-of-batch position
-        ``Cursor(ctx.current_term, ctx.committed.index + len(commands))``."""
+        ``Cursor(ctx.current_term, ctx.committed.index + n)`` where ``n`` counts the
+        commands (``len(commands)``, except DEPQ under H4, which skips mismatching
+        CompareExchangeValue commands)."""
         ...
 
     def create_snapshot(self, state: Any, profile: Profile = ...) -> Snapshot:
