@@ -557,7 +557,7 @@ def check_snapshot_contract(machine: StateMachine, state: Any, profile: Profile)
     """I3: len; iter_range returns exactly the items of the range, or None iff
     r.end > len; any partition concatenates to all items; install(empty.append(all))
     reproduces the state."""
-    snap: Snapshot = machine.create_snapshot(state, profile)  # type: ignore[call-arg]
+    snap: Snapshot = machine.create_snapshot(state, profile)
     assert isinstance(snap, Snapshot)  # the runtime-checkable protocol of base.py
     expected = machine.items(state)
     n = len(expected)
@@ -612,13 +612,13 @@ def test_h28_iter_range_ignores_range_end(machine: StateMachine) -> None:
     """H28 (cell.rs:554-563, once.rs:490-499): mosaik returns the item for any range
     containing 0; the reference follows I3 (None iff end > len)."""
     state = machine.apply_one(machine.initial(), CellWrite(7) if machine is CELL else OnceWrite(7))  # type: ignore[attr-defined]
-    mosaik = machine.create_snapshot(state, MOSAIK_0_3_13)  # type: ignore[call-arg]
-    ref = machine.create_snapshot(state, REFERENCE)  # type: ignore[call-arg]
+    mosaik = machine.create_snapshot(state, MOSAIK_0_3_13)
+    ref = machine.create_snapshot(state, REFERENCE)
     assert mosaik.iter_range(ItemRange(0, 5)) == (7,)
     assert ref.iter_range(ItemRange(0, 5)) is None
     assert mosaik.iter_range(ItemRange(1, 1)) is None
     assert ref.iter_range(ItemRange(1, 1)) == ()
-    empty_mosaik = machine.create_snapshot(machine.initial(), MOSAIK_0_3_13)  # type: ignore[call-arg]
+    empty_mosaik = machine.create_snapshot(machine.initial(), MOSAIK_0_3_13)
     assert empty_mosaik.iter_range(ItemRange(0, 1)) == ()  # zero items, not None: H10 loops
     # The contract check catches the hazard.
     with pytest.raises(AssertionError, match=r"\[0,0\)"):  # mosaik: None for an empty range

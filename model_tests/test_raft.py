@@ -113,13 +113,13 @@ class RecordingMachine:
         snapshot = TupleSnapshot(new.items)
         return new, tuple(PendingRequest(r, position, snapshot) for r in requests)
 
-    def create_snapshot(self, state: RecState) -> TupleSnapshot:
+    def create_snapshot(self, state: RecState, profile: Profile = REFERENCE) -> TupleSnapshot:
         return TupleSnapshot(state.items)
 
     def install_snapshot(self, state: RecState, snapshot: Any) -> RecState:
         return RecState(tuple(snapshot.data), state.calls)
 
-    def empty_snapshot(self) -> TupleSnapshot:
+    def empty_snapshot(self, profile: Profile = REFERENCE) -> TupleSnapshot:
         return TupleSnapshot()
 
     def items(self, state: RecState) -> tuple[Any, ...]:
