@@ -17,7 +17,7 @@ from impl.errors import SnapshotSyncError
 
 __all__ = ["build_parser", "main"]
 
-COMMAND_MODULES: tuple[str, ...] = ("spec.commands.bench",)
+COMMAND_MODULES: tuple[str, ...] = ("spec.commands.bench", "spec.commands.prove")
 
 
 def build_parser() -> argparse.ArgumentParser:
