@@ -17,7 +17,13 @@ from impl.errors import SnapshotSyncError
 
 __all__ = ["build_parser", "main"]
 
-COMMAND_MODULES: tuple[str, ...] = ("spec.commands.bench", "spec.commands.prove")
+COMMAND_MODULES: tuple[str, ...] = (
+    "spec.commands.bench",
+    "spec.commands.simulate",
+    "spec.commands.scenarios",
+    "spec.commands.replay",
+    "spec.commands.prove",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from spec.benchmarks import chunks
+from spec.commands import simulate
 
 __all__ = ["register"]
 
@@ -22,3 +23,4 @@ def register(sub: Any) -> None:
     parser.set_defaults(handler=_help)
     # Sub-benchmarks register here (chunks, simulate).
     chunks.register(benches)
+    simulate.register_bench(benches)

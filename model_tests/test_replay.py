@@ -1,0 +1,214 @@
+"""Replay: exact re-execution, invariants re-checked, malformed traces rejected, diagrams."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from impl.profile import get_profile
+from spec.cli import main
+from spec.model.faults import Fault
+from spec.render import describe_message, dot_available, render_trace, write_diagram
+from spec.sim.replay import replay_file, replay_lines
+from spec.sim.trace import TraceError
+from spec.sim.workload import SimulationSpec, simulate
+
+
+@pytest.fixture(scope="module")
+def trace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, dict[str, object]]]:
+    path = tmp_path_factory.mktemp("replay") / "run.jsonl"
+    report = simulate(SimulationSpec(items=250, batch=40, writes_during_sync=10), trace_path=path)
+    return path, report.nodes
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def test_replay_reproduces_every_step_and_the_final_state(
+    trace: tuple[Path, dict[str, dict[str, object]]],
+) -> None:
+    path, nodes = trace
+    result = replay_file(path)
+    assert result.exact, result.divergence
+    assert result.nodes == nodes
+    assert result.steps == len(_lines(path)) - 2
+    assert not result.violations
+
+
+def test_replay_rechecks_invariants_of_a_hazardous_run(tmp_path: Path) -> None:
+    path = tmp_path / "h27.jsonl"
+    spec = SimulationSpec(
+        items=200,
+        batch=50,
+        seed=1,
+        profile=get_profile("reference", ["H27"]),
+        faults={Fault.REORDER: 0.5},
+    )
+    report = simulate(spec, trace_path=path)
+    assert any(v.id == "I12" for v in report.violations)
+    result = replay_file(path)
+    assert result.exact
+    safety = [v for v in report.violations if v.id not in ("L1", "L4")]
+    assert [v.as_json() for v in result.violations] == [v.as_json() for v in safety]
+
+
+def test_a_tampered_step_is_a_divergence(trace: tuple[Path, dict[str, dict[str, object]]]) -> None:
+    path, _ = trace
+    lines = _lines(path)
+    k = next(i for i, line in enumerate(lines) if '"action":"deliver_message"' in line)
+    record = json.loads(lines[k])
+    record["violations"] = [{"id": "I5", "node": "r2", "detail": "invented", "step": record["seq"]}]
+    lines[k] = json.dumps(record, sort_keys=True, separators=(",", ":"))
+    result = replay_lines(lines)
+    assert not result.exact
+    assert result.divergence is not None
+    assert result.divergence.startswith(f"line {k + 1}:")
+
+
+def _reject(lines: list[str]) -> TraceError:
+    with pytest.raises(TraceError) as info:
+        replay_lines(lines)
+    return info.value
+
+
+def test_invalid_line_that_is_not_json(trace: tuple[Path, dict[str, dict[str, object]]]) -> None:
+    lines = _lines(trace[0])
+    lines[3] = lines[3][:-5]
+    err = _reject(lines)
+    assert err.line == 4
+    assert err.field == ""
+    assert "not JSON" in err.reason
+
+
+def test_invalid_step_missing_a_field(trace: tuple[Path, dict[str, dict[str, object]]]) -> None:
+    lines = _lines(trace[0])
+    record = json.loads(lines[2])
+    del record["action"]
+    lines[2] = json.dumps(record)
+    err = _reject(lines)
+    assert (err.line, err.field) == (3, "action")
+
+
+def test_invalid_step_field_type(trace: tuple[Path, dict[str, dict[str, object]]]) -> None:
+    lines = _lines(trace[0])
+    record = json.loads(lines[4])
+    record["now_ms"] = "soon"
+    lines[4] = json.dumps(record)
+    err = _reject(lines)
+    assert (err.line, err.field) == (5, "now_ms")
+    assert "integer" in err.reason
+
+
+def test_invalid_step_sequence_number(trace: tuple[Path, dict[str, dict[str, object]]]) -> None:
+    lines = _lines(trace[0])
+    record = json.loads(lines[5])
+    record["seq"] = 99
+    lines[5] = json.dumps(record)
+    assert (_reject(lines).line, _reject(lines).field) == (6, "seq")
+
+
+def test_invalid_unknown_action(trace: tuple[Path, dict[str, dict[str, object]]]) -> None:
+    lines = _lines(trace[0])
+    record = json.loads(lines[1])
+    record["action"] = "teleport"
+    lines[1] = json.dumps(record)
+    err = _reject(lines)
+    assert (err.line, err.field) == (2, "action")
+
+
+def test_invalid_command_names_the_nested_field(
+    trace: tuple[Path, dict[str, dict[str, object]]],
+) -> None:
+    lines = _lines(trace[0])
+    k = next(i for i, line in enumerate(lines) if '"action":"client_write"' in line)
+    record = json.loads(lines[k])
+    record["args"]["commands"][0]["key"] = -1
+    lines[k] = json.dumps(record)
+    err = _reject(lines)
+    assert err.line == k + 1
+    assert err.field == "args.commands[0].key"
+
+
+def test_invalid_action_arguments(trace: tuple[Path, dict[str, dict[str, object]]]) -> None:
+    lines = _lines(trace[0])
+    k = next(i for i, line in enumerate(lines) if '"action":"deliver_message"' in line)
+    record = json.loads(lines[k])
+    record["args"]["dst"] = "nobody"
+    lines[k] = json.dumps(record)
+    err = _reject(lines)
+    assert (err.line, err.field) == (k + 1, "args")
+
+
+def test_invalid_header(trace: tuple[Path, dict[str, dict[str, object]]]) -> None:
+    lines = _lines(trace[0])
+    header = json.loads(lines[0])
+    header["setup"]["hazards"] = ["H99"]
+    err = _reject([json.dumps(header), *lines[1:]])
+    assert (err.line, err.field) == (1, "setup.hazards[0]")
+    header = json.loads(lines[0])
+    header["format"] = "other"
+    assert _reject([json.dumps(header), *lines[1:]]).field == "format"
+    header = json.loads(lines[0])
+    header["setup"]["config"]["fetch_batch_size"] = 0
+    assert _reject([json.dumps(header), *lines[1:]]).field == "setup.config"
+    assert _reject([lines[1], *lines]).field == "type"  # a step first
+
+
+def test_invalid_structure(trace: tuple[Path, dict[str, dict[str, object]]]) -> None:
+    lines = _lines(trace[0])
+    assert _reject(lines[:-1]).reason.startswith("the trace has no end record")
+    assert _reject([*lines, lines[-1]]).line == len(lines) + 1
+    assert _reject([lines[0], lines[0], *lines[1:]]).line == 2
+    assert _reject([]).line == 1
+    record = json.loads(lines[1])
+    record["extra"] = 1
+    assert _reject([lines[0], json.dumps(record), *lines[2:]]).field == "extra"
+
+
+def test_cli_replay_renders_and_reports(
+    trace: tuple[Path, dict[str, dict[str, object]]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    dot = tmp_path / "run.dot"
+    assert main(["replay", str(trace[0]), "--dot", str(dot), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["exact"] is True
+    assert out["diagram"]["dot"] == str(dot)
+    text = dot.read_text()
+    assert text.startswith("digraph trace")
+    assert "FetchDataRequest" in text
+    assert (out["diagram"]["svg"] is not None) == dot_available()
+    assert main(["replay", str(trace[0])]) == 0
+    assert "replayed exactly" in capsys.readouterr().out
+
+
+def test_cli_replay_rejects_a_malformed_trace(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"type":"header"}\n', encoding="utf-8")
+    assert main(["replay", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "line 1" in err
+    assert "format" in err
+    assert main(["replay", str(tmp_path / "missing.jsonl")]) == 2
+
+
+def test_render_labels_and_truncation(
+    trace: tuple[Path, dict[str, dict[str, object]]], tmp_path: Path
+) -> None:
+    records = [json.loads(line) for line in _lines(trace[0])]
+    graph = render_trace(records, max_rows=5)
+    text = graph.to_string()
+    assert "5 rows shown" in text
+    assert "w0_h" in text
+    dot, svg = write_diagram(records, tmp_path / "d.dot", max_rows=20)
+    assert dot.exists()
+    assert (svg is not None) == dot_available()
+    offer = {"type": "SnapshotOffer", "info": {"anchor": {"term": 1, "index": 5}, "items_count": 3}}
+    assert describe_message(offer) == "SnapshotOffer (1,5) n=3"
+    assert describe_message({"type": "RequestSnapshot"}) == "RequestSnapshot"

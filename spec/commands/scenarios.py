@@ -1,0 +1,153 @@
+"""``snapsync scenarios``: run mosaik's own sync tests on the model, for both profiles.
+
+Each scenario is one mosaik test with its cases (inventory §6; the list is
+:data:`spec.scenarios.SCENARIOS`). A result is ``ok`` when mosaik's asserts give
+the expected outcome (and, under ``reference``, the model found no violation),
+``finding`` when it differs from mosaik's green test for an explained reason
+(:mod:`spec.scenarios.findings`), and ``UNEXPLAINED`` / ``VIOLATIONS`` otherwise.
+The command fails (status 1) unless every result is ``ok`` or ``finding``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from impl.profile import PROFILES, get_profile
+from spec.render import results_console
+from spec.scenarios import SCENARIOS, CaseResult, run_case, select_cases
+from spec.sim.trace import TraceWriter
+
+__all__ = ["register", "run_scenarios"]
+
+
+def register(sub: Any) -> None:
+    """Add ``scenarios`` to the CLI."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "scenarios",
+        help="run mosaik's own sync tests on the model (both profiles)",
+        description="Run every test of mosaik's tests/collections/sync, the Cell/Once late "
+        "joiners and tests/groups/catchup.rs on the model, with mosaik's assertions.",
+    )
+    parser.add_argument("--filter", metavar="PATTERN", help="glob or substring of case ids")
+    parser.add_argument(
+        "--profile", action="append", metavar="P", help="reference, mosaik-0.3.13 (default: both)"
+    )
+    parser.add_argument("--hazard", action="append", default=[], metavar="Hx")
+    parser.add_argument("--max-size", type=int, metavar="N", help="skip cases of more than N items")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--trace-dir", metavar="DIR", help="write one trace per case into DIR")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(handler=_run)
+
+
+def run_scenarios(
+    pattern: str | None,
+    profiles: list[str],
+    hazards: list[str],
+    *,
+    max_size: int | None = None,
+    seed: int = 0,
+    trace_dir: str | None = None,
+    progress: bool = True,
+) -> list[CaseResult]:
+    """Run the selected cases under each profile; return every result."""
+    cases = select_cases(SCENARIOS, pattern, max_size)
+    chosen = [get_profile(p, hazards) for p in profiles]
+    results: list[CaseResult] = []
+    console = Console(stderr=True)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, disable=not progress, transient=True) as bar:
+        task = bar.add_task("scenarios", total=len(cases) * len(chosen))
+        for profile in chosen:
+            for case in cases:
+                bar.update(task, description=f"{profile.name} {case.id}")
+                trace = None
+                if trace_dir is not None:
+                    safe = case.id.replace("/", "_").replace(" ", "")
+                    trace = TraceWriter.open(Path(trace_dir) / f"{profile.name}_{safe}.jsonl")
+                results.append(run_case(case, profile, seed=seed, trace=trace))
+                bar.advance(task)
+    return results
+
+
+def _run(args: argparse.Namespace) -> int:
+    profiles = args.profile or list(PROFILES)
+    if args.trace_dir:
+        Path(args.trace_dir).mkdir(parents=True, exist_ok=True)
+    results = run_scenarios(
+        args.filter,
+        profiles,
+        args.hazard,
+        max_size=args.max_size,
+        seed=args.seed,
+        trace_dir=args.trace_dir,
+        progress=not args.json,
+    )
+    summary = _summary(results)
+    passed = all(r.status in ("ok", "finding") for r in results)
+    if args.json:
+        out = {"passed": passed, "summary": summary, "results": [r.as_json() for r in results]}
+        print(json.dumps(out, indent=2, sort_keys=True))
+    else:
+        _print(results, summary, passed)
+    return 0 if passed else 1
+
+
+def _summary(results: list[CaseResult]) -> dict[str, dict[str, int]]:
+    out: dict[str, Counter[str]] = {}
+    for r in results:
+        out.setdefault(r.profile, Counter())[r.status] += 1
+        out[r.profile]["total"] += 1
+    return {p: dict(sorted(c.items())) for p, c in out.items()}
+
+
+def _print(results: list[CaseResult], summary: dict[str, dict[str, int]], passed: bool) -> None:
+    console = results_console()
+    table = Table(title="mosaik's sync scenarios on the model")
+    for col in (
+        "case",
+        "profile",
+        "asserts",
+        "expected",
+        "status",
+        "violations",
+        "sim ms",
+        "wall s",
+    ):
+        table.add_column(col, justify="right" if col in ("sim ms", "wall s") else "left")
+    style = {"ok": "green", "finding": "yellow", "UNEXPLAINED": "red", "VIOLATIONS": "red"}
+    for r in results:
+        viol = ", ".join(f"{k}×{n}" for k, n in r.violation_ids.items())
+        table.add_row(
+            r.case,
+            r.profile,
+            r.outcome,
+            r.expected,
+            f"[{style[r.status]}]{r.status}[/]",
+            viol,
+            str(r.sim_ms),
+            f"{r.wall_s:.2f}",
+        )
+    console.print(table)
+    for r in results:
+        if r.status != "ok":
+            console.print(f"[bold]{r.case}[/] ({r.profile}): {r.message or ''}")
+            if r.finding:
+                console.print(f"  finding: {r.finding}")
+    for profile, counts in summary.items():
+        parts = ", ".join(f"{k} {v}" for k, v in counts.items())
+        console.print(f"{profile}: {parts}")
+    console.print("[green]all as expected[/]" if passed else "[red]unexpected results[/]")

@@ -1,0 +1,740 @@
+"""Actions of the group model: each one atomic step of the whole system.
+
+Every action is a pure function ``action(world, ...) -> Transition``: it checks
+its guards (an action that is not enabled raises :class:`ActionNotEnabled`),
+calls the impl steps of the nodes it touches, carries their network effects
+over the bonds, and updates the ghost history. Names follow the impl steps they
+drive (one name per protocol event across impl, spec and tests):
+
+=====================  ==============================================================
+action                 impl step(s)
+=====================  ==============================================================
+``join_late``          ``node_new`` (a node joins, or re-joins empty), bonds form
+``leave``              the node's owner drops it: its bonds break
+``restart_empty``      ``leave`` + ``join_late`` at once (mosaik keeps no disk state)
+``client_write``       ``node_client_write`` (R8) at a writer, for each command
+``node_poll``          ``node_poll``: R1 publish / R2 heartbeat, R9 (Q5), elections, P3/P5
+``deliver_message``    ``node_receive`` of the head message of one bond direction
+``advance_time``       the clock moves; every node whose timer is due runs ``node_poll``
+``start_election``     a writer's election timer fires now: ``start_election`` (term + 1)
+``break_bond``         queued messages lost; both ends run ``node_bond_terminated``
+``restore_bond``       the bond re-forms (empty queues)
+``set_clock_skew``     a node's wall clock jumps (bounded skew, H8)
+``duplicate_message``  fault ``duplicate``: deliver the head message and keep it queued
+``reorder_message``    fault ``reorder``: move a queued message to the head of its queue
+``corrupt_response``   faults ``short_response`` / ``long_response`` / ``wrong_offset``
+``forge_message``      fault ``forge``: a peer puts an arbitrary message on its bond
+=====================  ==============================================================
+
+Network effects: ``Send(to, m)`` is queued on the bond to ``to`` if it is up and
+silently dropped otherwise (inventory §0.4, bond/mod.rs:559-573); ``Broadcast(m)``
+is queued on every bond of the sender that is up now, in name order. Every other
+effect is node-internal, already applied by the impl step, and kept in the
+transition for the trace.
+
+A step is atomic: if it raises, none of its effects happen. A step that raises
+:class:`~impl.errors.HazardPanic` is mosaik panicking: the node is marked
+``CRASHED`` (its group worker died) and takes no further part; the transition
+records the panic, which the invariants report. A step that raises
+:class:`~impl.errors.InvalidState` refused the state it was given: recorded the
+same way (reported as ``STEP``). ``NotLeader`` (R8 at a non-leader) is a typed
+rejection: recorded, the node carries on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from pyrsistent import pmap
+
+from impl.client import node_client_write_many
+from impl.collections import COLLECTIONS
+from impl.collections.base import StateMachine
+from impl.effects import Broadcast, Effect, Send
+from impl.errors import HazardPanic, InvalidInput, InvalidState, NotLeader
+from impl.messages import (
+    AppendEntries,
+    Command,
+    FetchDataRequest,
+    FetchDataResponse,
+    Message,
+)
+from impl.node import (
+    LeaderRole,
+    NodeContext,
+    NodeState,
+    Preference,
+    node_bond_terminated,
+    node_client_write,
+    node_new,
+    node_next_deadline,
+    node_poll,
+    node_receive,
+)
+from impl.raft import start_election
+from impl.types import ItemRange, PeerId, Term
+from spec.model.faults import CORRUPTIONS, Fault, corrupt_response, reverse_order_chunk
+from spec.model.ghost import Divergence, Ghost
+from spec.model.memo import MemoMachine
+from spec.model.state import (
+    Bond,
+    InFlight,
+    NodeSlot,
+    NodeStatus,
+    World,
+    WorldSetup,
+    bond_key,
+    empty_world,
+)
+
+__all__ = [
+    "ACTIONS",
+    "ActionNotEnabled",
+    "Dropped",
+    "NodeOutcome",
+    "Transition",
+    "advance_time",
+    "break_bond",
+    "client_write",
+    "corrupt_response_action",
+    "deliver_message",
+    "duplicate_message",
+    "forge_message",
+    "initial_world",
+    "join_late",
+    "leave",
+    "machine_for",
+    "next_deadline_of",
+    "node_context",
+    "node_poll_action",
+    "reorder_message",
+    "restart_empty",
+    "restore_bond",
+    "set_clock_skew",
+    "start_election_action",
+]
+
+
+class ActionNotEnabled(InvalidInput):
+    """An action's guard does not hold in this world (the action is not enabled)."""
+
+    def __init__(self, action: str, reason: str) -> None:
+        self.action = action
+        self.reason = reason
+        super().__init__(f"{action} is not enabled: {reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """A send the transport dropped silently: no live bond to the receiver (§0.4)."""
+
+    src: str
+    dst: str
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class NodeOutcome:
+    """One impl step run by an action: which node, which step, what it returned."""
+
+    name: str
+    """The node."""
+    step: str
+    """The impl function (``node_receive``, ``node_poll``, ``node_client_write``, ...)."""
+    effects: tuple[Effect, ...] = ()
+    """Its effects (network effects included, before the transport)."""
+    error: str | None = None
+    """A typed rejection (e.g. ``NotLeader``): the step did not happen."""
+    panic: HazardPanic | None = None
+    """mosaik would panic here: the node crashed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """The result of one action: the worlds before and after and what happened between."""
+
+    action: str
+    """The action's name."""
+    args: Mapping[str, Any]
+    """Its arguments, JSON-able (the trace records them; replay passes them back)."""
+    before: World
+    after: World
+    outcomes: tuple[NodeOutcome, ...] = ()
+    """Every impl step the action ran, in order."""
+    sent: tuple[InFlight, ...] = ()
+    """Messages queued on bonds."""
+    dropped: tuple[Dropped, ...] = ()
+    """Sends the transport dropped (no live bond)."""
+    delivered: tuple[InFlight, ...] = ()
+    """Messages handed to their receiver (one, or none for non-delivery actions)."""
+    lost: tuple[InFlight, ...] = ()
+    """Queued messages lost because a bond broke."""
+    divergences: tuple[tuple[str, Divergence], ...] = ()
+    """Committed cursors that do not fit the ghost log ``L``, by node."""
+
+
+_MACHINES: dict[str, MemoMachine] = {}
+
+
+def machine_for(kind: str) -> StateMachine:
+    """Return the collection state machine of ``kind`` (memoised, :mod:`spec.model.memo`)."""
+    machine = _MACHINES.get(kind)
+    if machine is None:
+        inner = COLLECTIONS.get(kind)
+        if inner is None:
+            known = ", ".join(sorted(COLLECTIONS))
+            raise InvalidInput(f"unknown collection kind {kind!r}; known: {known}")
+        machine = _MACHINES[kind] = MemoMachine(inner)
+    return machine
+
+
+def initial_world(setup: WorldSetup) -> World:
+    """Return the world of ``setup`` with no nodes yet, at time 0."""
+    machine_for(setup.kind)  # Verify the kind exists before anything runs.
+    return empty_world(setup, Ghost())
+
+
+def node_context(world: World, name: str) -> NodeContext:
+    """Return the :class:`~impl.node.NodeContext` of node ``name`` in ``world``."""
+    slot = world.nodes[name]
+    setup = world.setup
+    return NodeContext(
+        now_ms=world.now_ms,
+        now_wall_ms=world.wall_ms(name),
+        bonds=world.bond_peer_ids(name),
+        config=setup.config,
+        profile=setup.profile,
+        machine=machine_for(setup.kind),
+        election_timeout_ms=slot.election_timeout_ms,
+        heartbeat_interval_ms=setup.heartbeat_interval_ms,
+    )
+
+
+# -- the effect carrier ---------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Builder:
+    """Accumulates one transition while an action runs (local to the action)."""
+
+    world: World
+    outcomes: list[NodeOutcome] = field(default_factory=list)
+    sent: list[InFlight] = field(default_factory=list)
+    dropped: list[Dropped] = field(default_factory=list)
+    delivered: list[InFlight] = field(default_factory=list)
+    lost: list[InFlight] = field(default_factory=list)
+    divergences: list[tuple[str, Divergence]] = field(default_factory=list)
+
+    def finish(self, action: str, args: Mapping[str, Any], before: World) -> Transition:
+        return Transition(
+            action=action,
+            args=dict(args),
+            before=before,
+            after=self.world,
+            outcomes=tuple(self.outcomes),
+            sent=tuple(self.sent),
+            dropped=tuple(self.dropped),
+            delivered=tuple(self.delivered),
+            lost=tuple(self.lost),
+            divergences=tuple(self.divergences),
+        )
+
+    # -- transport -----------------------------------------------------------------------
+
+    def enqueue(
+        self, src: str, dst: str, message: Message, in_reply_to: FetchDataRequest | None = None
+    ) -> None:
+        world = self.world
+        # A node has no bond with itself: a send to itself goes nowhere.
+        bond = world.bonds.get(bond_key(src, dst)) if src != dst else None
+        if bond is None or not bond.up:
+            self.dropped.append(Dropped(src, dst, message))
+            return
+        message = self._misbehave(src, message)
+        item = InFlight(world.next_mid, src, dst, message, world.now_ms, in_reply_to)
+        bond = bond.with_queue(src, dst, (*bond.queue(src, dst), item))
+        self.world = replace(world.with_bond(bond), next_mid=world.next_mid + 1)
+        self.sent.append(item)
+
+    def _misbehave(self, src: str, message: Message) -> Message:
+        """Apply the sender's provider misbehaviour (fault ``disagree_order``)."""
+        slot = self.world.nodes[src]
+        if not slot.disorder or not isinstance(message, FetchDataResponse):
+            return message
+        entry = slot.node.provider.available.get(message.anchor)
+        if entry is None:
+            return message
+        snapshot = entry.snapshot
+
+        def items_at(start: int, end: int) -> tuple[Any, ...]:
+            got = snapshot.iter_range(ItemRange(start, end))
+            return tuple(got) if got is not None else ()
+
+        size = len(snapshot)
+        if message.offset + len(message.items) > size:
+            return message
+        items = reverse_order_chunk(size, message.offset, len(message.items), items_at)
+        return FetchDataResponse(message.anchor, message.offset, items)
+
+    def carry(
+        self, name: str, effects: tuple[Effect, ...], in_reply_to: FetchDataRequest | None
+    ) -> None:
+        """Carry ``name``'s network effects over its bonds; record appended entries."""
+        world = self.world
+        for effect in effects:
+            if isinstance(effect, Send):
+                dst = world.peers.get(effect.to)
+                if dst is None:
+                    self.dropped.append(Dropped(name, effect.to.short(), effect.message))
+                    continue
+                reply = in_reply_to if isinstance(effect.message, FetchDataResponse) else None
+                self._record(effect.message)
+                self.enqueue(name, dst, effect.message, reply)
+            elif isinstance(effect, Broadcast):
+                self._record(effect.message)
+                for dst in self.world.bond_peers(name):
+                    self.enqueue(name, dst, effect.message)
+
+    def _record(self, message: Message) -> None:
+        if isinstance(message, AppendEntries) and message.entries:
+            self.world = replace(self.world, ghost=self.world.ghost.record_append(message))
+
+    # -- node steps ----------------------------------------------------------------------
+
+    def run(
+        self,
+        name: str,
+        step: str,
+        fn: Callable[[NodeState, NodeContext], tuple[NodeState, tuple[Effect, ...]]],
+        in_reply_to: FetchDataRequest | None = None,
+    ) -> NodeOutcome:
+        """Run one impl step at ``name``, carry its effects, observe its commit."""
+        world = self.world
+        slot = world.nodes[name]
+        ctx = node_context(world, name)
+        try:
+            node, effects = fn(slot.node, ctx)
+        except HazardPanic as panic:
+            self.world = world.with_slot(replace(slot, status=NodeStatus.CRASHED))
+            outcome = NodeOutcome(name, step, panic=panic)
+            self.outcomes.append(outcome)
+            return outcome
+        except NotLeader as exc:
+            outcome = NodeOutcome(name, step, error=f"NotLeader: {exc}")
+            self.outcomes.append(outcome)
+            return outcome
+        except InvalidState as exc:
+            # The step refused the state it was given (its precondition does not hold):
+            # the model reached a state the step excludes. Reported as STEP; the node stops.
+            self.world = world.with_slot(replace(slot, status=NodeStatus.CRASHED))
+            outcome = NodeOutcome(name, step, error=f"InvalidState: {exc}")
+            self.outcomes.append(outcome)
+            return outcome
+        self.world = world.with_node(name, node)
+        self.carry(name, effects, in_reply_to)  # records appended entries first
+        self.observe(name, slot.node, node)
+        outcome = NodeOutcome(name, step, effects)
+        self.outcomes.append(outcome)
+        return outcome
+
+    def observe(self, name: str, old: NodeState, new: NodeState) -> None:
+        """Update the ghost from a node's new state: leaders, the committed log."""
+        ghost = self.world.ghost
+        if new.leader == new.id and new.leader is not None:
+            ghost = ghost.with_leader(int(new.term), name)
+        if new.committed != old.committed and new.committed.index > 0:
+            ghost, divergence = ghost.observe_commit(new.committed)
+            if divergence is not None:
+                self.divergences.append((name, divergence))
+        if ghost is not self.world.ghost:
+            self.world = replace(self.world, ghost=ghost)
+
+    def bond_down(self, a: str, b: str) -> None:
+        """Break the bond ``a``–``b``: lose its queues, tell both (up) ends."""
+        key = bond_key(a, b)
+        bond = self.world.bonds.get(key)
+        if bond is None or not bond.up:
+            return
+        self.lost.extend(bond.lo_to_hi + bond.hi_to_lo)
+        self.world = self.world.with_bond(Bond(bond.lo, bond.hi, up=False))
+        for here, there in ((a, b), (b, a)):
+            slot = self.world.nodes[here]
+            if not slot.up:
+                continue
+            self.run(here, "node_bond_terminated", _terminated(self.world.nodes[there].peer))
+
+    def bond_up(self, a: str, b: str) -> None:
+        """Form (or re-form) the bond ``a``–``b`` with empty queues."""
+        lo, hi = bond_key(a, b)
+        self.world = self.world.with_bond(Bond(lo, hi, up=True))
+
+
+def _terminated(
+    peer: PeerId,
+) -> Callable[[NodeState, NodeContext], tuple[NodeState, tuple[Effect, ...]]]:
+    """Return the step "the bond to ``peer`` terminated" (``node_bond_terminated``)."""
+
+    def step(node: NodeState, ctx: NodeContext) -> tuple[NodeState, tuple[Effect, ...]]:
+        del ctx
+        return node_bond_terminated(node, peer)
+
+    return step
+
+
+def _enabled(action: str, condition: bool, reason: str) -> None:
+    if not condition:
+        raise ActionNotEnabled(action, reason)
+
+
+def _require_up(world: World, action: str, name: str) -> NodeSlot:
+    slot = world.nodes.get(name)
+    if slot is None:
+        raise ActionNotEnabled(action, f"no node called {name!r}")
+    _enabled(action, slot.up, f"{name} is {slot.status.value}")
+    return slot
+
+
+def _require_fault(world: World, action: str, fault: Fault) -> None:
+    _enabled(action, fault in world.setup.faults, f"fault {fault.value} is not enabled")
+
+
+# -- membership -------------------------------------------------------------------------------
+
+
+def join_late(
+    world: World,
+    name: str,
+    *,
+    writer: bool,
+    election_timeout_ms: int,
+    skew_ms: int = 0,
+    disorder: bool = False,
+    bond_to: tuple[str, ...] | None = None,
+) -> Transition:
+    """A node joins the group empty (mosaik keeps no disk state): ``node_new``.
+
+    Guards: ``name`` is new, or belongs to a node that left (it re-joins with the
+    same peer id, as mosaik's ``recreate_reader`` does). ``disorder`` needs the
+    fault ``disagree_order``. Bonds form with every up node (or those of
+    ``bond_to``); nothing is sent: the node learns of the group from the
+    leader's next AppendEntries (R4).
+    """
+    action = "join_late"
+    old = world.nodes.get(name)
+    _enabled(action, old is None or old.status is NodeStatus.DOWN, f"{name} is already up")
+    if disorder:
+        _require_fault(world, action, Fault.DISAGREE_ORDER)
+    peer = PeerId.from_label(name)
+    machine = machine_for(world.setup.kind)
+    preference = Preference.NORMAL if writer else Preference.OBSERVER
+    node = node_new(peer, machine, preference, world.now_ms, election_timeout_ms)
+    slot = NodeSlot(
+        name=name,
+        peer=peer,
+        writer=writer,
+        node=node,
+        skew_ms=skew_ms,
+        election_timeout_ms=election_timeout_ms,
+        incarnation=0 if old is None else old.incarnation + 1,
+        disorder=disorder,
+    )
+    b = _Builder(world.with_slot(slot))
+    targets = bond_to if bond_to is not None else tuple(n for n in world.up_names() if n != name)
+    for other in sorted(targets):
+        _require_up(world, action, other)
+        b.bond_up(name, other)
+    args = {
+        "name": name,
+        "writer": writer,
+        "election_timeout_ms": election_timeout_ms,
+        "skew_ms": skew_ms,
+        "disorder": disorder,
+        "bond_to": list(bond_to) if bond_to is not None else None,
+    }
+    b.outcomes.append(NodeOutcome(name, "node_new"))
+    return b.finish(action, args, world)
+
+
+def leave(world: World, name: str) -> Transition:
+    """The node's owner drops it: every bond of ``name`` breaks, the node is down."""
+    action = "leave"
+    _require_up(world, action, name)
+    b = _Builder(world)
+    for other in world.bond_peers(name):
+        b.bond_down(name, other)
+    b.world = b.world.with_slot(replace(b.world.nodes[name], status=NodeStatus.DOWN))
+    return b.finish(action, {"name": name}, world)
+
+
+def restart_empty(world: World, name: str, *, election_timeout_ms: int) -> Transition:
+    """``name`` restarts with no state (mosaik keeps none on disk); bonds break and re-form."""
+    action = "restart_empty"
+    slot = _require_up(world, action, name)
+    peers = world.bond_peers(name)
+    b = _Builder(world)
+    for other in peers:
+        b.bond_down(name, other)
+    machine = machine_for(world.setup.kind)
+    preference = Preference.NORMAL if slot.writer else Preference.OBSERVER
+    node = node_new(slot.peer, machine, preference, world.now_ms, election_timeout_ms)
+    fresh = replace(
+        slot,
+        node=node,
+        election_timeout_ms=election_timeout_ms,
+        incarnation=slot.incarnation + 1,
+    )
+    b.world = b.world.with_slot(fresh)
+    b.outcomes.append(NodeOutcome(name, "node_new"))
+    for other in peers:
+        if b.world.nodes[other].up:
+            b.bond_up(name, other)
+    args = {"name": name, "election_timeout_ms": election_timeout_ms}
+    return b.finish(action, args, world)
+
+
+# -- client, poll, time ---------------------------------------------------------------------
+
+
+def client_write(world: World, name: str, commands: tuple[Command, ...]) -> Transition:
+    """Clients submit ``commands`` at writer ``name``: R8 for each, in order.
+
+    Guards: ``name`` is up and a writer (readers are observers with a read-only
+    API). At a writer that does not lead, R8 rejects the command with
+    ``NotLeader`` (mosaik's ``Err(cmd)``): recorded, nothing changes, and the
+    remaining commands are rejected too. Several commands are fed in one step
+    (:func:`impl.client.node_client_write_many`, the same as one R8 per command).
+    """
+    action = "client_write"
+    slot = _require_up(world, action, name)
+    _enabled(action, slot.writer, f"{name} is a reader (observer)")
+    _enabled(action, len(commands) > 0, "no command")
+    b = _Builder(world)
+    if len(commands) == 1:
+        command = commands[0]
+        b.run(name, "node_client_write", lambda node, ctx: node_client_write(node, ctx, command))
+    else:
+        b.run(
+            name,
+            "node_client_write_many",
+            lambda node, ctx: node_client_write_many(node, ctx, commands),
+        )
+    return b.finish(action, {"name": name, "commands": list(commands)}, world)
+
+
+def node_poll_action(world: World, name: str) -> Transition:
+    """``node_poll`` at ``name``: the role's poll (R1/R2, R9/Q5, elections), then P3/P5."""
+    action = "node_poll"
+    _require_up(world, action, name)
+    b = _Builder(world)
+    b.run(name, "node_poll", node_poll)
+    return b.finish(action, {"name": name}, world)
+
+
+_DEADLINES: dict[int, tuple[NodeState, int | None]] = {}
+
+
+def next_deadline_of(node: NodeState) -> int | None:
+    """Return ``node_next_deadline(node)``, memoised by the (immutable) node's identity."""
+    hit = _DEADLINES.get(id(node))
+    if hit is not None and hit[0] is node:
+        return hit[1]
+    deadline = node_next_deadline(node)
+    if len(_DEADLINES) > 256:
+        _DEADLINES.clear()
+    _DEADLINES[id(node)] = (node, deadline)
+    return deadline
+
+
+def due_nodes(world: World, at_ms: int) -> tuple[str, ...]:
+    """Return the up nodes whose next deadline is ``<= at_ms``, sorted by name."""
+    out = []
+    for name in world.up_names():
+        deadline = next_deadline_of(world.nodes[name].node)
+        if deadline is not None and deadline <= at_ms:
+            out.append(name)
+    return tuple(out)
+
+
+def advance_time(world: World, to_ms: int) -> Transition:
+    """The monotonic clock moves to ``to_ms``; every node whose timer is due polls.
+
+    Guard: time never goes back (``to_ms >= now``). Due nodes (``node_next_deadline
+    <= to_ms``: election, heartbeat, retry, fetch timeout, TTL, or "poll now") run
+    ``node_poll`` in name order.
+    """
+    action = "advance_time"
+    _enabled(action, isinstance(to_ms, int) and to_ms >= world.now_ms, f"{to_ms} < {world.now_ms}")
+    b = _Builder(replace(world, now_ms=to_ms))
+    for name in due_nodes(b.world, to_ms):
+        if b.world.nodes[name].up:
+            b.run(name, "node_poll", node_poll)
+    return b.finish(action, {"to_ms": to_ms}, world)
+
+
+def start_election_action(world: World, name: str) -> Transition:
+    """An election: writer ``name``'s election timer fires now (``impl.raft.start_election``
+    at ``term + 1``).
+
+    Guards: an up writer (observers never stand) that does not lead and has no
+    catch-up session (elections are suppressed during catch-up, follower.rs:186-212).
+    Election timeouts are randomised, so any instant is a possible expiry: this
+    action lets a driver choose it instead of waiting for the drawn deadline.
+    """
+    action = "start_election"
+    slot = _require_up(world, action, name)
+    node = slot.node
+    _enabled(action, slot.writer, f"{name} is an observer")
+    _enabled(action, not isinstance(node.role, LeaderRole), f"{name} leads")
+    _enabled(action, node.catchup is None, f"{name} is catching up")
+    b = _Builder(world)
+    b.run(name, "start_election", lambda n, ctx: start_election(n, ctx, Term(n.term + 1)))
+    return b.finish(action, {"name": name}, world)
+
+
+def set_clock_skew(world: World, name: str, skew_ms: int) -> Transition:
+    """Node ``name``'s wall clock jumps: its skew becomes ``skew_ms`` (inventory §0.5, H8)."""
+    action = "set_clock_skew"
+    slot = _require_up(world, action, name)
+    after = world.with_slot(replace(slot, skew_ms=skew_ms))
+    return Transition(action, {"name": name, "skew_ms": skew_ms}, world, after)
+
+
+# -- the network ----------------------------------------------------------------------------
+
+
+def _head(world: World, action: str, src: str, dst: str) -> tuple[Bond, InFlight]:
+    bond = world.bonds.get(bond_key(src, dst))
+    if bond is None or not bond.up:
+        raise ActionNotEnabled(action, f"no live bond {src}–{dst}")
+    queue = bond.queue(src, dst)
+    _enabled(action, len(queue) > 0, f"nothing queued on {src}→{dst}")
+    return bond, queue[0]
+
+
+def _deliver(b: _Builder, item: InFlight) -> None:
+    dst = item.dst
+    slot = b.world.nodes[dst]
+    b.delivered.append(item)
+    if not slot.up:
+        return  # a crashed node's worker is gone: the message is consumed unread
+    request = item.message if isinstance(item.message, FetchDataRequest) else None
+    sender = b.world.nodes[item.src].peer
+    b.run(
+        dst,
+        "node_receive",
+        lambda node, ctx: node_receive(node, ctx, sender, item.message),
+        in_reply_to=request,
+    )
+
+
+def deliver_message(world: World, src: str, dst: str) -> Transition:
+    """The bond delivers the head message of ``src → dst``: ``node_receive`` at ``dst``.
+
+    Guard: the bond is up and the direction has a queued message (FIFO, §0.4).
+    """
+    action = "deliver_message"
+    bond, item = _head(world, action, src, dst)
+    b = _Builder(world.with_bond(bond.with_queue(src, dst, bond.queue(src, dst)[1:])))
+    _deliver(b, item)
+    return b.finish(action, {"src": src, "dst": dst}, world)
+
+
+def duplicate_message(world: World, src: str, dst: str) -> Transition:
+    """Fault ``duplicate``: deliver the head of ``src → dst`` and keep it queued."""
+    action = "duplicate_message"
+    _require_fault(world, action, Fault.DUPLICATE)
+    _, item = _head(world, action, src, dst)
+    b = _Builder(world)
+    _deliver(b, item)
+    return b.finish(action, {"src": src, "dst": dst}, world)
+
+
+def reorder_message(world: World, src: str, dst: str, position: int) -> Transition:
+    """Fault ``reorder``: the message at ``position`` of ``src → dst`` moves to the head."""
+    action = "reorder_message"
+    _require_fault(world, action, Fault.REORDER)
+    bond, _ = _head(world, action, src, dst)
+    queue = bond.queue(src, dst)
+    _enabled(action, 0 < position < len(queue), f"position {position} of {len(queue)}")
+    moved = queue[position]
+    new_queue = (moved, *queue[:position], *queue[position + 1 :])
+    after = world.with_bond(bond.with_queue(src, dst, new_queue))
+    return Transition(action, {"src": src, "dst": dst, "position": position}, world, after)
+
+
+def corrupt_response_action(
+    world: World, src: str, dst: str, position: int, mode: str, delta: int = 1
+) -> Transition:
+    """Faults ``short_response`` / ``long_response`` / ``wrong_offset``: a misbehaving
+    provider's queued ``FetchDataResponse`` at ``position`` of ``src → dst`` is rewritten."""
+    action = "corrupt_response"
+    fault = Fault(mode)
+    _enabled(action, fault in CORRUPTIONS, f"{mode} is not a response corruption")
+    _require_fault(world, action, fault)
+    bond, _ = _head(world, action, src, dst)
+    queue = bond.queue(src, dst)
+    _enabled(action, 0 <= position < len(queue), f"position {position} of {len(queue)}")
+    item = queue[position]
+    if not isinstance(item.message, FetchDataResponse):
+        kind = type(item.message).__name__
+        raise ActionNotEnabled(action, f"message {item.mid} is a {kind}")
+    bad = corrupt_response(item.message, fault, delta)
+    if bad is None:
+        raise ActionNotEnabled(action, f"{mode} does not apply to message {item.mid}")
+    new_queue = (*queue[:position], replace(item, message=bad), *queue[position + 1 :])
+    after = world.with_bond(bond.with_queue(src, dst, new_queue))
+    args = {"src": src, "dst": dst, "position": position, "mode": fault.value, "delta": delta}
+    return Transition(action, args, world, after)
+
+
+def forge_message(world: World, src: str, dst: str, message: Message) -> Transition:
+    """Fault ``forge``: ``src`` (misbehaving) queues an arbitrary ``message`` to ``dst``."""
+    action = "forge_message"
+    _require_fault(world, action, Fault.FORGE)
+    _require_up(world, action, src)
+    _enabled(action, world.bonded(src, dst), f"no live bond {src}–{dst}")
+    b = _Builder(world)
+    b.enqueue(src, dst, message)
+    return b.finish(action, {"src": src, "dst": dst, "message": message}, world)
+
+
+def break_bond(world: World, a: str, b: str) -> Transition:
+    """The bond ``a``–``b`` breaks: queued messages are lost; both ends see the termination."""
+    action = "break_bond"
+    _enabled(action, world.bonded(a, b), f"no live bond {a}–{b}")
+    builder = _Builder(world)
+    builder.bond_down(a, b)
+    return builder.finish(action, {"a": a, "b": b}, world)
+
+
+def restore_bond(world: World, a: str, b: str) -> Transition:
+    """The bond ``a``–``b`` re-forms (both nodes up, bond currently down)."""
+    action = "restore_bond"
+    _require_up(world, action, a)
+    _require_up(world, action, b)
+    _enabled(action, not world.bonded(a, b), f"{a}–{b} is already up")
+    builder = _Builder(world)
+    builder.bond_up(a, b)
+    return builder.finish(action, {"a": a, "b": b}, world)
+
+
+_ACTION_TABLE: dict[str, Callable[..., Transition]] = {
+    "join_late": join_late,
+    "leave": leave,
+    "restart_empty": restart_empty,
+    "client_write": client_write,
+    "node_poll": node_poll_action,
+    "advance_time": advance_time,
+    "set_clock_skew": set_clock_skew,
+    "deliver_message": deliver_message,
+    "duplicate_message": duplicate_message,
+    "reorder_message": reorder_message,
+    "corrupt_response": corrupt_response_action,
+    "forge_message": forge_message,
+    "break_bond": break_bond,
+    "restore_bond": restore_bond,
+}
+ACTIONS: Mapping[str, Callable[..., Transition]] = pmap(_ACTION_TABLE)
+"""Every action by its trace name."""

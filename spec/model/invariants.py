@@ -1,0 +1,864 @@
+"""Safety invariants I1–I16 (inventory §4.1) as named predicates over the global state.
+
+Each invariant is a function ``check_iN_<name>(cx) -> list[Violation]`` over a
+:class:`CheckContext`: the transition just taken (worlds before and after, what
+was sent and delivered), the ghost history ``L`` and the oracle ``Apply(k)``.
+Most are state predicates over the world *after* the step; a few are
+predicates over the step itself (I7, I8, I10 at a finalize; I11, I12, I15 compare
+the worlds before and after), which is how a history variable would state them.
+The session-local ones (I4, I6, and I7's inductive form) reuse
+:func:`impl.session.check_session_invariants`.
+
+Every check looks only at what the step changed (the nodes whose state object
+changed, the messages it sent or delivered) and memoises per snapshot object,
+so a run of n items costs O(n) checking overall, not O(n) per step.
+
+Ids beyond the inventory's: ``FRESH`` (the reference's inductive strengthening
+of I7: an anchor is never below the session's trigger position or a gap in its
+buffer), ``RAFT`` (election safety: one leader per term), ``PANIC`` (a step
+raised mosaik's panic: H3's is reported as I7) and ``STEP`` (a step rejected the
+state it was given with ``InvalidState``: the model reached a state the step's
+precondition excludes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from impl.effects import InstallSnapshot, SetCommitted
+from impl.messages import FetchDataResponse, SnapshotOffer
+from impl.node import NodeState
+from impl.session import SessionState, check_session_invariants
+from impl.types import Cursor, Index, ItemRange
+from spec.model.actions import NodeOutcome, Transition, machine_for
+from spec.model.ghost import Ghost, Oracle
+from spec.model.liveness import check_l2_dead_session
+from spec.model.state import World, WorldSetup
+
+__all__ = [
+    "INVARIANTS",
+    "CheckContext",
+    "Checker",
+    "Invariant",
+    "Violation",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One invariant violation: which invariant, where, what, and at which step."""
+
+    id: str
+    """Invariant id (``I1``–``I16``, ``L1``–``L5``, ``FRESH``, ``RAFT``, ``PANIC``, ``STEP``)."""
+    node: str | None
+    """The node it concerns, if one."""
+    detail: str
+    """What is wrong, with the values involved."""
+    step: int | None = None
+    """The step after which it was found (set by the driver)."""
+
+    def at(self, step: int) -> Violation:
+        """Return a copy found after step ``step``."""
+        return Violation(self.id, self.node, self.detail, step)
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the JSON form (trace lines, CLI output)."""
+        return {"id": self.id, "node": self.node, "detail": self.detail, "step": self.step}
+
+
+@dataclass(slots=True)
+class _Memo:
+    """Per-run caches of the checker (what was already verified)."""
+
+    snapshots: dict[int, Any] = field(default_factory=dict)
+    """id → snapshot object, for snapshots checked by I1/I3 (kept alive so ids stay unique)."""
+    verified_states: dict[int, tuple[Any, int]] = field(default_factory=dict)
+    """id(state) → (state, index) for collection states known equal to Apply(index) (I9)."""
+    prefix: dict[str, tuple[Cursor, int]] = field(default_factory=dict)
+    """Per node: (anchor, items of ``accumulated`` already verified) (I5)."""
+    run_ends: dict[str, set[int]] = field(default_factory=dict)
+    """Per node: every index at which one of its apply runs ended (I15)."""
+    sessions: dict[str, tuple[int, frozenset[Cursor]]] = field(default_factory=dict)
+    """Per node: (upgrades, anchors ever offered) of its current session (L5)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _NewSnapshot:
+    """A snapshot that appeared at a provider: where, at which anchor, and its items."""
+
+    name: str
+    anchor: Cursor
+    snapshot: Any
+    items: tuple[Any, ...] | None
+
+
+@dataclass(slots=True)
+class CheckContext:
+    """What every invariant sees: one transition, the ghost oracle and the memo."""
+
+    t: Transition
+    oracle: Oracle
+    memo: _Memo
+    changed: tuple[str, ...]
+    """Nodes whose impl state (or status) changed in this step, sorted."""
+    new_snapshots: list[_NewSnapshot]
+    """Snapshots on offer at changed nodes, not seen by any earlier step (I1, I3)."""
+
+    @property
+    def before(self) -> World:
+        return self.t.before
+
+    @property
+    def after(self) -> World:
+        return self.t.after
+
+    def node(self, name: str) -> NodeState:
+        """Return node ``name``'s state after the step."""
+        return self.after.nodes[name].node
+
+    def old(self, name: str) -> NodeState | None:
+        """Return node ``name``'s state before the step (None if it did not exist)."""
+        slot = self.before.nodes.get(name)
+        return None if slot is None else slot.node
+
+    def same_life(self, name: str) -> bool:
+        """Check if ``name`` existed before the step with the same incarnation."""
+        old = self.before.nodes.get(name)
+        return old is not None and old.incarnation == self.after.nodes[name].incarnation
+
+    def outcomes(self, name: str) -> list[NodeOutcome]:
+        """Return the impl steps this transition ran at ``name``."""
+        return [o for o in self.t.outcomes if o.name == name]
+
+    def finalized(self, name: str) -> bool:
+        """Check if a session finalized (Q12) at ``name`` in this step."""
+        return any(isinstance(e, InstallSnapshot) for o in self.outcomes(name) for e in o.effects)
+
+    def reference(self, index: int) -> tuple[Any, ...] | None:
+        """Return the items of ``Apply(index)``, or None if ``L`` is shorter than ``index``."""
+        ghost = self.after.ghost
+        if index > ghost.committed_len():
+            return None
+        return self.oracle.items_at(ghost, index)
+
+
+def _v(inv: str, node: str | None, detail: str) -> Violation:
+    return Violation(inv, node, detail)
+
+
+def _snapshot_items(snapshot: Any) -> tuple[Any, ...] | None:
+    got = snapshot.iter_range(ItemRange(0, len(snapshot)))
+    return None if got is None else tuple(got)
+
+
+# -- I1–I3: provider snapshots ---------------------------------------------------------------
+
+
+def _new_snapshots(world: World, changed: Iterable[str], memo: _Memo) -> list[_NewSnapshot]:
+    """Return the snapshots on offer at changed nodes that no check has seen yet."""
+    out: list[_NewSnapshot] = []
+    for name in changed:
+        for anchor, entry in sorted(world.nodes[name].node.provider.available.items()):
+            if id(entry.snapshot) in memo.snapshots:
+                continue
+            out.append(_NewSnapshot(name, anchor, entry.snapshot, _snapshot_items(entry.snapshot)))
+    return out
+
+
+def check_i1_snapshot_correctness(cx: CheckContext) -> list[Violation]:
+    """I1: every snapshot on offer at ``(t, i)`` equals ``Apply(i)`` and ``L[i].term == t``.
+
+    Violated by H4 (DEPQ: the position undercounts, the content does not).
+    Checked once per snapshot object, when it first appears at a provider.
+    """
+    out: list[Violation] = []
+    for new in cx.new_snapshots:
+        name, anchor, snapshot, have = new.name, new.anchor, new.snapshot, new.items
+        term = cx.after.ghost.term_at(int(anchor.index))
+        if term is None:
+            out.append(_v("I1", name, f"snapshot at {anchor} lies beyond the committed log"))
+            continue
+        if term != int(anchor.term):
+            out.append(
+                _v("I1", name, f"snapshot at {anchor} but L[{anchor.index}] has term {term}")
+            )
+        want = cx.reference(int(anchor.index))
+        if have != want:
+            out.append(
+                _v(
+                    "I1",
+                    name,
+                    f"snapshot at {anchor} ({len(snapshot)} items) differs from "
+                    f"Apply({anchor.index}) ({len(want or ())} items)",
+                )
+            )
+    return out
+
+
+def _iter_range_contract(
+    name: str, anchor: Cursor, snapshot: Any, full: tuple[Any, ...] | None, batch: int
+) -> list[Violation]:
+    """I3 on one snapshot: exact counts in bounds, None beyond, partitions concatenate."""
+    out: list[Violation] = []
+    n = len(snapshot)
+    where = f"snapshot at {anchor} ({n} items)"
+    if full is None or len(full) != n:
+        out.append(_v("I3", name, f"{where}: iter_range[0,{n}) is not {n} items"))
+        return out
+    beyond = snapshot.iter_range(ItemRange(0, n + 1))
+    if beyond is not None:
+        out.append(_v("I3", name, f"{where}: iter_range[0,{n + 1}) is not None"))
+    tail = snapshot.iter_range(ItemRange(n, n + 1))
+    if tail is not None:
+        out.append(_v("I3", name, f"{where}: iter_range[{n},{n + 1}) is not None"))
+    empty = snapshot.iter_range(ItemRange(n, n))
+    if empty is None or len(tuple(empty)) != 0:
+        out.append(_v("I3", name, f"{where}: the empty range at the end is not ()"))
+    joined: list[Any] = []
+    for start in range(0, n, batch):
+        chunk = snapshot.iter_range(ItemRange(start, min(start + batch, n)))
+        if chunk is None:
+            out.append(_v("I3", name, f"{where}: chunk at {start} is None"))
+            return out
+        joined.extend(chunk)
+    if tuple(joined) != full:
+        out.append(_v("I3", name, f"{where}: the chunks of {batch} do not concatenate to it"))
+    return out
+
+
+def check_i2_anchor_agreement(cx: CheckContext) -> list[Violation]:
+    """I2: every chunk served for an anchor is that anchor's canonical sequence.
+
+    Checked on the wire: each ``FetchDataResponse`` queued in this step must equal
+    ``Seq(Apply(anchor.index))[offset : offset + len(items)]`` and each
+    ``SnapshotOffer`` must carry ``len(Apply(anchor.index))``, so providers that
+    hold the same anchor agree item for item (H13 breaks it).
+    """
+    out: list[Violation] = []
+    for item in cx.t.sent:
+        message = item.message
+        if isinstance(message, FetchDataResponse):
+            ref = cx.reference(int(message.anchor.index))
+            if ref is None:
+                continue  # an anchor beyond L: I14 reports it at delivery
+            end = message.offset + len(message.items)
+            if end > len(ref) or tuple(message.items) != ref[message.offset : end]:
+                out.append(
+                    _v(
+                        "I2",
+                        item.src,
+                        f"chunk [{message.offset},{end}) of {message.anchor} sent to {item.dst} "
+                        "differs from the anchor's canonical items",
+                    )
+                )
+        elif isinstance(message, SnapshotOffer):
+            ref = cx.reference(int(message.info.anchor.index))
+            if ref is not None and message.info.items_count != len(ref):
+                out.append(
+                    _v(
+                        "I2",
+                        item.src,
+                        f"offer of {message.info.anchor} says {message.info.items_count} items, "
+                        f"the anchor has {len(ref)}",
+                    )
+                )
+    return out
+
+
+def check_i3_iter_range(cx: CheckContext) -> list[Violation]:
+    """I3: ``iter_range(r)`` is None iff ``r.end > len``, else exactly ``len(r)`` items, and
+    the chunks of a partition into ``fetch_batch_size`` pieces concatenate to the sequence.
+
+    Checked once per snapshot object, when it first appears at a provider
+    (Cell/Once under H28 return their item for ranges past the end).
+    """
+    out: list[Violation] = []
+    batch = cx.after.setup.config.fetch_batch_size
+    for new in cx.new_snapshots:
+        out.extend(_iter_range_contract(new.name, new.anchor, new.snapshot, new.items, batch))
+    return out
+
+
+# -- I4–I7: the session -----------------------------------------------------------------------
+
+
+def _sessions(cx: CheckContext) -> Iterable[tuple[str, SessionState]]:
+    for name in cx.changed:
+        slot = cx.after.nodes[name]
+        session = slot.node.catchup
+        if session is not None and slot.up:
+            yield name, session
+
+
+_SESSION_FIELDS = (
+    "anchor",
+    "snapshot_len",
+    "gap_start",
+    "gap_end",
+    "anchor_candidates",
+    "available_peers",
+    "inflight",
+    "fetched",
+    "accumulated",
+    "trigger_position",
+    "min_anchor",
+)
+"""The session fields the session invariants read, besides ``buffered``."""
+
+
+def _only_buffered_grew(old: SessionState, new: SessionState) -> bool:
+    """Check if ``new`` is ``old`` with entries appended to ``buffered`` (nothing else the
+    invariants read changed), so only the new entries need checking."""
+    if any(getattr(old, f) is not getattr(new, f) for f in _SESSION_FIELDS):
+        return False
+    n = len(old.buffered)
+    return len(new.buffered) >= n and (n == 0 or new.buffered[n - 1] is old.buffered[-1])
+
+
+def check_i4_i6_session(cx: CheckContext) -> list[Violation]:
+    """I4 (chunk disjointness), I6 (peer bookkeeping), I7's inductive form and FRESH,
+    per session (:func:`impl.session.check_session_invariants`).
+
+    When a step only appended buffered entries to a session that was checked
+    before, only the appended entries are checked (I7: they continue the kept
+    entries contiguously), which keeps the check O(1) per AppendEntries.
+    """
+    out: list[Violation] = []
+    for name, session in _sessions(cx):
+        old = cx.old(name)
+        previous = old.catchup if old is not None and cx.same_life(name) else None
+        if previous is session:
+            continue
+        if previous is not None and _only_buffered_grew(previous, session):
+            out.extend(_buffered_tail(name, previous, session))
+            continue
+        for problem in check_session_invariants(session):
+            inv, _, detail = problem.partition(":")
+            out.append(_v(inv.strip(), name, detail.strip()))
+    return out
+
+
+def _buffered_tail(name: str, old: SessionState, new: SessionState) -> list[Violation]:
+    """I7 on entries appended after the anchor: each continues the one before it."""
+    anchor = new.anchor
+    if anchor is None:
+        return []
+    expected = int(anchor.index) + 1
+    kept_before = [e[0] for e in old.buffered[-1:] if e[0] > anchor.index]
+    if kept_before:
+        expected = int(kept_before[0]) + 1
+    for index, _, _ in new.buffered[len(old.buffered) :]:
+        if index <= anchor.index:
+            continue
+        if index != expected:
+            return [_v("I7", name, f"buffered index {index} where {expected} was expected")]
+        expected += 1
+    return []
+
+
+def check_i5_exactly_once_prefix(cx: CheckContext) -> list[Violation]:
+    """I5: ``accumulated == Seq(snapshot@anchor)[0 : gap_start]`` (checked incrementally)."""
+    out: list[Violation] = []
+    for name, session in _sessions(cx):
+        anchor, gap = session.anchor, session.gap_start
+        if anchor is None or gap is None:
+            cx.memo.prefix.pop(name, None)
+            continue
+        ref = cx.reference(int(anchor.index))
+        if ref is None:
+            continue  # an anchor beyond L: I14 reports it
+        acc = session.accumulated
+        have_len = len(acc)
+        prev_anchor, done = cx.memo.prefix.get(name, (anchor, 0))
+        if prev_anchor != anchor or done > have_len:
+            done = 0
+        want_len = min(gap, len(ref)) if gap <= len(ref) else gap
+        if have_len != gap:
+            out.append(_v("I5", name, f"accumulated has {have_len} items but gap starts at {gap}"))
+            cx.memo.prefix[name] = (anchor, 0)
+            continue
+        if gap > len(ref):
+            out.append(_v("I5", name, f"gap starts at {gap}, beyond the anchor's {len(ref)} items"))
+            cx.memo.prefix[name] = (anchor, 0)
+            continue
+        if want_len > done:
+            got = acc.iter_range(ItemRange(done, want_len))
+            if got is None or tuple(got) != ref[done:want_len]:
+                out.append(
+                    _v("I5", name, f"accumulated [{done},{want_len}) differs from {anchor}'s items")
+                )
+                cx.memo.prefix[name] = (anchor, 0)
+                continue
+        cx.memo.prefix[name] = (anchor, want_len)
+    return out
+
+
+def check_i7_anchor_validity(cx: CheckContext) -> list[Violation]:
+    """I7: at finalize, the buffered entries after the anchor are ``anchor+1, anchor+2, …``.
+
+    Checked on the session as it was just before a Q12 (or a Q12 that panicked:
+    mosaik's ``assert_eq!`` at session.rs:662, hazard H3).
+    """
+    out: list[Violation] = []
+    for o in cx.t.outcomes:
+        if o.panic is not None and o.panic.hazard == "H3":
+            out.append(_v("I7", o.name, f"finalize panicked (H3): {o.panic.detail}"))
+    for name in cx.changed:
+        if not cx.finalized(name):
+            continue
+        old = cx.old(name)
+        session = old.catchup if old is not None else None
+        if session is None or session.anchor is None:
+            continue
+        expected = int(session.anchor.index) + 1
+        for index, _, _ in session.buffered:
+            if index <= session.anchor.index:
+                continue
+            if index != expected:
+                out.append(_v("I7", name, f"kept buffered index {index}, expected {expected}"))
+                break
+            expected += 1
+    return out
+
+
+# -- I8–I12: nodes ----------------------------------------------------------------------------
+
+
+def check_i8_post_finalize(cx: CheckContext) -> list[Violation]:
+    """I8: right after Q12: state = Apply(anchor), committed = anchor, the log is reset to the
+    anchor, and every appended buffered entry is the entry a leader appended there."""
+    out: list[Violation] = []
+    for name in cx.changed:
+        if not cx.finalized(name):
+            continue
+        old = cx.old(name)
+        session = old.catchup if old is not None else None
+        if session is None or session.anchor is None:
+            continue
+        anchor = session.anchor
+        node = cx.node(name)
+        machine = machine_for(cx.after.setup.kind)
+        ref = cx.reference(int(anchor.index))
+        if ref is None:
+            out.append(_v("I8", name, f"installed at {anchor}, beyond the committed log"))
+        elif tuple(machine.items(node.sm)) != ref:
+            out.append(_v("I8", name, f"installed state differs from Apply({anchor.index})"))
+        if node.committed != anchor:
+            out.append(_v("I8", name, f"committed {node.committed} after finalize at {anchor}"))
+        if node.log.term_at(int(anchor.index)) != anchor.term:
+            out.append(_v("I8", name, f"log term at {anchor.index} is not {anchor.term}"))
+        for k, entry in enumerate(node.log.entries):
+            index = int(node.log.offset) + 1 + k
+            known = cx.after.ghost.appended_entry(Cursor(entry.term, Index(index)))
+            if known is None or known.command != entry.command:
+                out.append(_v("I8", name, f"appended entry {index} (t:{entry.term}) is unknown"))
+                break
+    return out
+
+
+def _derived(cx: CheckContext, state: Any, k: int) -> bool:
+    """Check if ``state`` was produced by applying exactly ``L[k0+1..k]`` to a state already
+    verified equal to ``Apply(k0)`` (provenance of the memoised machine, :mod:`spec.model.memo`)."""
+    machine = machine_for(cx.after.setup.kind)
+    provenance = getattr(machine, "provenance", None)
+    if provenance is None:
+        return False
+    batches: list[tuple[Any, ...]] = []
+    current = state
+    for _ in range(64):
+        known = cx.memo.verified_states.get(id(current))
+        if known is not None and known[0] is current:
+            k0 = known[1]
+            commands = [c for batch in reversed(batches) for c in batch]
+            if k0 + len(commands) != k or k > cx.after.ghost.committed_len():
+                return False
+            log = cx.after.ghost.committed[k0:k]
+            return all(entry.command is c for entry, c in zip(log, commands, strict=True))
+        got = provenance(current)
+        if got is None:
+            return False
+        current, batch = got
+        batches.append(batch)
+    return False
+
+
+def _verified(cx: CheckContext, state: Any, k: int) -> None:
+    cx.memo.verified_states[id(state)] = (state, k)
+    cx.oracle.adopt(k, state)
+    if len(cx.memo.verified_states) > 512:
+        cx.memo.verified_states.pop(next(iter(cx.memo.verified_states)))
+
+
+def check_i9_replication_equivalence(cx: CheckContext) -> list[Violation]:
+    """I9: a node whose committed index is k holds Apply(k); committed cursors agree with L.
+
+    A state derived from a verified one by applying exactly the next entries of
+    ``L`` is verified by that derivation (``apply_batch`` is pure); any other state
+    is compared item by item with the oracle's ``Apply(k)``.
+    """
+    out: list[Violation] = []
+    for name, divergence in cx.t.divergences:
+        out.append(_v("I9", name, f"committed {divergence.cursor}: {divergence.reason}"))
+    machine = machine_for(cx.after.setup.kind)
+    for name in cx.changed:
+        node = cx.after.nodes[name].node
+        old = cx.old(name)
+        if old is not None and old.sm is node.sm and old.committed == node.committed:
+            continue
+        k = int(node.committed.index)
+        known = cx.memo.verified_states.get(id(node.sm))
+        if known is not None and known[0] is node.sm and known[1] == k:
+            continue
+        if _derived(cx, node.sm, k):
+            _verified(cx, node.sm, k)
+            continue
+        ref = cx.reference(k)
+        if ref is None:
+            continue  # reported as a divergence above
+        if tuple(machine.items(node.sm)) != ref:
+            out.append(
+                _v("I9", name, f"state at committed {node.committed} differs from Apply({k})")
+            )
+            continue
+        _verified(cx, node.sm, k)
+    return out
+
+
+def check_i10_no_gap_no_duplicate(cx: CheckContext) -> list[Violation]:
+    """I10: a node's state reflects each of ``L[1..committed]`` exactly once.
+
+    At an install the snapshot must reflect exactly ``[1..anchor]``: if it equals
+    ``Apply(j)`` for a ``j > anchor``, entries ``(anchor, j]`` will be applied a
+    second time (H4). Elsewhere ``committed`` may only move by applying entries:
+    a ``SetCommitted`` without an install skips them.
+    """
+    out: list[Violation] = []
+    machine = machine_for(cx.after.setup.kind)
+    ghost = cx.after.ghost
+    for name in cx.changed:
+        effects = [e for o in cx.outcomes(name) for e in o.effects]
+        installs = any(isinstance(e, InstallSnapshot) for e in effects)
+        sets = [e for e in effects if isinstance(e, SetCommitted)]
+        if sets and not installs:
+            out.append(_v("I10", name, f"committed set to {sets[-1].cursor} without an install"))
+        if not installs:
+            continue
+        node = cx.node(name)
+        a = int(node.committed.index)
+        have = tuple(machine.items(node.sm))
+        if cx.reference(a) == have:
+            continue
+        for j in range(a + 1, min(a + 64, ghost.committed_len()) + 1):
+            if cx.oracle.items_at(ghost, j) == have:
+                out.append(
+                    _v(
+                        "I10",
+                        name,
+                        f"snapshot installed at {a} reflects entries up to {j}: "
+                        f"({a}, {j}] will be applied twice",
+                    )
+                )
+                break
+        else:
+            out.append(
+                _v("I10", name, f"snapshot installed at {a} reflects no prefix of L near it")
+            )
+    return out
+
+
+def check_i11_monotonic_commit(cx: CheckContext) -> list[Violation]:
+    """I11: a node's committed index never decreases (finalize's ``set_committed`` included)."""
+    out: list[Violation] = []
+    for name in cx.changed:
+        old = cx.old(name)
+        if old is None or not cx.same_life(name):
+            continue
+        new = cx.node(name).committed
+        if new.index < old.committed.index:
+            out.append(_v("I11", name, f"committed went back from {old.committed} to {new}"))
+    return out
+
+
+def check_i12_no_apply_during_catchup(cx: CheckContext) -> list[Violation]:
+    """I12: while a session exists, ``commit_up_to`` is not called on that node (only Q12
+    may move ``committed`` or the state)."""
+    out: list[Violation] = []
+    for name in cx.changed:
+        old = cx.old(name)
+        if old is None or old.catchup is None or not cx.same_life(name):
+            continue
+        if cx.finalized(name):
+            continue
+        new = cx.node(name)
+        if new.term != old.term:
+            continue  # a step-down dropped the session first (R10)
+        if new.committed != old.committed or new.sm is not old.sm:
+            out.append(
+                _v(
+                    "I12",
+                    name,
+                    f"applied during catch-up: committed {old.committed} → {new.committed}",
+                )
+            )
+    return out
+
+
+# -- I13–I16: providers, positions, pruning ---------------------------------------------------
+
+
+def check_i13_provider_hygiene(cx: CheckContext) -> list[Violation]:
+    """I13: offers only to other peers' fresh requests; responses answer exactly their request.
+
+    * a ``SnapshotOffer`` from p to q needs a TakeSnapshot by q in ``L[1..anchor]``
+      that is fresh by p's wall clock now (``|now_w − requested_at| ≤ ttl``);
+    * a delivered ``FetchDataResponse`` has ``offset == range.start`` of the request
+      it answers and ``min(len(range), batch)`` items (unsolicited ones violate it).
+    """
+    out: list[Violation] = []
+    setup = cx.after.setup
+    ttl = setup.config.snapshot_ttl_ms
+    for dropped in cx.t.dropped:
+        if isinstance(dropped.message, SnapshotOffer) and dropped.src == dropped.dst:
+            out.append(_v("I13", dropped.src, "offer to itself"))
+    for item in cx.t.sent:
+        if not isinstance(item.message, SnapshotOffer):
+            continue
+        anchor = item.message.info.anchor
+        requester = cx.after.nodes[item.dst].peer
+        wall = cx.after.wall_ms(item.src)
+        requests = cx.after.ghost.requests_by(requester, int(anchor.index))
+        if not any(abs(wall - r.requested_at_ms) <= ttl for _, r in requests):
+            out.append(
+                _v("I13", item.src, f"offer of {anchor} to {item.dst} without a fresh request")
+            )
+    batch = setup.config.fetch_batch_size
+    for item in cx.t.delivered:
+        message = item.message
+        if not isinstance(message, FetchDataResponse):
+            continue
+        request = item.in_reply_to
+        if request is None:
+            out.append(
+                _v("I13", item.src, f"unsolicited FetchDataResponse {item.mid} to {item.dst}")
+            )
+            continue
+        want = min(len(request.range), batch)
+        if message.offset != request.range.start or len(message.items) != want:
+            out.append(
+                _v(
+                    "I13",
+                    item.src,
+                    f"response {item.mid} has offset {message.offset} and {len(message.items)} "
+                    f"items for request {request.range} (want offset {request.range.start}, "
+                    f"{want} items)",
+                )
+            )
+    return out
+
+
+def check_i14_anchor_term(cx: CheckContext) -> list[Violation]:
+    """I14: every offered anchor ``(t, i)`` is a committed position with ``L[i].term == t``."""
+    out: list[Violation] = []
+    for item in cx.t.delivered:
+        if not isinstance(item.message, SnapshotOffer):
+            continue
+        anchor = item.message.info.anchor
+        term = cx.after.ghost.term_at(int(anchor.index))
+        if term is None:
+            out.append(_v("I14", item.src, f"offer of {anchor}: beyond the committed log"))
+        elif term != int(anchor.term):
+            out.append(_v("I14", item.src, f"offer of {anchor}: L[{anchor.index}] has term {term}"))
+    return out
+
+
+def _run_ends(ghost: Ghost, c0: int, c1: int) -> set[int]:
+    """Return the indices in ``(c0, c1]`` where an apply run of equal term ends (R6)."""
+    ends = {c1}
+    entries = ghost.committed[c0:c1]
+    previous = None
+    for k, entry in enumerate(entries):
+        if previous is not None and entry.term != previous:
+            ends.add(c0 + k)  # the run before this entry ended at index c0 + k
+        previous = entry.term
+    return ends
+
+
+def check_i15_position_arithmetic(cx: CheckContext) -> list[Violation]:
+    """I15: a snapshot's position is the end of the apply run that took it
+    (``committed before the run + |run|``); DEPQ's H4 undercounts it."""
+    out: list[Violation] = []
+    ghost = cx.after.ghost
+    for name in cx.changed:
+        old = cx.old(name)
+        node = cx.node(name)
+        ends = cx.memo.run_ends.setdefault(name, set())
+        if old is None or not cx.same_life(name):
+            ends.clear()
+        advanced = old is not None and node.committed.index > old.committed.index
+        if old is not None and advanced and cx.same_life(name) and not cx.finalized(name):
+            ends.update(_run_ends(ghost, int(old.committed.index), int(node.committed.index)))
+        positions = [p.position for p in node.provider.requests]
+        if old is not None:
+            positions += [a for a in node.provider.available if a not in old.provider.available]
+        else:
+            positions += list(node.provider.available)
+        for position in positions:
+            if int(position.index) not in ends:
+                out.append(
+                    _v("I15", name, f"snapshot position {position} is not the end of an apply run")
+                )
+    return out
+
+
+def check_i16_pruning(cx: CheckContext) -> list[Violation]:
+    """I16: after R7, ``offset <= committed.index - 1`` and ``term_at(committed.index)`` is
+    defined; after a finalize (no R7, H22) the offset may equal ``committed``."""
+    out: list[Violation] = []
+    for name in cx.changed:
+        node = cx.node(name)
+        c = int(node.committed.index)
+        if node.log.term_at(c) is None:
+            out.append(_v("I16", name, f"term_at(committed {c}) is undefined"))
+        old = cx.old(name)
+        advanced = old is not None and cx.same_life(name) and c > old.committed.index
+        if advanced and not cx.finalized(name) and c > 0 and node.log.offset > c - 1:
+            out.append(_v("I16", name, f"log offset {node.log.offset} > committed − 1 = {c - 1}"))
+    return out
+
+
+# -- extras: Raft, panics, refused steps --------------------------------------------------------
+
+
+def check_raft_election_safety(cx: CheckContext) -> list[Violation]:
+    """RAFT: at most one leader per term (the ghost records the first one seen)."""
+    out: list[Violation] = []
+    for name in cx.changed:
+        node = cx.node(name)
+        if node.leader == node.id and cx.after.nodes[name].up:
+            first = cx.after.ghost.leaders.get(int(node.term))
+            if first is not None and first != name:
+                out.append(_v("RAFT", name, f"second leader of term {node.term} (first: {first})"))
+    return out
+
+
+def check_panics(cx: CheckContext) -> list[Violation]:
+    """PANIC / STEP: a step raised mosaik's panic (other than H3's, see I7) or refused."""
+    out: list[Violation] = []
+    for o in cx.t.outcomes:
+        if o.panic is not None and o.panic.hazard != "H3":
+            out.append(_v("PANIC", o.name, f"{o.panic.hazard} at {o.panic.site}: {o.panic.detail}"))
+        if o.error is not None and o.error.startswith("InvalidState"):
+            out.append(_v("STEP", o.name, f"{o.step} refused: {o.error}"))
+    return out
+
+
+# -- liveness checks that are state predicates -------------------------------------------------
+
+
+def check_l3_retry_armed(cx: CheckContext) -> list[Violation]:
+    """L3: while a session has received no offer, its RequestSnapshot retry timer is armed."""
+    out: list[Violation] = []
+    for name, session in _sessions(cx):
+        waiting = session.anchor is None and not session.anchor_candidates
+        armed = session.snapshot_request_deadline_ms is not None or session.retry_due
+        if waiting and not armed:
+            out.append(_v("L3", name, "no offer yet and no retry timer armed"))
+    return out
+
+
+def check_l5_bounded_restarts(cx: CheckContext) -> list[Violation]:
+    """L5: a session upgrades its anchor at most once per distinct anchor offered to it."""
+    out: list[Violation] = []
+    for name in cx.changed:
+        old = cx.old(name)
+        new = cx.node(name).catchup
+        if new is None:
+            cx.memo.sessions.pop(name, None)
+            continue
+        prev = old.catchup if old is not None and cx.same_life(name) else None
+        upgrades, seen = cx.memo.sessions.get(name, (0, frozenset()))
+        if prev is None or old is None or old.term != cx.node(name).term:
+            upgrades, seen = 0, frozenset()
+        seen = seen | frozenset(new.anchor_candidates)
+        anchors = (prev.anchor if prev is not None else None, new.anchor)
+        if (
+            anchors[0] is not None
+            and anchors[1] is not None
+            and anchors[1].index > anchors[0].index
+        ):
+            upgrades += 1
+        if upgrades > len(seen):
+            out.append(_v("L5", name, f"{upgrades} upgrades with {len(seen)} anchors offered"))
+        cx.memo.sessions[name] = (upgrades, seen)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Invariant:
+    """A named check: its id(s), a title, and the predicate."""
+
+    ids: tuple[str, ...]
+    title: str
+    check: Callable[[CheckContext], list[Violation]]
+
+
+INVARIANTS: tuple[Invariant, ...] = (
+    Invariant(("I1",), "snapshot correctness", check_i1_snapshot_correctness),
+    Invariant(("I2",), "anchor agreement", check_i2_anchor_agreement),
+    Invariant(("I3",), "iter_range contract", check_i3_iter_range),
+    Invariant(("I4", "I6", "I7", "FRESH"), "session bookkeeping", check_i4_i6_session),
+    Invariant(("I5",), "exactly-once prefix", check_i5_exactly_once_prefix),
+    Invariant(("I7",), "anchor validity at finalize", check_i7_anchor_validity),
+    Invariant(("I8",), "post-finalize equivalence", check_i8_post_finalize),
+    Invariant(("I9",), "replication equivalence", check_i9_replication_equivalence),
+    Invariant(("I10",), "no gap, no duplicate", check_i10_no_gap_no_duplicate),
+    Invariant(("I11",), "monotonic commit", check_i11_monotonic_commit),
+    Invariant(("I12",), "no apply during catch-up", check_i12_no_apply_during_catchup),
+    Invariant(("I13",), "provider hygiene", check_i13_provider_hygiene),
+    Invariant(("I14",), "anchor term", check_i14_anchor_term),
+    Invariant(("I15",), "position arithmetic", check_i15_position_arithmetic),
+    Invariant(("I16",), "pruning", check_i16_pruning),
+    Invariant(("RAFT",), "election safety", check_raft_election_safety),
+    Invariant(("PANIC", "STEP"), "panics and refused steps", check_panics),
+    Invariant(("L2",), "no dead session state", check_l2_dead_session),
+    Invariant(("L3",), "retry while no offer", check_l3_retry_armed),
+    Invariant(("L5",), "bounded anchor upgrades", check_l5_bounded_restarts),
+)
+"""Every per-step check, in the order they run."""
+
+
+class Checker:
+    """Runs :data:`INVARIANTS` after each transition of one run (holds the run's caches)."""
+
+    def __init__(self, setup: WorldSetup, invariants: tuple[Invariant, ...] = INVARIANTS) -> None:
+        self.setup = setup
+        self.oracle = Oracle(machine_for(setup.kind), setup.profile, setup.config)
+        self.memo = _Memo()
+        self.invariants = invariants
+        self._reported: set[tuple[str, str | None, str]] = set()
+
+    def check(self, t: Transition) -> list[Violation]:
+        """Return the violations first found after transition ``t`` (each distinct
+        violation is reported once per run)."""
+        before, after = t.before, t.after
+        changed = tuple(
+            name for name in sorted(after.nodes) if before.nodes.get(name) is not after.nodes[name]
+        )
+        new = _new_snapshots(after, changed, self.memo)
+        cx = CheckContext(t, self.oracle, self.memo, changed, new)
+        out: list[Violation] = []
+        for inv in self.invariants:
+            out.extend(inv.check(cx))
+        for snap in new:
+            self.memo.snapshots[id(snap.snapshot)] = snap.snapshot
+        # A violated state predicate stays violated while the state lasts: report each
+        # distinct violation once, at the step that first reached it.
+        fresh = []
+        for v in out:
+            key = (v.id, v.node, v.detail)
+            if key not in self._reported:
+                self._reported.add(key)
+                fresh.append(v)
+        return fresh

@@ -1,0 +1,376 @@
+"""The global state of the group model: nodes, bonds, time, and the ghost history.
+
+One :class:`World` value is one state of the whole system (the model's ``vars``).
+It is immutable: every action (:mod:`spec.model.actions`) returns a new world,
+so drivers can keep, compare and hash states (the simulator keeps only the
+latest; an explorer keeps them all).
+
+* ``nodes`` — every node ever created, by name, with its impl
+  :class:`~impl.node.NodeState` (role, term, log, committed, collection state,
+  provider, session, timers) and the model's per-node inputs: wall-clock skew
+  and the election timeout the driver drew for it.
+* ``bonds`` — one per unordered pair of nodes: up or down, and one FIFO queue
+  per direction (inventory §0.4). Queued messages carry a model-wide id
+  (``mid``) so traces can pair each send with its delivery.
+* ``now_ms`` — the monotonic clock, shared by all nodes (timers). A node's wall
+  clock is ``setup.epoch_wall_ms + now_ms + skew_ms`` (``requested_at`` and
+  ``is_expired`` only, inventory §0.5).
+* ``ghost`` — history variables for the invariants. *This would not be present
+  in an implementation* (see :mod:`spec.model.ghost`).
+
+Determinism: every collection of nodes or bonds is iterated in sorted name order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
+
+from impl.config import Config
+from impl.errors import InvalidInput
+from impl.messages import FetchDataRequest, Message
+from impl.node import HEARTBEAT_INTERVAL_MS, NodeState
+from impl.profile import REFERENCE, Profile
+from impl.types import PeerId
+from spec.model.faults import Fault
+
+if TYPE_CHECKING:
+    from spec.model.ghost import Ghost
+
+__all__ = [
+    "DEFAULT_EPOCH_WALL_MS",
+    "Bond",
+    "FrozenDict",
+    "InFlight",
+    "NodeSlot",
+    "NodeStatus",
+    "World",
+    "WorldSetup",
+    "bond_key",
+    "describe_setup",
+    "empty_world",
+    "frozen",
+]
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class FrozenDict(dict[K, V], Generic[K, V]):
+    """An immutable dict: ``set`` / ``discard`` return updated copies; hashable.
+
+    The model's maps are small (a handful of nodes, their bonds), so copy-on-write
+    is cheaper than a persistent map and lookups run at dict speed.
+
+    >>> a = FrozenDict({"x": 1})
+    >>> b = a.set("y", 2)
+    >>> sorted(a), sorted(b), b.discard("x") == {"y": 2}
+    (['x'], ['x', 'y'], True)
+    """
+
+    __slots__ = ()
+
+    def set(self, key: K, value: V) -> FrozenDict[K, V]:
+        """Return a copy with ``key`` mapped to ``value``."""
+        out: FrozenDict[K, V] = FrozenDict(self)
+        dict.__setitem__(out, key, value)
+        return out
+
+    def discard(self, key: K) -> FrozenDict[K, V]:
+        """Return a copy without ``key`` (the same map if it is absent)."""
+        if key not in self:
+            return self
+        out: FrozenDict[K, V] = FrozenDict(self)
+        dict.__delitem__(out, key)
+        return out
+
+    def _immutable(self, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError("FrozenDict is immutable")
+
+    __setitem__ = _immutable
+    __delitem__ = _immutable
+    clear = _immutable
+    pop = _immutable
+    popitem = _immutable
+    setdefault = _immutable
+    update = _immutable
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(frozenset(self.items()))
+
+    def __repr__(self) -> str:
+        return f"FrozenDict({dict.__repr__(self)})"
+
+
+def frozen(items: Iterable[tuple[K, V]] = ()) -> FrozenDict[K, V]:
+    """Return a :class:`FrozenDict` of ``items``."""
+    return FrozenDict(items)
+
+
+DEFAULT_EPOCH_WALL_MS = 1_767_225_600_000
+"""Wall-clock time (ms since the Unix epoch) at model time 0: 2026-01-01T00:00:00Z."""
+
+
+class NodeStatus(StrEnum):
+    """Whether a node takes part in the run."""
+
+    UP = "up"
+    """Running: receives, polls, sends."""
+    DOWN = "down"
+    """Left the group (dropped by its owner); its bonds are down."""
+    CRASHED = "crashed"
+    """Its step raised a mosaik panic (``HazardPanic``): the group worker is dead."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorldSetup:
+    """The parameters of a run that no action changes."""
+
+    kind: str
+    """The collection kind every node runs: map, vec, set, depq, cell or once."""
+    config: Config = field(default_factory=Config)
+    """The snapshot-sync configuration (uniform: it is part of the group id)."""
+    profile: Profile = REFERENCE
+    """Which hazard switches are on."""
+    faults: frozenset[Fault] = frozenset()
+    """Which adversarial fault actions are enabled (:mod:`spec.model.faults`)."""
+    heartbeat_interval_ms: int = HEARTBEAT_INTERVAL_MS
+    """The leaders' heartbeat interval (R2)."""
+    epoch_wall_ms: int = DEFAULT_EPOCH_WALL_MS
+    """Wall-clock time at monotonic time 0, before per-node skew."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSlot:
+    """One node of the model: the impl state plus the model's inputs for it."""
+
+    name: str
+    """The node's name in traces (``w0``, ``r1``, ...)."""
+    peer: PeerId
+    """Its peer id (``PeerId.from_label(name)``)."""
+    writer: bool
+    """A writer (mosaik ``Normal``: votes, may lead) or a reader (``Observer``)."""
+    node: NodeState
+    """The node's impl state."""
+    skew_ms: int = 0
+    """Offset of this node's wall clock from the model's (bounded skew)."""
+    election_timeout_ms: int = 2_000
+    """The election timeout passed to its steps (base + jitter, drawn by the driver)."""
+    status: NodeStatus = NodeStatus.UP
+    """Up, down (left), or crashed (panicked)."""
+    incarnation: int = 0
+    """How many times the node was (re)created empty: ``restart_empty`` and re-joins."""
+    disorder: bool = False
+    """Fault ``disagree_order``: this provider serves its snapshots in reverse order (H13)."""
+
+    @property
+    def up(self) -> bool:
+        """Check if the node takes part in the run."""
+        return self.status is NodeStatus.UP
+
+
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """A message queued on a bond direction."""
+
+    mid: int
+    """Model-wide message id (send order)."""
+    src: str
+    """Sender's name."""
+    dst: str
+    """Receiver's name."""
+    message: Message
+    """The impl message."""
+    sent_ms: int
+    """Monotonic time of the send."""
+    in_reply_to: FetchDataRequest | None = None
+    """Ghost: the request a ``FetchDataResponse`` answers (I13). Not on the wire."""
+
+
+@dataclass(frozen=True, slots=True)
+class Bond:
+    """A bond between two nodes: up or down, one FIFO queue per direction.
+
+    ``lo``/``hi`` are the two names in sorted order; ``lo_to_hi`` carries the
+    messages ``lo`` sent to ``hi``.
+    """
+
+    lo: str
+    hi: str
+    up: bool = True
+    lo_to_hi: tuple[InFlight, ...] = ()
+    hi_to_lo: tuple[InFlight, ...] = ()
+
+    def queue(self, src: str, dst: str) -> tuple[InFlight, ...]:
+        """Return the queue of the direction ``src → dst``."""
+        if (src, dst) == (self.lo, self.hi):
+            return self.lo_to_hi
+        if (src, dst) == (self.hi, self.lo):
+            return self.hi_to_lo
+        raise InvalidInput(f"bond {self.lo}–{self.hi} has no direction {src}→{dst}")
+
+    def with_queue(self, src: str, dst: str, queue: tuple[InFlight, ...]) -> Bond:
+        """Return a copy with the queue of ``src → dst`` replaced."""
+        if (src, dst) == (self.lo, self.hi):
+            return replace(self, lo_to_hi=queue)
+        if (src, dst) == (self.hi, self.lo):
+            return replace(self, hi_to_lo=queue)
+        raise InvalidInput(f"bond {self.lo}–{self.hi} has no direction {src}→{dst}")
+
+    def in_flight(self) -> int:
+        """Return the number of queued messages, both directions."""
+        return len(self.lo_to_hi) + len(self.hi_to_lo)
+
+
+def bond_key(a: str, b: str) -> tuple[str, str]:
+    """Return the key of the bond between ``a`` and ``b`` (sorted names).
+
+    >>> bond_key("r1", "w0")
+    ('r1', 'w0')
+    """
+    if a == b:
+        raise InvalidInput(f"a node has no bond with itself ({a})")
+    return (a, b) if a < b else (b, a)
+
+
+@dataclass(frozen=True, slots=True)
+class World:
+    """One state of the whole group (see the module docstring)."""
+
+    setup: WorldSetup
+    """Run parameters."""
+    now_ms: int
+    """Monotonic time, shared by every node."""
+    nodes: FrozenDict[str, NodeSlot]
+    """Every node ever created, by name."""
+    bonds: FrozenDict[tuple[str, str], Bond]
+    """One bond per pair of nodes that ever bonded, by :func:`bond_key`."""
+    peers: FrozenDict[PeerId, str]
+    """Name of each peer id (derived from ``nodes``; kept for O(1) lookups)."""
+    next_mid: int
+    """The id the next queued message gets."""
+    ghost: Ghost
+    """History variables: *not present in an implementation*."""
+
+    # -- lookups ----------------------------------------------------------------------------
+
+    def slot(self, name: str) -> NodeSlot:
+        """Return the node called ``name`` or raise :class:`InvalidInput`."""
+        slot = self.nodes.get(name)
+        if slot is None:
+            raise InvalidInput(f"no node called {name!r}")
+        return slot
+
+    def names(self) -> tuple[str, ...]:
+        """Return every node name, sorted."""
+        return tuple(sorted(self.nodes))
+
+    def up_names(self) -> tuple[str, ...]:
+        """Return the names of the nodes that are up, sorted."""
+        return tuple(n for n in sorted(self.nodes) if self.nodes[n].up)
+
+    def name_of(self, peer: PeerId) -> str:
+        """Return the name of ``peer`` or raise :class:`InvalidInput`."""
+        name = self.peers.get(peer)
+        if name is None:
+            raise InvalidInput(f"no node has peer id {peer}")
+        return name
+
+    def bond(self, a: str, b: str) -> Bond | None:
+        """Return the bond between ``a`` and ``b``, if they ever bonded."""
+        return self.bonds.get(bond_key(a, b))
+
+    def bonded(self, a: str, b: str) -> bool:
+        """Check if ``a`` and ``b`` have a live bond."""
+        bond = self.bonds.get(bond_key(a, b))
+        return bond is not None and bond.up
+
+    def bond_peers(self, name: str) -> tuple[str, ...]:
+        """Return the names of the nodes ``name`` has a live bond with, sorted."""
+        out = []
+        for (lo, hi), bond in self.bonds.items():
+            if bond.up and name in (lo, hi):
+                out.append(hi if lo == name else lo)
+        return tuple(sorted(out))
+
+    def bond_peer_ids(self, name: str) -> frozenset[PeerId]:
+        """Return the peer ids of :meth:`bond_peers` (a step's ``NodeContext.bonds``)."""
+        return frozenset(self.nodes[p].peer for p in self.bond_peers(name))
+
+    def queue(self, src: str, dst: str) -> tuple[InFlight, ...]:
+        """Return the messages queued on ``src → dst`` (empty if there is no bond)."""
+        bond = self.bonds.get(bond_key(src, dst))
+        return bond.queue(src, dst) if bond is not None else ()
+
+    def in_flight(self) -> int:
+        """Return the number of queued messages over all bonds."""
+        return sum(b.in_flight() for b in self.bonds.values())
+
+    def directions(self) -> tuple[tuple[str, str], ...]:
+        """Return every bond direction with a queued message, sorted ``(src, dst)``."""
+        out = []
+        for (lo, hi), bond in self.bonds.items():
+            if bond.lo_to_hi:
+                out.append((lo, hi))
+            if bond.hi_to_lo:
+                out.append((hi, lo))
+        return tuple(sorted(out))
+
+    def wall_ms(self, name: str) -> int:
+        """Return the wall clock of node ``name`` now (epoch + monotonic + skew)."""
+        return self.setup.epoch_wall_ms + self.now_ms + self.nodes[name].skew_ms
+
+    def leaders(self) -> tuple[str, ...]:
+        """Return the names of the up nodes that currently lead, sorted."""
+        return tuple(n for n in self.up_names() if self.nodes[n].node.leader == self.nodes[n].peer)
+
+    # -- functional updates -----------------------------------------------------------------
+
+    def with_slot(self, slot: NodeSlot) -> World:
+        """Return a copy with ``slot`` stored under its name."""
+        peers = self.peers if slot.peer in self.peers else self.peers.set(slot.peer, slot.name)
+        return replace(self, nodes=self.nodes.set(slot.name, slot), peers=peers)
+
+    def with_node(self, name: str, node: NodeState) -> World:
+        """Return a copy with node ``name``'s impl state replaced."""
+        slot = self.nodes[name]
+        if slot.node is node:
+            return self
+        return replace(self, nodes=self.nodes.set(name, replace(slot, node=node)))
+
+    def with_bond(self, bond: Bond) -> World:
+        """Return a copy with ``bond`` stored under its key."""
+        return replace(self, bonds=self.bonds.set((bond.lo, bond.hi), bond))
+
+
+def empty_world(setup: WorldSetup, ghost: Ghost) -> World:
+    """Return a world with no nodes at time 0 (nodes join through actions)."""
+    return World(
+        setup=setup,
+        now_ms=0,
+        nodes=frozen(),
+        bonds=frozen(),
+        peers=frozen(),
+        next_mid=1,
+        ghost=ghost,
+    )
+
+
+def describe_setup(setup: WorldSetup) -> dict[str, Any]:
+    """Return a JSON-able description of ``setup`` (trace headers, CLI output)."""
+    return {
+        "kind": setup.kind,
+        "profile": setup.profile.name,
+        "hazards": sorted(h.value for h in setup.profile.hazards),
+        "faults": sorted(f.value for f in setup.faults),
+        "config": {
+            "fetch_batch_size": setup.config.fetch_batch_size,
+            "snapshot_ttl_ms": setup.config.snapshot_ttl_ms,
+            "snapshot_request_timeout_ms": setup.config.snapshot_request_timeout_ms,
+            "fetch_timeout_ms": setup.config.fetch_timeout_ms,
+        },
+        "heartbeat_interval_ms": setup.heartbeat_interval_ms,
+        "epoch_wall_ms": setup.epoch_wall_ms,
+    }

@@ -1,0 +1,1 @@
+"""Drivers of the group model: the seeded simulator, its latency model, traces and replay."""
