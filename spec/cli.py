@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "spec.commands.scenarios",
     "spec.commands.replay",
     "spec.commands.prove",
+    "spec.commands.hunt",
     "spec.commands.check",
 )
 

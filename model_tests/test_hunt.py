@@ -1,0 +1,191 @@
+"""``snapsync hunt``, the hunt runner, its meta-tests, and the findings kept as regressions.
+
+* Meta-test: with each hazard switch on (alone, on ``reference``) the stateful
+  suite fails — every check that matters can fail. H21 is the one switch with no
+  reachable consequence (:data:`spec.hunt.findings.UNREACHABLE`); its test shows
+  the switch does act at the step level and that the model never reaches it.
+* The ``reference`` run passes; ``mosaik-0.3.13`` fails.
+* Every finding under ``docs/findings/`` is re-driven and still found, and its
+  trace replays exactly (``snapsync replay``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from impl.config import Config
+from impl.errors import HazardPanic
+from impl.profile import MOSAIK_0_3_13, REFERENCE, Hazard
+from impl.session import SessionContext, session_new
+from impl.types import Cursor, Index, PeerId, Term
+from spec.cli import main
+from spec.hunt.campaigns import CAMPAIGNS, LIMITATION_CAMPAIGNS, get_campaign, order_for
+from spec.hunt.findings import UNREACHABLE, expected_finding, recheck
+from spec.hunt.runner import hunt
+from spec.model.actions import machine_for
+from spec.sim.replay import replay_file
+
+FINDINGS = Path(__file__).resolve().parent.parent / "docs" / "findings"
+REACHABLE = [h for h in Hazard if h.value not in UNREACHABLE]
+
+
+@pytest.mark.parametrize("hazard", REACHABLE, ids=lambda h: h.value)
+def test_meta_each_hazard_switch_makes_the_suite_fail(hazard: Hazard) -> None:
+    report = hunt(
+        REFERENCE.with_hazards([hazard]),
+        budget_s=30,
+        seed_base=1,
+        stop_on_first=True,
+        shrink=False,
+        campaigns=order_for([hazard]),
+    )
+    assert report.violations, f"{hazard.value}: nothing found in {report.elapsed_s:.1f} s"
+
+
+def test_meta_h21_has_no_reachable_consequence() -> None:
+    # The switch acts at the step level: a session started with no known leader panics.
+    ctx = SessionContext(
+        local_id=PeerId.from_label("x"),
+        leader=None,
+        bonds=frozenset(),
+        config=Config(),
+        machine=machine_for("map"),
+        profile=REFERENCE.with_hazards(["H21"]),
+    )
+    with pytest.raises(HazardPanic):
+        session_new(ctx, Cursor(Term(1), Index(3)), Index(3), (), 0)
+    # ... but no run of the model starts or polls a session without a leader.
+    report = hunt(
+        REFERENCE.with_hazards(["H21"]),
+        budget_s=3,
+        seed_base=1,
+        shrink=False,
+        campaigns=[get_campaign("churn"), get_campaign("catch-up")],
+    )
+    assert report.violations == []
+    assert "H21" in UNREACHABLE
+
+
+def test_reference_hunt_finds_nothing() -> None:
+    report = hunt(REFERENCE, budget_s=8, seed_base=1000, examples_per_call=6)
+    assert report.violations == [], [v.as_json() for v in report.violations]
+    assert report.rule_steps > 0
+    assert report.model_steps > report.rule_steps
+    assert {e["limitation"] for e in report.excluded} == {"H16"}
+    assert report.coverage.get("session_finalize", 0) > 0
+
+
+def test_mosaik_hunt_finds_a_violation() -> None:
+    report = hunt(MOSAIK_0_3_13, budget_s=20, seed_base=1, stop_on_first=True, shrink=False)
+    assert report.violations
+
+
+def test_limitation_h16_is_reported_not_counted() -> None:
+    report = hunt(
+        REFERENCE,
+        budget_s=2,
+        seed_base=1,
+        campaigns=LIMITATION_CAMPAIGNS,
+        include_limitations=True,
+        examples_per_call=3,
+    )
+    assert report.violations == []
+    assert [lim["limitation"] for lim in report.limitations] == ["H16"]
+    assert report.excluded == []
+
+
+def test_campaign_order_puts_aimed_first() -> None:
+    assert order_for(["H9"])[0].name == "stale-offers"
+    assert len(order_for([])) == len(CAMPAIGNS)
+
+
+# -- the CLI ----------------------------------------------------------------------------------
+
+
+def test_cli_hunt_json_reports_a_violation_with_a_replayable_trace(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(
+        [
+            "hunt",
+            "--profile",
+            "reference",
+            "--hazard",
+            "H9",
+            "--budget",
+            "30",
+            "--seed",
+            "1",
+            "--stop-on-first",
+            "--traces",
+            str(tmp_path),
+            "--json",
+        ]
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert status == 1
+    assert out["profile"] == "reference+H9"
+    assert out["steps"] > 0
+    assert out["steps_per_s"] > 0
+    (v,) = out["violations"]
+    assert v["id"] == "FRESH"
+    assert v["time_to_find_s"] >= 0
+    assert v["shrunk_steps"] >= 1
+    result = replay_file(v["trace"])
+    assert result.exact, result.divergence
+    assert "FRESH" in {f.id for f in recheck(v["trace"])}
+
+
+def test_cli_hunt_reference_human_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["hunt", "--budget", "2", "--campaign", "positions", "--examples", "3"]
+    status = main([*argv, "--traces", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "no violation found" in out
+    assert "excluded" in out
+    assert "H16" in out
+
+
+def test_cli_hunt_list(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["hunt", "--list", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["name"] for r in rows} == {c.name for c in CAMPAIGNS + LIMITATION_CAMPAIGNS}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["hunt", "--budget", "0"],
+        ["hunt", "--hazard", "H99", "--budget", "1"],
+        ["hunt", "--campaign", "nope", "--budget", "1"],
+        ["hunt", "--examples", "0"],
+    ],
+)
+def test_invalid_hunt_arguments(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert "snapsync: error:" in capsys.readouterr().err
+
+
+# -- the findings, kept as regressions ----------------------------------------------------------
+
+TRACES = sorted(FINDINGS.glob("*.trace.jsonl"))
+
+
+def test_findings_exist() -> None:
+    names = {p.name.split(".")[0] for p in TRACES}
+    assert {"H1", "H3", "H4", "H6"} <= names
+    for trace in TRACES:
+        assert trace.with_name(trace.name.replace(".trace.jsonl", ".dot")).exists()
+
+
+@pytest.mark.parametrize("trace", TRACES, ids=lambda p: p.name.split(".")[0])
+def test_finding_replays_exactly_and_is_still_found(trace: Path) -> None:
+    result = replay_file(trace, keep_records=False)
+    assert result.exact, result.divergence
+    want = expected_finding(trace)["id"]
+    assert want in {f.id for f in recheck(trace)}

@@ -1,0 +1,207 @@
+"""``snapsync hunt``: run the stateful suite against a profile and report what it finds.
+
+    snapsync hunt [--profile P] [--hazard Hx ...] [--budget SECONDS] [--json]
+
+Runs the Hypothesis state machines (:mod:`spec.hunt`) round-robin within the
+budget, with a progress bar on stderr. Reports the steps run, steps per second,
+the coverage of hazard-relevant situations, and each violation: its invariant
+id, the time it took to find, the length of the shrunk run, and the trace file
+that ``snapsync replay`` reproduces and renders. Exit status: 0 when nothing was
+found, 1 when a violation was found, 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from impl.errors import InvalidInput
+from impl.profile import PROFILES, get_profile
+from spec.hunt.campaigns import CAMPAIGNS, LIMITATION_CAMPAIGNS, get_campaign
+from spec.hunt.runner import HuntReport, hunt
+
+__all__ = ["register"]
+
+
+def register(sub: Any) -> None:
+    """Add ``hunt`` to the CLI."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "hunt",
+        help="hunt for invariant violations with the stateful suite",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--profile",
+        default="reference",
+        choices=sorted(PROFILES),
+        help="profile to hunt in (default: reference)",
+    )
+    parser.add_argument(
+        "--hazard",
+        action="append",
+        default=[],
+        metavar="Hx",
+        help="switch a hazard on in addition (repeatable)",
+    )
+    parser.add_argument(
+        "--budget", type=float, default=60.0, metavar="SECONDS", help="time budget (default 60)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    parser.add_argument(
+        "--campaign",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only these campaigns (repeatable; see --list)",
+    )
+    parser.add_argument(
+        "--examples", type=int, default=25, help="Hypothesis examples per call (default 25)"
+    )
+    parser.add_argument(
+        "--traces",
+        default="hunt-traces",
+        metavar="DIR",
+        help="where shrunk failing runs are saved (default ./hunt-traces)",
+    )
+    parser.add_argument(
+        "--include-limitations",
+        action="store_true",
+        help="also run the campaigns that reach documented limitations (H16)",
+    )
+    parser.add_argument("--stop-on-first", action="store_true", help="stop at the first violation")
+    parser.add_argument("--list", action="store_true", help="list the campaigns and exit")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.list:
+        return _list(args.json)
+    if args.budget <= 0:
+        raise InvalidInput(f"--budget must be positive, got {args.budget}")
+    if args.examples <= 0:
+        raise InvalidInput(f"--examples must be positive, got {args.examples}")
+    profile = get_profile(args.profile, args.hazard)
+    campaigns = [get_campaign(name) for name in args.campaign] or None
+    err = Console(stderr=True)
+    columns = (
+        TextColumn("[bold]hunt[/] {task.fields[profile]}"),
+        BarColumn(),
+        TextColumn("{task.fields[campaign]:<16}"),
+        TextColumn("{task.fields[steps]} steps  {task.fields[rate]} /s"),
+        TextColumn("[red]{task.fields[found]}[/] found"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task(
+            "hunt",
+            total=args.budget,
+            profile=profile.name,
+            campaign="",
+            steps=0,
+            rate="0",
+            found=0,
+        )
+
+        def progress(report: HuntReport, campaign: str) -> None:
+            elapsed = sum(s.seconds for s in report.campaigns.values())
+            bar.update(
+                task,
+                completed=min(elapsed, args.budget),
+                campaign=campaign,
+                steps=report.rule_steps,
+                rate=f"{report.rule_steps / elapsed:.0f}" if elapsed else "0",
+                found=len(report.violations),
+            )
+
+        report = hunt(
+            profile,
+            budget_s=args.budget,
+            seed_base=args.seed,
+            examples_per_call=args.examples,
+            trace_dir=Path(args.traces),
+            campaigns=campaigns,
+            include_limitations=args.include_limitations,
+            stop_on_first=args.stop_on_first,
+            progress=progress,
+        )
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2, sort_keys=True))
+    else:
+        _print(report)
+    return 1 if report.violations else 0
+
+
+def _list(as_json: bool) -> int:
+    rows: list[dict[str, Any]] = [
+        {
+            "name": c.name,
+            "description": c.description,
+            "aims": list(c.aims),
+            "limitation": c in LIMITATION_CAMPAIGNS,
+        }
+        for c in CAMPAIGNS + LIMITATION_CAMPAIGNS
+    ]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = Table(title="campaigns")
+    for col in ("name", "aims", "description"):
+        table.add_column(col)
+    for row in rows:
+        name = row["name"] + (" (limitation)" if row["limitation"] else "")
+        table.add_row(str(name), ", ".join(row["aims"]), str(row["description"]))
+    Console().print(table)
+    return 0
+
+
+def _print(report: HuntReport) -> None:
+    out = Console(file=sys.stdout)
+    out.print(
+        f"hunt [bold]{report.profile}[/]: {report.rule_steps} rule steps "
+        f"({report.rule_steps_per_s:.0f}/s), {report.model_steps} model steps "
+        f"({report.model_steps_per_s:.0f}/s), {report.examples} examples in "
+        f"{report.elapsed_s:.1f} s"
+    )
+    if report.violations:
+        table = Table(title="violations")
+        for col in ("id", "campaign", "found after", "shrunk steps", "trace", "detail"):
+            table.add_column(col)
+        for v in report.violations:
+            table.add_row(
+                v.id,
+                v.campaign,
+                f"{v.time_to_find_s:.2f} s",
+                str(v.shrunk_steps),
+                v.trace or "-",
+                v.detail[:80],
+            )
+        out.print(table)
+    else:
+        out.print("[green]no violation found[/]")
+    for lim in report.limitations:
+        out.print(
+            f"[yellow]limitation {lim['limitation']}[/] ({lim['id']}): {lim['detail'][:100]} "
+            f"trace {lim['trace']}"
+        )
+    for ex in report.excluded:
+        out.print(
+            f"[yellow]excluded[/]: limitation {ex['limitation']} ({ex['title']}) — "
+            f"run with {ex['switch']}; counterexample {ex['counterexample']}"
+        )
+    reached = {k: v for k, v in report.coverage.items() if not k.startswith("ignored:")}
+    if reached:
+        table = Table(title="situations reached")
+        table.add_column("situation")
+        table.add_column("count", justify="right")
+        for name, count in sorted(reached.items()):
+            table.add_row(name, str(count))
+        out.print(table)

@@ -1,0 +1,12 @@
+"""The hunt: Hypothesis state machines over the group model, and ``snapsync hunt``.
+
+* :mod:`spec.hunt.driver` — one run of the model: checks after every action,
+  fair delivery, the liveness drain, traces.
+* :mod:`spec.hunt.machine` — the group ``RuleBasedStateMachine`` (rules = model actions).
+* :mod:`spec.hunt.differential` — impl steps against a naive model, side by side.
+* :mod:`spec.hunt.campaigns` — swarm configurations (enabled rules, faults, shapes).
+* :mod:`spec.hunt.coverage` — counters of hazard-relevant situations.
+* :mod:`spec.hunt.scenario` — the starting group of every run.
+* :mod:`spec.hunt.runner` — budgeted runs, shrunk traces, the report.
+* :mod:`spec.hunt.findings` — the reproduced hazards kept as regressions (docs/findings/).
+"""

@@ -1,0 +1,285 @@
+"""Campaigns: swarm configurations of the stateful machines, each aimed at some deep states.
+
+Swarm testing: instead of every run mixing every rule with equal odds, each
+campaign enables a subset of the rules (and of the model's faults) and draws its
+group from a narrower family, so that the states it is built for are reached
+often (Groce et al., "Swarm testing", ISSTA 2012). Hypothesis adds its own
+swarm layer on top: within one example it switches random subsets of the
+enabled rules off (``FeatureFlags``).
+
+Every campaign runs under every profile; ``aims`` only documents (and orders,
+when ``snapsync hunt --hazard`` names a hazard) what each one is built to reach.
+The reference must pass all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from impl.errors import InvalidInput
+from impl.profile import Hazard
+from spec.hunt.commands import KINDS
+from spec.model.faults import Fault
+
+__all__ = [
+    "BASE_RULES",
+    "CAMPAIGNS",
+    "LIMITATION_CAMPAIGNS",
+    "TARGETED",
+    "Campaign",
+    "get_campaign",
+    "order_for",
+]
+
+BASE_RULES: frozenset[str] = frozenset(
+    {
+        "client_write",
+        "node_poll",
+        "advance_time",
+        "deliver_message",
+        "join_late",
+        "settle",
+        "settle_until",
+        "drain_to_quiescence",
+    }
+)
+"""Rules every group campaign enables."""
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    """One swarm configuration (module docstring)."""
+
+    name: str
+    description: str
+    kinds: tuple[str, ...] = KINDS
+    """Collection kinds to draw from."""
+    items: tuple[int, int] = (0, 8)
+    """Range of entries written before anyone lags."""
+    batches: tuple[int, ...] = (1, 2, 3)
+    """``fetch_batch_size`` values to draw from (small: many chunks)."""
+    writers: tuple[int, ...] = (1,)
+    readers: tuple[int, ...] = (1, 2)
+    lagging: tuple[int, ...] = (1, 2)
+    joint_election: bool = False
+    """Writers join before the first election (all of them voters: see GroupShape)."""
+    rules: frozenset[str] = BASE_RULES
+    """Enabled rules (group machine rule names)."""
+    faults: frozenset[Fault] = frozenset()
+    """Enabled adversarial faults (the model's switches)."""
+    steps: int = 25
+    """Rule steps per example (Hypothesis ``stateful_step_count``)."""
+    aims: tuple[str, ...] = ()
+    """Hazards and situations this campaign is built to reach."""
+    differential: bool = False
+    """Run the differential machine (impl steps against a naive model) instead."""
+    prelude: tuple[str, ...] = ()
+    """Driver steps run right after the group is formed, as part of ``setup_group``:
+    ``until:<state>[:<slow node>]`` (settle until a deep state of
+    :data:`spec.hunt.driver.UNTIL`, optionally with a slow provider),
+    ``drain`` (settle to quiescence), ``write`` (one client write at the leader and
+    the leader's poll that publishes it), ``restart:<node>`` (``restart_empty``). A targeted
+    campaign starts its random rules from a deep state instead of hoping to reach it."""
+    writer_restarts: bool = False
+    """Allow writers to restart empty: reaches H16 (a documented limitation)."""
+    extra: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    """Free-form notes shown by ``snapsync hunt --list``."""
+
+
+TARGETED: frozenset[str] = frozenset()
+"""Rules every targeted campaign enables besides its own (none: the liveness drain runs at
+the end of every example anyway, and a prelude already reached the deep state)."""
+
+CAMPAIGNS: tuple[Campaign, ...] = (
+    Campaign(
+        name="positions",
+        description="client writes join a pending TakeSnapshot's batch; snapshots of every kind",
+        kinds=("depq", "depq", "vec"),
+        items=(1, 4),
+        readers=(1,),
+        lagging=(1,),
+        rules=TARGETED | {"client_write", "settle"},
+        prelude=("until:snapshot_requested",),
+        steps=6,
+        aims=("H4", "H23", "H28", "write_during_sync"),
+    ),
+    Campaign(
+        name="late-responses",
+        description="a fetch times out, its response arrives late while the chunk is re-asked",
+        kinds=("map", "set"),
+        items=(2, 4),
+        batches=(1, 2),
+        readers=(2, 3),
+        lagging=(1,),
+        rules=TARGETED | {"advance_time", "deliver_message", "node_poll", "settle"},
+        prelude=("until:parallel_fetch:w0",),
+        steps=8,
+        aims=("H1", "fetch_timeout", "late_response_after_timeout"),
+    ),
+    Campaign(
+        name="lost-sources",
+        description="every provider of the anchor times out or expires mid-fetch",
+        kinds=("map", "vec"),
+        items=(3, 6),
+        batches=(1,),
+        readers=(1, 2),
+        lagging=(1,),
+        rules=TARGETED | {"advance_time", "settle", "deliver_message"},
+        prelude=("until:fetching",),
+        steps=6,
+        aims=("H6", "H7", "source_lost", "ttl_expiry_mid_fetch"),
+    ),
+    Campaign(
+        name="buffer-gaps",
+        description="AppendEntries lost to a bond break during catch-up while clients write",
+        kinds=("map", "vec"),
+        items=(1, 4),
+        readers=(1,),
+        lagging=(1,),
+        rules=TARGETED | {"client_write", "break_bond", "restore_bond", "settle", "node_poll"},
+        prelude=("until:snapshot_buffered", "write"),
+        steps=8,
+        aims=("H3", "buffer_gap", "bond_break_during_catchup"),
+    ),
+    Campaign(
+        name="stale-offers",
+        description="a reader restarts and an offer from its earlier session arrives (replayed)",
+        kinds=("map", "set"),
+        items=(1, 4),
+        readers=(1,),
+        lagging=(1,),
+        rules=TARGETED | {"settle", "forge_message", "deliver_message", "node_poll"},
+        faults=frozenset({Fault.FORGE}),
+        prelude=("drain", "write", "drain", "restart:r8", "until:session"),
+        steps=6,
+        aims=("H9", "stale_offer"),
+    ),
+    Campaign(
+        name="bad-responses",
+        description="a provider answers short, long or shifted while other chunks are in flight",
+        kinds=("map", "vec"),
+        items=(4, 8),
+        batches=(2, 3),
+        readers=(2, 3),
+        lagging=(1,),
+        rules=TARGETED | {"corrupt_response", "deliver_message", "node_poll", "settle"},
+        faults=frozenset({Fault.SHORT_RESPONSE, Fault.LONG_RESPONSE, Fault.WRONG_OFFSET}),
+        prelude=("until:parallel_fetch:w0",),
+        steps=8,
+        aims=("H2", "H10", "unsolicited_response"),
+    ),
+    Campaign(
+        name="reordered-appends",
+        description="two AppendEntries queued to every follower; one overtakes the other",
+        kinds=("map", "vec"),
+        items=(1, 3),
+        readers=(1, 2),
+        lagging=(1,),
+        rules=TARGETED | {"reorder_message", "deliver_message", "node_poll", "settle"},
+        faults=frozenset({Fault.REORDER}),
+        prelude=("write", "write"),
+        steps=6,
+        aims=("H27",),
+    ),
+    Campaign(
+        name="catch-up",
+        description="late joiners catch up by snapshot while clients write; all six kinds",
+        aims=("H4", "H23", "H28", "write_during_sync", "multi_chunk_anchor", "anchor_upgrade"),
+    ),
+    Campaign(
+        name="timeouts",
+        description="slow providers, fetch timeouts, TTL expiry mid-fetch, late responses",
+        kinds=("map", "vec", "set"),
+        items=(3, 8),
+        batches=(1, 2),
+        readers=(2, 3),
+        lagging=(1,),
+        aims=("H1", "H6", "H7", "fetch_timeout", "ttl_expiry_mid_fetch"),
+    ),
+    Campaign(
+        name="churn",
+        description="bond breaks and restores, readers leaving and re-joining, leader changes",
+        kinds=("map", "vec"),
+        writers=(1, 2),
+        rules=BASE_RULES | {"break_bond", "restore_bond", "leave", "restart_empty"},
+        aims=("H3", "H6", "H9", "H17", "leader_change_during_catchup", "buffer_gap"),
+    ),
+    Campaign(
+        name="transport-faults",
+        description="duplicated and reordered messages on a bond (beyond mosaik's transport)",
+        kinds=("map", "vec", "set"),
+        items=(3, 8),
+        rules=BASE_RULES | {"duplicate_message", "reorder_message"},
+        faults=frozenset({Fault.DUPLICATE, Fault.REORDER}),
+        aims=("H1", "H3", "H27", "late_response_after_timeout"),
+    ),
+    Campaign(
+        name="provider-faults",
+        description="short, long and shifted fetch responses; replays of old messages",
+        kinds=("map", "vec", "set"),
+        items=(3, 8),
+        batches=(2, 3),
+        rules=BASE_RULES | {"corrupt_response", "forge_message"},
+        faults=frozenset(
+            {Fault.SHORT_RESPONSE, Fault.LONG_RESPONSE, Fault.WRONG_OFFSET, Fault.FORGE}
+        ),
+        aims=("H2", "H9", "H10", "stale_offer", "unsolicited_response"),
+    ),
+    Campaign(
+        name="clocks",
+        description="wall-clock skew within the TTL and elections during catch-up",
+        kinds=("map", "depq"),
+        writers=(1, 2),
+        rules=BASE_RULES | {"set_clock_skew"},
+        aims=("H8", "election", "clock_skew"),
+    ),
+    Campaign(
+        name="differential",
+        description="impl steps against a naive model: collections, positions, chunks, a session",
+        differential=True,
+        steps=30,
+        aims=("H1", "H2", "H4", "H5", "H10", "H23", "H28"),
+    ),
+)
+"""Every campaign, in the order the hunt runs them."""
+
+
+LIMITATION_CAMPAIGNS: tuple[Campaign, ...] = (
+    Campaign(
+        name="lagging-voter",
+        description="a writer restarts empty in a two-writer committee (H16, a limitation)",
+        kinds=("map",),
+        items=(1, 3),
+        writers=(2,),
+        readers=(1,),
+        lagging=(1,),
+        joint_election=True,
+        rules=frozenset({"settle", "client_write"}),
+        prelude=("restart:w1",),
+        steps=4,
+        aims=("H16",),
+        writer_restarts=True,
+    ),
+)
+"""Campaigns that reach a documented limitation: run only with ``include_limitations``."""
+
+
+def get_campaign(name: str) -> Campaign:
+    """Return the campaign called ``name`` or raise :class:`InvalidInput`."""
+    for campaign in CAMPAIGNS + LIMITATION_CAMPAIGNS:
+        if campaign.name == name:
+            return campaign
+    known = ", ".join(c.name for c in CAMPAIGNS + LIMITATION_CAMPAIGNS)
+    raise InvalidInput(f"unknown campaign {name!r}; known: {known}")
+
+
+def order_for(hazards: Iterable[Hazard | str]) -> tuple[Campaign, ...]:
+    """Return every campaign, those aimed at one of ``hazards`` first (stable order).
+
+    >>> [c.name for c in order_for(["H5"])][:1]
+    ['differential']
+    """
+    wanted = {str(h) for h in hazards}
+    first = [c for c in CAMPAIGNS if wanted & set(c.aims)]
+    return tuple(first + [c for c in CAMPAIGNS if c not in first])

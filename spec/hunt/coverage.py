@@ -1,0 +1,281 @@
+"""Coverage of hazard-relevant situations: how often a run reaches each deep state.
+
+Random interleavings are only worth something if they reach the states where
+the hazards live. :class:`Coverage` watches every transition of a run and counts
+the situations below (each name is stable: the CLI and the tests use it).
+
+=================================  ============================================================
+situation                          counted when
+=================================  ============================================================
+``session_start``                  a node starts a catch-up session (R4 → Q0)
+``session_finalize``               a session installs its snapshot (Q12)
+``finalize_with_buffered``         ... and appends buffered entries after the anchor
+``concurrent_sessions``            a step ends with two or more sessions alive
+``anchor_select``                  a session selects its first anchor (Q2)
+``anchor_upgrade``                 a session switches to a higher anchor (Q3, H11)
+``multi_chunk_anchor``             the selected snapshot needs more than one fetch
+``empty_snapshot``                 the selected snapshot has no item (H14)
+``write_during_sync``              a client write while a session is alive
+``leader_change_during_catchup``   a term change drops a session (R10, H17)
+``bond_break_during_catchup``      a bond of a node with a session breaks
+``fetch_timeout``                  an in-flight fetch passes its deadline (Q9)
+``late_response_after_timeout``    a response arrives from a peer whose fetch timed out (H1)
+``unsolicited_response``           a response arrives from a peer with nothing in flight
+``stale_offer``                    an offer below the session's trigger position (H9)
+``ttl_expiry_mid_fetch``           a provider drops the snapshot a session is fetching (H7)
+``fetch_unanswered``               a fetch reaches a provider without that anchor (P4)
+``buffer_gap``                     buffered entries have a hole (H3)
+``retry_request``                  a session asks for a snapshot again (Q7 / reference rule)
+``source_lost``                    a session loses its last usable peer (H6 / H7)
+``election``                       a node's term increases
+``clock_skew``                     a node's wall clock jumps
+``fault_duplicate`` ...            an adversarial fault is injected (one counter per fault)
+``ignored:<reason>``               a step ignores its input (one counter per IgnoreReason)
+=================================  ============================================================
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from impl.effects import Ignored, InstallSnapshot, Send
+from impl.messages import (
+    FetchDataRequest,
+    FetchDataResponse,
+    RequestSnapshot,
+    SnapshotOffer,
+)
+from impl.session import SessionState, is_served, is_sync_complete
+from impl.types import Cursor
+from spec.model.actions import Transition
+
+__all__ = ["SITUATIONS", "Coverage"]
+
+SITUATIONS: tuple[str, ...] = (
+    "session_start",
+    "session_finalize",
+    "finalize_with_buffered",
+    "concurrent_sessions",
+    "anchor_select",
+    "anchor_upgrade",
+    "multi_chunk_anchor",
+    "empty_snapshot",
+    "write_during_sync",
+    "leader_change_during_catchup",
+    "bond_break_during_catchup",
+    "fetch_timeout",
+    "late_response_after_timeout",
+    "unsolicited_response",
+    "stale_offer",
+    "ttl_expiry_mid_fetch",
+    "fetch_unanswered",
+    "buffer_gap",
+    "retry_request",
+    "source_lost",
+    "election",
+    "clock_skew",
+)
+"""The named situations (``fault_*`` and ``ignored:*`` counters come on top)."""
+
+_FAULT_ACTIONS = {
+    "duplicate_message": "fault_duplicate",
+    "reorder_message": "fault_reorder",
+    "corrupt_response": "fault_corrupt",
+    "forge_message": "fault_forge",
+}
+
+
+class Coverage:
+    """Counts the situations of one run (or, merged, of many)."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        # Per node: peers whose fetch timed out in the current session (for H1's "late").
+        self._timed_out: dict[str, set[bytes]] = {}
+
+    def merge(self, other: Coverage) -> None:
+        """Add ``other``'s counts to these."""
+        self.counts.update(other.counts)
+
+    def as_dict(self) -> dict[str, int]:
+        """Return every named situation (zeros included) and the extra counters, sorted."""
+        out = {name: self.counts.get(name, 0) for name in SITUATIONS}
+        for name, value in sorted(self.counts.items()):
+            out.setdefault(name, value)
+        return out
+
+    def reached(self) -> frozenset[str]:
+        """Return the named situations counted at least once."""
+        return frozenset(n for n in SITUATIONS if self.counts.get(n, 0) > 0)
+
+    def observe(self, t: Transition) -> None:
+        """Count what transition ``t`` reached."""
+        c = self.counts
+        before, after = t.before, t.after
+        fault = _FAULT_ACTIONS.get(t.action)
+        if fault is not None:
+            c[fault] += 1
+        if t.action == "set_clock_skew":
+            c["clock_skew"] += 1
+        for outcome in t.outcomes:
+            for effect in outcome.effects:
+                if isinstance(effect, Ignored):
+                    c[f"ignored:{effect.reason.value}"] += 1
+        sessions_alive = sum(
+            1 for slot in after.nodes.values() if slot.up and slot.node.catchup is not None
+        )
+        if sessions_alive >= 2:
+            c["concurrent_sessions"] += 1
+        if t.action == "client_write" and any(
+            slot.up and slot.node.catchup is not None for slot in before.nodes.values()
+        ):
+            c["write_during_sync"] += 1
+        if t.action in ("break_bond", "leave", "restart_empty"):
+            for item_name in _endpoints(t):
+                slot = before.nodes.get(item_name)
+                if slot is not None and slot.node.catchup is not None:
+                    c["bond_break_during_catchup"] += 1
+                    break
+        self._deliveries(t)
+        if before.nodes is after.nodes:
+            return
+        for name, new_slot in after.nodes.items():
+            old_slot = before.nodes.get(name)
+            if old_slot is new_slot or old_slot is None:
+                continue
+            old, new = old_slot.node, new_slot.node
+            if new.term > old.term:
+                c["election"] += 1
+            self._sessions(t, name, old.catchup, new.catchup, old.term != new.term)
+            self._provider(t, name, old_slot.node.provider.available, new.provider.available)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _sessions(
+        self,
+        t: Transition,
+        name: str,
+        old: SessionState | None,
+        new: SessionState | None,
+        term_changed: bool,
+    ) -> None:
+        c = self.counts
+        finalized = any(
+            isinstance(e, InstallSnapshot) for o in t.outcomes if o.name == name for e in o.effects
+        )
+        if finalized:
+            c["session_finalize"] += 1
+            if (
+                old is not None
+                and old.anchor is not None
+                and any(index > old.anchor.index for index, _, _ in old.buffered)
+            ):
+                c["finalize_with_buffered"] += 1
+        if old is None and new is not None:
+            c["session_start"] += 1
+            self._timed_out[name] = set()
+        if old is not None and new is None and not finalized and term_changed:
+            c["leader_change_during_catchup"] += 1
+        if new is None:
+            self._timed_out.pop(name, None)
+            return
+        if old is None:
+            return
+        if old.anchor is None and new.anchor is not None:
+            c["anchor_select"] += 1
+            self._anchor_shape(t, new)
+        elif (
+            old.anchor is not None
+            and new.anchor is not None
+            and new.anchor.index > old.anchor.index
+        ):
+            c["anchor_upgrade"] += 1
+            self._anchor_shape(t, new)
+        new_hole = _has_hole(new.buffered) and not _has_hole(old.buffered)
+        if new.min_anchor > old.min_anchor or new_hole:
+            c["buffer_gap"] += 1
+        now = t.after.now_ms
+        gone = [p for p in old.inflight if p not in new.inflight]
+        responders = {
+            item.src for item in t.delivered if isinstance(item.message, FetchDataResponse)
+        }
+        for peer in gone:
+            if old.inflight[peer].deadline_ms <= now and t.after.name_of(peer) not in responders:
+                c["fetch_timeout"] += 1
+                self._timed_out.setdefault(name, set()).add(peer.raw)
+        if is_served(old) and not is_served(new) and not is_sync_complete(new):
+            c["source_lost"] += 1
+
+    def _anchor_shape(self, t: Transition, s: SessionState) -> None:
+        if s.snapshot_len == 0:
+            self.counts["empty_snapshot"] += 1
+        if s.snapshot_len > t.after.setup.config.fetch_batch_size:
+            self.counts["multi_chunk_anchor"] += 1
+
+    def _deliveries(self, t: Transition) -> None:
+        c = self.counts
+        before = t.before
+        for item in t.delivered:
+            dst = before.nodes.get(item.dst)
+            if dst is None:
+                continue
+            session = dst.node.catchup
+            message = item.message
+            if isinstance(message, FetchDataResponse) and session is not None:
+                peer = before.nodes[item.src].peer
+                if peer not in session.inflight:
+                    c["unsolicited_response"] += 1
+                    if peer.raw in self._timed_out.get(item.dst, set()):
+                        c["late_response_after_timeout"] += 1
+            elif isinstance(message, SnapshotOffer) and session is not None:
+                if message.info.anchor.index < session.trigger_position:
+                    c["stale_offer"] += 1
+            elif (
+                isinstance(message, FetchDataRequest)
+                and message.anchor not in dst.node.provider.available
+            ):
+                c["fetch_unanswered"] += 1
+        for outcome in t.outcomes:
+            node = before.nodes.get(outcome.name)
+            if node is None or node.node.catchup is None:
+                continue
+            for effect in outcome.effects:
+                if isinstance(effect, Send) and isinstance(effect.message, RequestSnapshot):
+                    c["retry_request"] += 1
+
+    def _provider(
+        self, t: Transition, name: str, old: Mapping[Cursor, Any], new: Mapping[Cursor, Any]
+    ) -> None:
+        dropped = [a for a in old if a not in new]
+        if not dropped:
+            return
+        for other in t.after.up_names():
+            s = t.after.nodes[other].node.catchup
+            if s is None or s.anchor is None or is_sync_complete(s):
+                continue
+            if s.anchor in dropped:
+                self.counts["ttl_expiry_mid_fetch"] += 1
+                return
+
+
+def _endpoints(t: Transition) -> Iterable[str]:
+    args = t.args
+    for key in ("a", "b", "name"):
+        value = args.get(key)
+        if isinstance(value, str):
+            yield value
+    if t.action == "leave" or t.action == "restart_empty":
+        name = args.get("name")
+        if isinstance(name, str):
+            yield from t.before.bond_peers(name)
+
+
+def _has_hole(buffered: Iterable[tuple[int, object, object]]) -> bool:
+    previous: int | None = None
+    for index, _, _ in buffered:
+        if previous is not None and index != previous + 1:
+            return True
+        previous = index
+    return False

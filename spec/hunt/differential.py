@@ -1,0 +1,494 @@
+"""The differential machine: the pure impl steps and a naive model, side by side.
+
+In the spirit of Hypothesis's ``DatabaseComparison`` example: the same random
+operations go to the implementation under test (the collection state machines
+of :mod:`impl.collections`, through ``apply_batch``, ``create_snapshot``,
+``iter_range``, ``append`` and ``install_snapshot``) and to a model written for
+obviousness, not speed (Python ``dict`` / ``list`` / ``set`` with the reference
+semantics of each command, spelled out below). Every rule compares the two where
+they can disagree:
+
+=================  ===========================================================================
+id                 what must agree
+=================  ===========================================================================
+``D-APPLY``        the state after ``apply_batch`` equals the naive model's (H5: Map/Cell
+                   compare-exchange with a ``Some`` expectation)
+``D-POSITION``     a TakeSnapshot served from a batch is positioned at ``committed + |batch|``
+                   (S1, I15; H4: DEPQ undercounts mismatching ``CompareExchangeValue``)
+``D-SNAPSHOT``     the served snapshot holds the state after the whole batch (I1)
+``D-RANGE``        ``iter_range(r)`` is ``None`` iff ``r.end > len``, else exactly the
+                   model's slice (I3; H28: Cell/Once ignore the range end)
+``D-REASSEMBLY``   a snapshot fetched in chunks of ``fetch_batch_size`` and reassembled with
+                   ``append`` installs to the state it was taken from (I5, I8)
+``PANIC``          no step raises mosaik's panic (H23: Vec ``Insert`` past the end)
+=================  ===========================================================================
+
+Canonical order is the implementation's business; the model compares content
+(Vec by position, the others as mappings or sets), and ``D-RANGE`` compares the
+slices of the implementation's own canonical sequence against its length.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from impl.collections import COLLECTIONS
+from impl.collections.base import ApplyContext, StateMachine
+from impl.collections.cell import CellClear, CellCompareExchange, CellWrite
+from impl.collections.depq import (
+    Bound,
+    BoundKind,
+    DepqClear,
+    DepqCompareExchangeValue,
+    DepqExtend,
+    DepqInsert,
+    DepqRemoveKeys,
+    DepqRemoveRange,
+    DepqUpdatePriority,
+    DepqUpdateValue,
+)
+from impl.collections.map import (
+    MapClear,
+    MapCompareExchange,
+    MapExtend,
+    MapInsert,
+    MapRemoveMany,
+)
+from impl.collections.once import OnceWrite
+from impl.collections.set import SetClear, SetExtend, SetInsert, SetRemoveMany
+from impl.collections.vec import (
+    VecClear,
+    VecExtend,
+    VecInsert,
+    VecPopBack,
+    VecPopFront,
+    VecPushBack,
+    VecPushFront,
+    VecRemove,
+    VecSwap,
+    VecTruncate,
+)
+from impl.config import Config
+from impl.errors import HazardPanic, InvalidInput
+from impl.messages import Command, Item, SnapshotRequest, TakeSnapshot
+from impl.profile import REFERENCE, Profile
+from impl.types import Cursor, Index, ItemRange, PeerId, Term
+from spec.hunt.campaigns import Campaign, get_campaign
+from spec.hunt.commands import command_strategy, seed_commands
+from spec.hunt.driver import Finding
+
+__all__ = ["DIFF_IDS", "DifferentialMachine", "NaiveModel", "differential_class"]
+
+DIFF_IDS: tuple[str, ...] = (
+    "D-APPLY",
+    "D-POSITION",
+    "D-SNAPSHOT",
+    "D-RANGE",
+    "D-REASSEMBLY",
+    "PANIC",
+)
+"""Every id the differential machine checks."""
+
+LOCAL = PeerId.from_label("diff-local")
+REQUESTER = PeerId.from_label("diff-requester")
+WALL_MS = 1_767_225_600_000
+
+
+class NaiveModel:
+    """The obvious model of one collection (module docstring); values are plain Python."""
+
+    def __init__(self, kind: str) -> None:
+        if kind not in COLLECTIONS:
+            raise InvalidInput(f"unknown collection kind {kind!r}")
+        self.kind = kind
+        self.map: dict[Any, Any] = {}
+        self.vec: list[Any] = []
+        self.set: set[Any] = set()
+        self.cell: Any = None
+
+    def apply(self, command: Command) -> None:
+        """Apply one data command with the reference semantics."""
+        getattr(self, f"_{self.kind}")(command)
+
+    def view(self) -> Any:
+        """Return the model's content in the comparison form of :func:`view_items`."""
+        if self.kind in ("map", "depq"):
+            return dict(self.map)
+        if self.kind == "vec":
+            return list(self.vec)
+        if self.kind == "set":
+            return set(self.set)
+        return None if self.cell is None else self.cell
+
+    # -- per kind --------------------------------------------------------------------------
+
+    def _map(self, c: Command) -> None:
+        m = self.map
+        if isinstance(c, MapInsert):
+            m[c.key] = c.value
+        elif isinstance(c, MapExtend):
+            for k, v in c.entries:
+                m[k] = v
+        elif isinstance(c, MapRemoveMany):
+            for k in c.keys:
+                m.pop(k, None)
+        elif isinstance(c, MapCompareExchange):
+            # Exchange iff the expectation holds: absent/None, or present with that value.
+            present = c.key in m
+            if present != (c.expected is not None):
+                return
+            if present and m[c.key] != c.expected:
+                return
+            if c.new is None:
+                m.pop(c.key, None)
+            else:
+                m[c.key] = c.new
+        elif isinstance(c, MapClear):
+            m.clear()
+
+    def _vec(self, c: Command) -> None:
+        v = self.vec
+        if isinstance(c, VecPushBack):
+            v.append(c.value)
+        elif isinstance(c, VecPushFront):
+            v.insert(0, c.value)
+        elif isinstance(c, VecInsert):
+            if c.index <= len(v):  # past the end: a no-op in the reference
+                v.insert(c.index, c.value)
+        elif isinstance(c, VecSwap):
+            if c.i < len(v) and c.j < len(v):
+                v[c.i], v[c.j] = v[c.j], v[c.i]
+        elif isinstance(c, VecRemove):
+            if c.index < len(v):
+                del v[c.index]
+        elif isinstance(c, VecPopBack):
+            if v:
+                v.pop()
+        elif isinstance(c, VecPopFront):
+            if v:
+                v.pop(0)
+        elif isinstance(c, VecTruncate):
+            del v[c.len :]
+        elif isinstance(c, VecExtend):
+            v.extend(c.entries)
+        elif isinstance(c, VecClear):
+            v.clear()
+
+    def _set(self, c: Command) -> None:
+        s = self.set
+        if isinstance(c, SetInsert):
+            s.add(c.value)
+        elif isinstance(c, SetExtend):
+            s.update(c.entries)
+        elif isinstance(c, SetRemoveMany):
+            s.difference_update(c.values)
+        elif isinstance(c, SetClear):
+            s.clear()
+
+    def _depq(self, c: Command) -> None:
+        m = self.map  # key -> (priority, value)
+        if isinstance(c, DepqInsert):
+            m[c.key] = (c.priority, c.value)
+        elif isinstance(c, DepqExtend):
+            for p, k, v in c.entries:
+                m[k] = (p, v)
+        elif isinstance(c, DepqUpdatePriority):
+            if c.key in m:
+                m[c.key] = (c.priority, m[c.key][1])
+        elif isinstance(c, DepqUpdateValue):
+            if c.key in m:
+                m[c.key] = (m[c.key][0], c.value)
+        elif isinstance(c, DepqCompareExchangeValue):
+            if c.key in m and m[c.key][1] == c.expected:
+                if c.new is None:
+                    del m[c.key]
+                else:
+                    m[c.key] = (m[c.key][0], c.new)
+        elif isinstance(c, DepqRemoveKeys):
+            for k in c.keys:
+                m.pop(k, None)
+        elif isinstance(c, DepqRemoveRange):
+            for k in [k for k, (p, _) in m.items() if _within(p, c.start, c.end)]:
+                del m[k]
+        elif isinstance(c, DepqClear):
+            m.clear()
+
+    def _cell(self, c: Command) -> None:
+        if isinstance(c, CellWrite):
+            self.cell = c.value
+        elif isinstance(c, CellCompareExchange):
+            if (self.cell is None and c.current is None) or (
+                self.cell is not None and c.current is not None and self.cell == c.current
+            ):
+                self.cell = c.new
+        elif isinstance(c, CellClear):
+            self.cell = None
+
+    def _once(self, c: Command) -> None:
+        if isinstance(c, OnceWrite) and self.cell is None:
+            self.cell = c.value
+
+
+def _within(p: Any, start: Bound, end: Bound) -> bool:
+    """Rust's ``RangeBounds::contains`` for priorities."""
+    if start.kind is BoundKind.INCLUDED and not p >= start.value:
+        return False
+    if start.kind is BoundKind.EXCLUDED and not p > start.value:
+        return False
+    if end.kind is BoundKind.INCLUDED and not p <= end.value:
+        return False
+    return not (end.kind is BoundKind.EXCLUDED and not p < end.value)
+
+
+def view_items(kind: str, items: Sequence[Item]) -> Any:
+    """Return the implementation's canonical items in the model's comparison form."""
+    if kind == "map":
+        return {item[0]: item[1] for item in items if isinstance(item, tuple)}
+    if kind == "depq":
+        return {item[1]: (item[0], item[2]) for item in items if isinstance(item, tuple)}
+    if kind == "vec":
+        return list(items)
+    if kind == "set":
+        return set(items)
+    return items[0] if items else None
+
+
+class DifferentialMachine(RuleBasedStateMachine):
+    """Impl collection steps against :class:`NaiveModel` (module docstring)."""
+
+    profile: ClassVar[Profile] = REFERENCE
+    campaign: ClassVar[Campaign] = get_campaign("differential")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kind = "map"
+        self.machine: StateMachine = COLLECTIONS["map"]
+        self.model = NaiveModel("map")
+        self.state: Any = None
+        self.committed = 0
+        self.batch = 2
+        self.rule_steps = 0
+        self.program: list[str] = []
+        self.findings: list[Finding] = []
+        self.crashed = False
+        from spec.hunt.machine import SESSION
+
+        SESSION.examples += 1
+
+    @initialize(
+        kind=st.sampled_from(tuple(COLLECTIONS)), batch=st.integers(1, 3), items=st.integers(1, 4)
+    )
+    def setup_collection(self, kind: str, batch: int, items: int) -> None:
+        """Pick the collection kind and the fetch batch size; write ``items`` entries."""
+        self.kind = kind
+        self.machine = COLLECTIONS[kind]
+        self.model = NaiveModel(kind)
+        self.state = self.machine.initial()
+        self.batch = batch
+        self._count(f"setup_collection({kind!r}, batch={batch}, items={items})")
+        self._apply(list(seed_commands(kind, items)), None)
+
+    def _count(self, text: str) -> None:
+        from spec.hunt.machine import SESSION
+
+        SESSION.rule_steps += 1
+        self.rule_steps += 1
+        self.program.append(text)
+
+    def _find(self, ident: str, detail: str) -> None:
+        self.findings.append(Finding(ident, None, detail, self.rule_steps))
+
+    # -- rules --------------------------------------------------------------------------------
+
+    @precondition(lambda self: not self.crashed)
+    @rule(data=st.data(), take=st.none() | st.integers(0, 3))
+    def apply_batch(self, data: st.DataObject, take: int | None) -> None:
+        """S1: one commit run of 1–4 commands, with a TakeSnapshot at ``take`` if given."""
+        commands = list(
+            data.draw(st.lists(command_strategy(self.kind), min_size=1, max_size=4), label="batch")
+        )
+        self._apply(commands, take)
+
+    def _apply(self, commands: list[Command], take: int | None) -> None:
+        if take is not None:
+            request = SnapshotRequest(REQUESTER, WALL_MS)
+            commands.insert(min(take, len(commands)), TakeSnapshot(request))
+        self._count(f"apply_batch({commands!r})")
+        ctx = ApplyContext(
+            committed=Cursor(Term(1), Index(self.committed)),
+            log_position=Cursor(Term(1), Index(self.committed + len(commands))),
+            current_term=Term(1),
+            local_id=LOCAL,
+            now_wall_ms=WALL_MS,
+            config=Config(fetch_batch_size=self.batch),
+        )
+        try:
+            state, served = self.machine.apply_batch(self.state, commands, ctx, self.profile)
+        except HazardPanic as panic:
+            self.crashed = True
+            self._find("PANIC", f"{panic.hazard} at {panic.site}: {panic.detail}")
+            return
+        for command in commands:
+            if not isinstance(command, TakeSnapshot):
+                self.model.apply(command)
+        self.state = state
+        self.committed += len(commands)
+        have = view_items(self.kind, self.machine.items(state))
+        if have != self.model.view():
+            self._find("D-APPLY", f"state {have!r}, the model has {self.model.view()!r}")
+        for pending in served:
+            if pending.position.index != self.committed:
+                self._find(
+                    "D-POSITION",
+                    f"snapshot served at {pending.position}, the batch ends at {self.committed}",
+                )
+            snap = pending.snapshot
+            got = snap.iter_range(ItemRange(0, len(snap)))
+            if got is None or view_items(self.kind, tuple(got)) != have:
+                self._find("D-SNAPSHOT", "the served snapshot is not the state after the batch")
+
+    @precondition(
+        lambda self: (
+            not self.crashed
+            and self.kind in ("map", "cell", "depq")
+            and self.model.view() not in (None, {})
+        )
+    )
+    @rule(
+        pick=st.integers(0, 7),
+        matching=st.booleans(),
+        new=st.none() | st.integers(0, 9),
+        take=st.booleans(),
+    )
+    def compare_exchange(self, pick: int, matching: bool, new: int | None, take: bool) -> None:
+        """A compare-exchange on a present key (Map, DEPQ) or the Cell's value, expecting
+        its current value (``matching``) or another one, then optionally a TakeSnapshot in
+        the same batch: the commands where H4 and H5 live, drawn on purpose."""
+        command: Command
+        if self.kind == "cell":
+            current = self.model.cell
+            expected = current if matching else current + 1
+            command = CellCompareExchange(expected, new)
+        else:
+            keys = sorted(self.model.map)
+            key = keys[pick % len(keys)]
+            value = self.model.map[key][1] if self.kind == "depq" else self.model.map[key]
+            expected = value if matching else value + 1
+            if self.kind == "depq":
+                command = DepqCompareExchangeValue(key, expected, new)
+            else:
+                command = MapCompareExchange(key, expected, new)
+        self._apply([command], take=1 if take else None)
+
+    @precondition(lambda self: not self.crashed)
+    @rule(start=st.integers(0, 6), length=st.integers(0, 4))
+    def iter_range(self, start: int, length: int) -> None:
+        """``iter_range`` of a fresh snapshot against the slice of its canonical sequence."""
+        self._count(f"iter_range({start}, {start + length})")
+        snap = self.machine.create_snapshot(self.state, self.profile)
+        n = len(snap)
+        full = snap.iter_range(ItemRange(0, n))
+        got = snap.iter_range(ItemRange(start, start + length))
+        if start + length > n:
+            if got is not None:
+                self._find(
+                    "D-RANGE", f"iter_range[{start},{start + length}) of {n} items is not None"
+                )
+        elif full is None or got is None or tuple(got) != tuple(full)[start : start + length]:
+            self._find("D-RANGE", f"iter_range[{start},{start + length}) is not the slice")
+
+    @precondition(lambda self: not self.crashed)
+    @rule()
+    def reassemble(self) -> None:
+        """Fetch the snapshot in chunks of ``batch``, reassemble, install: same state."""
+        self._count("reassemble()")
+        snap = self.machine.create_snapshot(self.state, self.profile)
+        acc = self.machine.empty_snapshot(self.profile)
+        for start in range(0, len(snap), self.batch):
+            chunk = snap.iter_range(ItemRange(start, min(start + self.batch, len(snap))))
+            if chunk is None:
+                self._find("D-REASSEMBLY", f"chunk at {start} is None")
+                return
+            acc = acc.append(tuple(chunk))
+        installed = self.machine.install_snapshot(self.machine.initial(), acc)
+        if self.machine.items(installed) != self.machine.items(self.state):
+            self._find("D-REASSEMBLY", "the reassembled snapshot installs to another state")
+
+    # -- invariants -----------------------------------------------------------------------------
+
+    def _check(self, ident: str) -> None:
+        for finding in self.findings:
+            if finding.id == ident:
+                self._fail(finding)
+
+    def _fail(self, finding: Finding) -> None:
+        from spec.hunt.machine import SESSION, HuntFailure, RunRecord, _is_final
+
+        if SESSION.first_failure_at is None:
+            SESSION.first_failure_at = time.perf_counter()
+        SESSION.failures.append(
+            RunRecord(
+                self.campaign.name,
+                finding,
+                self.rule_steps,
+                0,
+                list(self.program),
+                None,
+                _is_final(),
+            )
+        )
+        seed = "derandomized" if SESSION.seed is None else SESSION.seed
+        raise HuntFailure(
+            finding,
+            f"{finding.id} violated after rule step {finding.step}: {finding.detail}\n"
+            f"campaign={self.campaign.name} profile={self.profile.name} seed={seed} "
+            f"(differential: the failing program is the shrunk rule list)",
+        )
+
+    @invariant()
+    def d_apply(self) -> None:
+        """D-APPLY: the impl state equals the naive model's."""
+        self._check("D-APPLY")
+
+    @invariant()
+    def d_position(self) -> None:
+        """D-POSITION: snapshots are positioned at the end of their batch."""
+        self._check("D-POSITION")
+
+    @invariant()
+    def d_snapshot(self) -> None:
+        """D-SNAPSHOT: the served snapshot is the state after the batch."""
+        self._check("D-SNAPSHOT")
+
+    @invariant()
+    def d_range(self) -> None:
+        """D-RANGE: iter_range is None past the end, the exact slice inside."""
+        self._check("D-RANGE")
+
+    @invariant()
+    def d_reassembly(self) -> None:
+        """D-REASSEMBLY: chunks reassemble to the state."""
+        self._check("D-REASSEMBLY")
+
+    @invariant()
+    def no_panic(self) -> None:
+        """PANIC: no mosaik panic."""
+        self._check("PANIC")
+
+
+_CLASSES: dict[tuple[str, frozenset[Any]], type[DifferentialMachine]] = {}
+
+
+def differential_class(profile: Profile = REFERENCE) -> type[DifferentialMachine]:
+    """Return the differential machine class under ``profile`` (cached)."""
+    key = (profile.name, profile.hazards)
+    cls = _CLASSES.get(key)
+    if cls is None:
+        cls = type("CollectionDifferential", (DifferentialMachine,), {"profile": profile})
+        _CLASSES[key] = cls
+    return cls

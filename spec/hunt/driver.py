@@ -1,0 +1,650 @@
+"""The hunt's driver: one run of the group model, its checks, its fair scheduler, its trace.
+
+A :class:`Driver` owns one :class:`~spec.model.state.World` and advances it only
+through the model's actions (:mod:`spec.model.actions`). After every action it
+
+* runs the model's :class:`~spec.model.invariants.Checker` (safety I1–I16, RAFT,
+  PANIC/STEP, L3, L5): its raw result is what the trace records, so that
+  ``snapsync replay`` re-checks and reproduces every line byte for byte;
+* discounts what an injected fault did by design (:meth:`Driver._fault_aware`):
+  a message the adversary forged or rewrote is not evidence against the
+  protocol's provider hygiene (I2, I13, I14) — the adversary is not the protocol;
+* checks the efficiency bound E1 (:meth:`Driver._check_e1`);
+* counts the hazard-relevant situations (:class:`~spec.hunt.coverage.Coverage`).
+
+Two composite drivers sit on top of single actions:
+
+* :meth:`Driver.settle` — fair delivery for a bounded window of model time: every
+  queued message is delivered (one per bond direction per round, FIFO), a node
+  with a catch-up session is polled after each message it receives (mosaik's
+  session wakes on every offer and response), due nodes are polled, and time
+  moves to the next deadline. One provider may be *slow*: its FetchDataResponses
+  stay queued (and, FIFO, whatever is behind them on that bond).
+* :meth:`Driver.drain` — the liveness check: heal every bond, then fair delivery
+  until the group is quiescent (:meth:`Driver.quiescence_problem`), a session is
+  in a dead state (L2), or the horizon passes (L1); a quorum that cannot commit
+  because its voters are themselves catching up is classified as the documented
+  limitation H16 (L4), not as a protocol violation.
+
+Ids produced here, beyond the model's: ``L1`` (a session does not finish / the
+group does not converge under fair delivery), ``L2`` (a dead session state at a
+quiescent point), ``L4`` (H16's quorum deadlock: a limitation), ``E1`` (a
+session that lost its last source waits longer than ``fetch_timeout`` before
+asking the leader again: H6, H7).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from impl.effects import Send
+from impl.messages import FetchDataResponse, RequestSnapshot, SnapshotOffer, TakeSnapshot
+from impl.node import LeaderRole
+from impl.raft import session_context
+from impl.session import dead_state, is_served, is_sync_complete
+from spec.hunt.coverage import Coverage
+from spec.model.actions import (
+    Transition,
+    advance_time,
+    deliver_message,
+    due_nodes,
+    initial_world,
+    next_deadline_of,
+    node_context,
+    node_poll_action,
+    restore_bond,
+)
+from spec.model.invariants import (
+    CheckContext,
+    Checker,
+    Violation,
+    check_i2_anchor_agreement,
+    check_i13_provider_hygiene,
+    check_i14_anchor_term,
+)
+from spec.model.state import InFlight, World, WorldSetup
+from spec.sim.simulator import node_summaries
+from spec.sim.trace import TraceWriter, end_record, header_record, step_record
+
+__all__ = [
+    "LIMITATION_IDS",
+    "LIVENESS_IDS",
+    "UNTIL",
+    "DrainResult",
+    "Driver",
+    "Finding",
+]
+
+LIVENESS_IDS: frozenset[str] = frozenset({"L1", "L2", "L4", "E1"})
+"""Ids this driver adds to the model's (see the module docstring)."""
+
+LIMITATION_IDS: Mapping[str, str] = {"L4": "H16"}
+"""Finding ids that are a documented limitation of the reference, by limitation."""
+
+
+def _snapshot_requested(world: World) -> bool:
+    """A leader has a TakeSnapshot queued for its next R1 (commands written now join it)."""
+    for name in world.leaders():
+        role = world.nodes[name].node.role
+        if isinstance(role, LeaderRole) and any(
+            isinstance(c, TakeSnapshot) for c in role.client_commands
+        ):
+            return True
+    return False
+
+
+def _fetching(world: World) -> bool:
+    """Some session has a fetch in flight."""
+    return any(
+        slot.up and slot.node.catchup is not None and bool(slot.node.catchup.inflight)
+        for slot in world.nodes.values()
+    )
+
+
+def _queued(kind: type) -> Callable[[World], bool]:
+    def predicate(world: World) -> bool:
+        for src, dst in world.directions():
+            if any(isinstance(i.message, kind) for i in world.queue(src, dst)):
+                return True
+        return False
+
+    return predicate
+
+
+def _parallel_fetch(world: World) -> bool:
+    """A session fetches from two or more providers and a response to it is queued."""
+    for name, slot in world.nodes.items():
+        session = slot.node.catchup
+        if not slot.up or session is None or len(session.inflight) < 2:
+            continue
+        for src in world.bond_peers(name):
+            if any(isinstance(i.message, FetchDataResponse) for i in world.queue(src, name)):
+                return True
+    return False
+
+
+def _snapshot_buffered(world: World) -> bool:
+    """A session has buffered the TakeSnapshot entry its own request became."""
+    for slot in world.nodes.values():
+        session = slot.node.catchup
+        if not slot.up or session is None:
+            continue
+        for _, _, command in session.buffered:
+            if isinstance(command, TakeSnapshot) and command.request.requested_by == slot.peer:
+                return True
+    return False
+
+
+def _catching_up(world: World) -> bool:
+    """Some node has a catch-up session."""
+    return any(slot.up and slot.node.catchup is not None for slot in world.nodes.values())
+
+
+UNTIL: Mapping[str, Callable[[World], bool]] = {
+    "session": _catching_up,
+    "snapshot_requested": _snapshot_requested,
+    "offer_queued": _queued(SnapshotOffer),
+    "fetching": _fetching,
+    "response_queued": _queued(FetchDataResponse),
+    "parallel_fetch": _parallel_fetch,
+    "snapshot_buffered": _snapshot_buffered,
+}
+"""Deep states a ``settle`` may stop at (the group machine's ``until`` argument)."""
+
+_FAULT_CHECKED = frozenset({"I2", "I13", "I14"})
+_MAX_REPLAYABLE = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A violation found by the hunt: the model's :class:`Violation` or one of the ids above."""
+
+    id: str
+    node: str | None
+    detail: str
+    step: int
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return {"id": self.id, "node": self.node, "detail": self.detail, "step": self.step}
+
+    @property
+    def limitation(self) -> str | None:
+        """Return the documented limitation this finding is an instance of, if any."""
+        return LIMITATION_IDS.get(self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class DrainResult:
+    """How a drain ended."""
+
+    converged: bool
+    """The group reached quiescence (every session finished, every node converged)."""
+    findings: tuple[Finding, ...]
+    """The liveness findings (empty when converged)."""
+    steps: int
+    """Actions the drain ran."""
+
+
+class Driver:
+    """One run of the group model (module docstring)."""
+
+    def __init__(self, setup: WorldSetup, *, record: bool = True) -> None:
+        self.setup = setup
+        self.world: World = initial_world(setup)
+        self.initial: World = self.world
+        self.checker = Checker(setup)
+        self.record = record
+        self.log: list[tuple[Transition, list[Violation]]] = []
+        self.steps = 0
+        self.findings: list[Finding] = []
+        self.coverage = Coverage()
+        self.tampered: set[int] = set()
+        self.replayable: list[InFlight] = []
+        self._lost_at: dict[str, int] = {}
+        self._e1_reported: set[str] = set()
+
+    def fork(self) -> Driver:
+        """Return an independent copy: same world and history, its own checker and counters.
+
+        Worlds are immutable values, so the copy shares them. The checker's caches
+        are copied (its ``Apply`` oracle is not: forks may extend ``L`` differently);
+        if the checker's layout is not the one expected, the copy re-checks the
+        recorded transitions instead (slower, same result).
+        """
+        other = Driver.__new__(Driver)
+        other.setup = self.setup
+        other.world = self.world
+        other.initial = self.initial
+        other.record = self.record
+        other.log = list(self.log)
+        other.steps = self.steps
+        other.findings = list(self.findings)
+        other.coverage = Coverage()
+        other.coverage.merge(self.coverage)
+        other.tampered = set(self.tampered)
+        other.replayable = list(self.replayable)
+        other._lost_at = dict(self._lost_at)
+        other._e1_reported = set(self._e1_reported)
+        other.checker = Checker(self.setup)
+        try:
+            memo = self.checker.memo
+            copy = other.checker.memo
+            for name in memo.__slots__:
+                value = getattr(memo, name)
+                if not isinstance(value, dict):
+                    raise TypeError(name)
+                setattr(
+                    copy,
+                    name,
+                    {k: set(v) if isinstance(v, set) else v for k, v in value.items()},
+                )
+        except (AttributeError, TypeError):
+            other.checker = Checker(self.setup)
+            for t, _ in self.log:
+                other.checker.check(t)
+        return other
+
+    # -- one action -------------------------------------------------------------------------
+
+    def act(self, t: Transition) -> Transition:
+        """Commit transition ``t`` (computed from :attr:`world`): check, count, record it."""
+        raw = self.checker.check(t)
+        self.steps += 1
+        if self.record:
+            self.log.append((t, [v.at(self.steps) for v in raw]))
+        self._note_tampering(t)
+        found = self._fault_aware(t, raw)
+        self.world = t.after
+        self.coverage.observe(t)
+        for v in found:
+            self.findings.append(Finding(v.id, v.node, v.detail, self.steps))
+        for name, detail in self._check_e1(t):
+            self.findings.append(Finding("E1", name, detail, self.steps))
+        for item in t.sent:
+            # What a misbehaving peer may replay later: session messages it really sent.
+            if t.action != "forge_message" and isinstance(
+                item.message, SnapshotOffer | FetchDataResponse
+            ):
+                self.replayable.append(item)
+        if len(self.replayable) > _MAX_REPLAYABLE:
+            del self.replayable[: len(self.replayable) - _MAX_REPLAYABLE]
+        return t
+
+    def do(self, action: Callable[..., Transition], *args: Any, **kwargs: Any) -> Transition:
+        """Run ``action(world, *args, **kwargs)`` and commit it."""
+        return self.act(action(self.world, *args, **kwargs))
+
+    # -- fault awareness ----------------------------------------------------------------------
+
+    def _note_tampering(self, t: Transition) -> None:
+        if t.action == "forge_message":
+            self.tampered.update(item.mid for item in t.sent)
+        elif t.action == "corrupt_response":
+            src, dst, position = t.args["src"], t.args["dst"], t.args["position"]
+            queue = t.before.queue(src, dst)
+            if 0 <= position < len(queue):
+                self.tampered.add(queue[position].mid)
+
+    def _fault_aware(self, t: Transition, raw: list[Violation]) -> list[Violation]:
+        """Drop provider-hygiene findings (I2, I13, I14) about tampered messages.
+
+        The checks are re-run on the transition without the tampered messages, so a
+        genuine message in the same step is still judged.
+        """
+        if not self.tampered:
+            return raw
+        touched = [i for i in (*t.sent, *t.delivered) if i.mid in self.tampered]
+        if not touched:
+            return raw
+        clean = replace(
+            t,
+            sent=tuple(i for i in t.sent if i.mid not in self.tampered),
+            delivered=tuple(i for i in t.delivered if i.mid not in self.tampered),
+        )
+        cx = CheckContext(clean, self.checker.oracle, self.checker.memo, (), [])
+        kept = [v for v in raw if v.id not in _FAULT_CHECKED]
+        for check in (check_i2_anchor_agreement, check_i13_provider_hygiene, check_i14_anchor_term):
+            kept.extend(check(cx))
+        return kept
+
+    # -- E1: prompt re-request after losing the last source ---------------------------------
+
+    def _check_e1(self, t: Transition) -> list[tuple[str, str]]:
+        """E1: a session that lost its last usable source asks the leader again at once.
+
+        Bound: the next RequestSnapshot is sent in the step of the loss, or is due at
+        the next poll (``retry_due``), or its retry timer fires within
+        ``fetch_timeout`` of the loss. mosaik waits for the 15 s retry timer (H7) or
+        for nothing at all (H6: the first offer stopped the timer).
+        """
+        out: list[tuple[str, str]] = []
+        world = t.after
+        bound = world.setup.config.fetch_timeout_ms
+        for name in world.up_names():
+            old_slot = t.before.nodes.get(name)
+            slot = world.nodes[name]
+            if old_slot is slot:
+                if name in self._lost_at:
+                    out.extend(self._e1_state(name, world, bound))
+                continue
+            new = slot.node.catchup
+            if new is None or old_slot is None or old_slot.incarnation != slot.incarnation:
+                self._lost_at.pop(name, None)
+                self._e1_reported.discard(name)
+                continue
+            old = old_slot.node.catchup
+            if (
+                old is not None
+                and is_served(old)
+                and not is_served(new)
+                and not is_sync_complete(new)
+            ):
+                self._lost_at.setdefault(name, world.now_ms)
+            if is_served(new):
+                self._lost_at.pop(name, None)
+                self._e1_reported.discard(name)
+            asked = any(
+                isinstance(e, Send) and isinstance(e.message, RequestSnapshot)
+                for o in t.outcomes
+                if o.name == name
+                for e in o.effects
+            )
+            if asked:
+                self._lost_at.pop(name, None)
+                self._e1_reported.discard(name)
+            if name in self._lost_at:
+                out.extend(self._e1_state(name, world, bound))
+        return out
+
+    def _e1_state(self, name: str, world: World, bound: int) -> list[tuple[str, str]]:
+        if name in self._e1_reported:
+            return []
+        session = world.nodes[name].node.catchup
+        if session is None:
+            self._lost_at.pop(name, None)
+            return []
+        lost = self._lost_at[name]
+        if session.retry_due:
+            return []
+        deadline = session.snapshot_request_deadline_ms
+        if deadline is not None and deadline <= lost + bound:
+            return []
+        self._e1_reported.add(name)
+        when = "never" if deadline is None else f"at {deadline} ms"
+        return [
+            (
+                name,
+                f"session lost its last source at {lost} ms and asks again {when} "
+                f"(bound: fetch_timeout = {bound} ms)",
+            )
+        ]
+
+    # -- fair scheduling ----------------------------------------------------------------------
+
+    def _deliverable(self, slow: str | None) -> list[tuple[str, str]]:
+        out = []
+        world = self.world
+        for src, dst in world.directions():
+            if slow is not None and src == slow:
+                head = world.queue(src, dst)[0]
+                if isinstance(head.message, FetchDataResponse):
+                    continue
+            out.append((src, dst))
+        return out
+
+    def _wake(self, name: str) -> None:
+        slot = self.world.nodes.get(name)
+        if slot is not None and slot.up and slot.node.catchup is not None:
+            self.do(node_poll_action, name)
+
+    def _next_deadline(self, stuck: set[str]) -> int | None:
+        best: int | None = None
+        now = self.world.now_ms
+        for name in self.world.up_names():
+            d = next_deadline_of(self.world.nodes[name].node)
+            if d is None or (d <= now and name in stuck):
+                continue
+            d = max(d, now)
+            best = d if best is None else min(best, d)
+        return best
+
+    def run_fair(
+        self,
+        until_ms: int,
+        *,
+        slow: str | None = None,
+        stop: Callable[[], bool] | None = None,
+        at_rest: Callable[[], bool] | None = None,
+        max_steps: int = 20_000,
+    ) -> bool:
+        """Fair delivery until ``stop()`` holds (True) or time would pass ``until_ms`` (False).
+
+        ``at_rest()`` is called whenever nothing can be delivered or polled at the
+        current instant; returning True ends the run (True). Time ends at
+        ``until_ms`` (one ``advance_time`` to it if later than now).
+        """
+        limit = self.steps + max_steps
+        stuck: set[str] = set()
+        while self.steps < limit:
+            if stop is not None and stop():
+                return True
+            dirs = self._deliverable(slow)
+            if dirs:
+                for src, dst in dirs:
+                    if self.world.queue(src, dst) and self.world.bonded(src, dst):
+                        self.do(deliver_message, src, dst)
+                        self._wake(dst)
+                stuck.clear()
+                continue
+            now = self.world.now_ms
+            due = [n for n in due_nodes(self.world, now) if n not in stuck]
+            if due:
+                for name in due:
+                    before = self.world.nodes[name]
+                    if not before.up:
+                        continue
+                    self.do(node_poll_action, name)
+                    if self.world.nodes[name] is before:
+                        stuck.add(name)
+                continue
+            if at_rest is not None and at_rest():
+                return True
+            nxt = self._next_deadline(stuck)
+            if nxt is None or nxt > until_ms:
+                if until_ms > now:
+                    self.do(advance_time, until_ms)
+                return stop() if stop is not None else False
+            if nxt > now:
+                stuck.clear()
+                self.do(advance_time, nxt)
+            else:
+                return stop() if stop is not None else False
+        return stop() if stop is not None else False
+
+    def settle(self, window_ms: int, slow: str | None = None, until: str | None = None) -> None:
+        """Fair delivery for ``window_ms`` of model time (``slow``: a slow provider).
+
+        ``until`` names a deep state of :data:`UNTIL`; the settle stops as soon as
+        it holds (the window still bounds it).
+        """
+        stop = None
+        if until is not None:
+            predicate = UNTIL[until]
+            stop = lambda: predicate(self.world)  # noqa: E731
+        self.run_fair(self.world.now_ms + window_ms, slow=slow, stop=stop)
+
+    # -- liveness -------------------------------------------------------------------------------
+
+    def heal(self) -> None:
+        """Restore every broken bond between two up nodes (fairness: links come back)."""
+        world = self.world
+        for (lo, hi), bond in sorted(world.bonds.items()):
+            if not bond.up and world.nodes[lo].up and world.nodes[hi].up:
+                self.do(restore_bond, lo, hi)
+
+    def leader(self) -> str | None:
+        """Return the up leader with the highest term, if any."""
+        best: tuple[int, str] | None = None
+        for name in self.world.leaders():
+            key = (int(self.world.nodes[name].node.term), name)
+            if best is None or key > best:
+                best = key
+        return None if best is None else best[1]
+
+    def quiescence_problem(self) -> str | None:
+        """Return why the group is not quiescent and converged, or None if it is.
+
+        Converged: one leader with nothing queued or uncommitted, no message in
+        flight, and every up node without a session, online, at the leader's
+        committed cursor.
+        """
+        world = self.world
+        leaders = world.leaders()
+        if not leaders:
+            return "no leader"
+        if len(leaders) > 1:
+            return f"several leaders: {', '.join(leaders)}"
+        name = leaders[0]
+        lead = world.nodes[name].node
+        role = lead.role
+        if isinstance(role, LeaderRole) and role.client_commands:
+            return f"leader {name} has {len(role.client_commands)} queued commands"
+        if lead.log.last().index > lead.committed.index:
+            return (
+                f"leader {name} has uncommitted entries up to {lead.log.last().index} "
+                f"(committed {lead.committed.index})"
+            )
+        if world.in_flight():
+            return f"{world.in_flight()} messages in flight"
+        for other in world.up_names():
+            node = world.nodes[other].node
+            if node.catchup is not None:
+                return f"{other} is still catching up"
+            if node.committed != lead.committed:
+                return f"{other} committed {node.committed}, leader {lead.committed}"
+            if other != name and not node.online:
+                return f"{other} is offline"
+        return None
+
+    def dead_sessions(self) -> list[tuple[str, str]]:
+        """Return ``(node, L2 case)`` for every session in a dead state (L2)."""
+        out = []
+        for name in self.world.up_names():
+            node = self.world.nodes[name].node
+            session = node.catchup
+            if session is None:
+                continue
+            ctx = session_context(node, node_context(self.world, name))
+            case = dead_state(session, ctx)
+            if case is not None:
+                out.append((name, case))
+        return out
+
+    def quorum_deadlock(self) -> str | None:
+        """H16: the leader cannot commit because the voters it needs are catching up.
+
+        Returns a description, or None. (L4's assumption — a quorum of voters other
+        than the lagging nodes is reachable — does not hold; a documented limitation.)
+        """
+        name = self.leader()
+        if name is None:
+            return None
+        lead = self.world.nodes[name].node
+        role = lead.role
+        if not isinstance(role, LeaderRole) or lead.log.last().index <= lead.committed.index:
+            return None
+        voters = sorted(role.committee.voters.keys(), key=lambda p: p.raw)
+        lagging = []
+        for peer in voters:
+            other = self.world.peers.get(peer)
+            if other is None:
+                continue
+            node = self.world.nodes[other].node
+            if node.catchup is not None:
+                lagging.append(other)
+        quorum = len(voters) // 2 + 1
+        if lagging and len(voters) - len(lagging) < quorum:
+            return (
+                f"leader {name} cannot commit index {lead.log.last().index}: "
+                f"{len(voters)} voters, quorum {quorum}, catching up: {', '.join(lagging)}"
+            )
+        return None
+
+    def default_horizon_ms(self) -> int:
+        """Return the drain horizon: long enough for two full recovery cycles."""
+        c = self.setup.config
+        cycle = c.snapshot_request_timeout_ms + c.fetch_timeout_ms + c.snapshot_ttl_ms
+        return 2 * cycle + 10 * self.setup.heartbeat_interval_ms
+
+    def drain(self, horizon_ms: int | None = None) -> DrainResult:
+        """Heal, then deliver fairly until quiescent (L1), a dead state (L2) or the horizon."""
+        start = self.steps
+        self.heal()
+        horizon = self.world.now_ms + (horizon_ms or self.default_horizon_ms())
+        dead: list[tuple[str, str]] = []
+
+        def at_rest() -> bool:
+            dead.extend(self.dead_sessions())
+            return bool(dead)
+
+        known = len(self.findings)
+
+        def stop() -> bool:
+            # A safety finding ends the drain: it is the one to report.
+            return len(self.findings) > known or self.quiescence_problem() is None
+
+        self.run_fair(horizon, stop=stop, at_rest=at_rest)
+        if len(self.findings) > known:
+            return DrainResult(False, (), self.steps - start)
+        converged = not dead and self.quiescence_problem() is None
+        findings: list[Finding] = []
+        if not converged:
+            deadlock = self.quorum_deadlock()
+            if dead:
+                for name, case in dead:
+                    session = self.world.nodes[name].node.catchup
+                    detail = f"dead session state {case}: {_describe(session)}"
+                    findings.append(Finding("L2", name, detail, self.steps))
+            elif deadlock is not None:
+                findings.append(Finding("L4", None, f"H16 quorum deadlock: {deadlock}", self.steps))
+            else:
+                problem = self.quiescence_problem() or "did not converge"
+                findings.append(
+                    Finding("L1", None, f"not quiescent at {horizon} ms: {problem}", self.steps)
+                )
+        self.findings.extend(findings)
+        return DrainResult(converged, tuple(findings), self.steps - start)
+
+    # -- traces ---------------------------------------------------------------------------------
+
+    def write_trace(
+        self, path: str | Path, *, seed: int | None, meta: Mapping[str, Any] | None = None
+    ) -> Path:
+        """Write the run as a trace that ``snapsync replay`` reproduces (needs ``record``)."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        writer = TraceWriter.open(target)
+        writer.write(header_record(self.initial, seed=seed, meta=meta or {}))
+        total = 0
+        for seq, (t, raw) in enumerate(self.log, start=1):
+            writer.write(step_record(seq, t, [v.as_json() for v in raw]))
+            total += len(raw)
+        nodes = node_summaries(self.world, self.checker)
+        writer.write(end_record(len(self.log), self.world, nodes, total))
+        writer.close()
+        return target
+
+
+def _describe(session: Any) -> str:
+    if session is None:
+        return "no session"
+    return (
+        f"anchor {session.anchor}, gap [{session.gap_start},{session.gap_end}), "
+        f"inflight {len(session.inflight)}, available {len(session.available_peers)}, "
+        f"fetched {sorted(session.fetched.keys())}, retry timer "
+        f"{session.snapshot_request_deadline_ms}"
+    )

@@ -1,0 +1,831 @@
+"""The group state machine: Hypothesis drives the model through random interleavings.
+
+:class:`GroupMachine` is a ``RuleBasedStateMachine`` over the model of
+:mod:`spec.model`. Its rules are the model's actions, under the same names
+(``join_late``, ``leave``, ``restart_empty``, ``client_write``, ``node_poll``,
+``advance_time``, ``deliver_message``, ``break_bond``, ``restore_bond``,
+``set_clock_skew``, ``duplicate_message``, ``reorder_message``,
+``corrupt_response``, ``forge_message``), each with a ``@precondition`` that
+restates the action's guard (plus the hunt's discipline, below); two composite
+rules drive fair delivery: ``settle`` (a window of model time, optionally with
+one slow provider) and ``drain_to_quiescence`` (the liveness check L1/L2, which
+also runs at the end of every example, in ``teardown``).
+
+There is one ``@invariant`` per safety property; each reads the findings of the
+model's :class:`~spec.model.invariants.Checker` (run after every action by the
+:class:`~spec.hunt.driver.Driver`) for its own id.
+
+Discipline (what the generator never does, and why — a documented choice, not a
+silent filter):
+
+* writer–writer bonds never break, and only the leader may ``leave``, only when
+  another writer is in sync: mosaik's Raft shrinks its committee to live bonds,
+  so a partition between writers elects a second leader whose commits diverge
+  — a Raft property outside the sync protocol that this model inherits;
+* writers restart empty only in campaigns with ``writer_restarts`` (H16, a
+  documented limitation of the reference: see docs/findings.md);
+* clock skew stays within half the TTL (larger skews make providers refuse every
+  request by design: H8, no switch).
+
+A failing example prints the seed and, on Hypothesis's final (shrunk) replay,
+saves the run as a trace that ``snapsync replay`` reproduces and renders.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from hypothesis import strategies as st
+from hypothesis.control import current_build_context
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+
+from impl.messages import FetchDataResponse, SnapshotOffer
+from impl.profile import REFERENCE, Profile
+from spec.hunt.campaigns import CAMPAIGNS, Campaign
+from spec.hunt.commands import command_strategy, seed_commands
+from spec.hunt.driver import LIVENESS_IDS, UNTIL, Driver, Finding
+from spec.hunt.scenario import (
+    ELECTION_TIMEOUT_MS,
+    FAST_CONFIG,
+    HEARTBEAT_MS,
+    LAGGING,
+    GroupShape,
+    build_group,
+    election_timeout,
+    world_setup,
+)
+from spec.model.actions import (
+    advance_time,
+    break_bond,
+    client_write,
+    corrupt_response_action,
+    deliver_message,
+    duplicate_message,
+    forge_message,
+    join_late,
+    leave,
+    node_poll_action,
+    reorder_message,
+    restart_empty,
+    restore_bond,
+    set_clock_skew,
+)
+from spec.model.faults import Fault
+from spec.model.state import NodeStatus
+
+__all__ = [
+    "SAFETY_IDS",
+    "GroupMachine",
+    "HuntFailure",
+    "RunRecord",
+    "Session",
+    "machine_class",
+    "run_prelude",
+]
+
+SAFETY_IDS: tuple[str, ...] = (
+    "I1", "I2", "I3", "I4", "I5", "I6", "I7", "I8", "I9", "I10", "I11", "I12", "I13",
+    "I14", "I15", "I16", "FRESH", "RAFT", "PANIC", "STEP", "L2", "L3", "L5", "E1",
+)  # fmt: skip
+"""Every per-step id a machine checks (one ``@invariant`` each)."""
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Jumps stay below every election timeout: a longer jump without heartbeats is a
+# partition between writers (see the module docstring); long waits go through
+# ``settle``, which delivers heartbeats as time passes.
+_DELTAS: tuple[int, ...] = (1, HEARTBEAT_MS, 2 * HEARTBEAT_MS, ELECTION_TIMEOUT_MS - 1)
+_WINDOWS: tuple[int, ...] = (
+    0,
+    HEARTBEAT_MS,
+    FAST_CONFIG.fetch_timeout_ms + 1,
+    FAST_CONFIG.snapshot_ttl_ms + 1,
+)
+_SKEWS: tuple[int, ...] = (
+    -FAST_CONFIG.snapshot_ttl_ms // 2,
+    -1_000,
+    0,
+    1_000,
+    FAST_CONFIG.snapshot_ttl_ms // 2,
+)
+_pick = st.integers(0, 7)
+_CORRUPTIONS: tuple[str, ...] = (
+    Fault.SHORT_RESPONSE.value,
+    Fault.LONG_RESPONSE.value,
+    Fault.WRONG_OFFSET.value,
+)
+
+
+class HuntFailure(AssertionError):
+    """A check failed in a hunt run; the message names the id, the seed and the trace."""
+
+    def __init__(self, finding: Finding, message: str) -> None:
+        self.finding = finding
+        super().__init__(message)
+
+
+@dataclass(slots=True)
+class RunRecord:
+    """What a failing run left behind (the last one recorded is Hypothesis's shrunk replay)."""
+
+    campaign: str
+    finding: Finding
+    rule_steps: int
+    model_steps: int
+    program: list[str]
+    trace: str | None
+    final: bool
+
+
+@dataclass(slots=True)
+class Session:
+    """Process-wide bookkeeping of the machines (reset by the hunt runner per call)."""
+
+    seed: int | None = None
+    trace_dir: Path | None = None
+    rule_steps: int = 0
+    model_steps: int = 0
+    examples: int = 0
+    first_failure_at: float | None = None
+    failures: list[RunRecord] = field(default_factory=list)
+    limitations: list[RunRecord] = field(default_factory=list)
+    coverage: dict[str, int] = field(default_factory=dict)
+    fatal_limitations: bool = False
+
+    def trace_path(self, campaign: str, ident: str) -> Path:
+        base = self.trace_dir
+        if base is None:
+            env = os.environ.get("SNAPSYNC_HUNT_TRACES")
+            base = Path(env) if env else Path(tempfile.gettempdir()) / "snapsync-hunt"
+        seed = "derandomized" if self.seed is None else str(self.seed)
+        return base / f"{campaign}-{ident}-seed{seed}.trace.jsonl"
+
+
+SESSION = Session()
+"""The bookkeeping the runner reads (one hunt at a time per process)."""
+
+# Built groups by (shape, profile, faults): a run starts from a fork of one.
+_GROUPS: dict[tuple[Any, ...], Driver] = {}
+
+
+def _step(fn: F) -> F:
+    """Mark a rule: count it, and remember that it is running (teardown skips the drain
+    if a rule raised, so the original error is the one reported)."""
+
+    @functools.wraps(fn)
+    def wrapper(self: GroupMachine, *args: Any, **kwargs: Any) -> Any:
+        # Everything found before this rule was judged by the invariants after the last one.
+        if self.d is not None:
+            self._reported = len(self.d.findings)
+        self._in_rule = True
+        SESSION.rule_steps += 1
+        self.rule_steps += 1
+        result = fn(self, *args, **kwargs)
+        self._in_rule = False
+        return result
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _enabled(name: str) -> Callable[[GroupMachine], bool]:
+    return lambda self: self.d is not None and name in self.campaign.rules
+
+
+class GroupMachine(RuleBasedStateMachine):
+    """The group machine (module docstring). Subclass per campaign: :func:`machine_class`."""
+
+    campaign: ClassVar[Campaign] = CAMPAIGNS[0]
+    profile: ClassVar[Profile] = REFERENCE
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.d: Driver | None = None
+        self.shape: GroupShape | None = None
+        self.rule_steps = 0
+        self.program: list[str] = []
+        self._in_rule = False
+        self._failed = False
+        self._reported = 0
+        SESSION.examples += 1
+
+    # -- setup ----------------------------------------------------------------------------------
+
+    @initialize(data=st.data())
+    @_step
+    def setup_group(self, data: st.DataObject) -> None:
+        """Form the starting group (:func:`spec.hunt.scenario.build_group`), drawn per campaign."""
+        c = self.campaign
+        shape = GroupShape(
+            kind=data.draw(st.sampled_from(c.kinds), label="kind"),
+            items=data.draw(st.integers(*c.items), label="items"),
+            batch=data.draw(st.sampled_from(c.batches), label="batch"),
+            writers=data.draw(st.sampled_from(c.writers), label="writers"),
+            readers=data.draw(st.sampled_from(c.readers), label="readers"),
+            lagging=data.draw(st.sampled_from(c.lagging), label="lagging"),
+            joint_election=c.joint_election,
+        )
+        self.shape = shape
+        self.d = _fork_group(shape, self.profile, c.faults, c.prelude)
+        self.program.append(f"setup_group({shape}, prelude={list(c.prelude)})")
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    @property
+    def drv(self) -> Driver:
+        if self.d is None:  # pragma: no cover - preconditions keep rules from running
+            raise RuntimeError("the group is not set up")
+        return self.d
+
+    def _note(self, text: str) -> None:
+        self.program.append(text)
+
+    def _up_readers(self) -> list[str]:
+        w = self.drv.world
+        return [n for n in w.up_names() if not w.nodes[n].writer]
+
+    def _joinable(self) -> list[str]:
+        w = self.drv.world
+        out = [n for n in LAGGING if n not in w.nodes]
+        out += [n for n in w.names() if w.nodes[n].status is NodeStatus.DOWN]
+        return sorted(set(out))
+
+    def _leavable(self) -> list[str]:
+        out = self._up_readers()
+        leader = self.drv.leader()
+        if leader is not None and self._other_writer_in_sync(leader):
+            out.append(leader)
+        return out
+
+    def _other_writer_in_sync(self, leader: str) -> bool:
+        w = self.drv.world
+        lead = w.nodes[leader].node
+        for name in w.up_names():
+            slot = w.nodes[name]
+            if name == leader or not slot.writer:
+                continue
+            node = slot.node
+            if node.catchup is None and node.online and node.log.last() == lead.log.last():
+                return True
+        return False
+
+    def _restartable(self) -> list[str]:
+        w = self.drv.world
+        if self.campaign.writer_restarts:
+            leader = self.drv.leader()
+            return [n for n in w.up_names() if n != leader]
+        return self._up_readers()
+
+    def _breakable(self) -> list[tuple[str, str]]:
+        w = self.drv.world
+        out = []
+        for (lo, hi), bond in sorted(w.bonds.items()):
+            if bond.up and not (w.nodes[lo].writer and w.nodes[hi].writer):
+                out.append((lo, hi))
+        return out
+
+    def _restorable(self) -> list[tuple[str, str]]:
+        w = self.drv.world
+        return [
+            (lo, hi)
+            for (lo, hi), bond in sorted(w.bonds.items())
+            if not bond.up and w.nodes[lo].up and w.nodes[hi].up
+        ]
+
+    def _responses(self) -> list[tuple[str, str, int]]:
+        out = []
+        w = self.drv.world
+        for src, dst in w.directions():
+            for k, item in enumerate(w.queue(src, dst)):
+                if isinstance(item.message, FetchDataResponse):
+                    out.append((src, dst, k))
+        return out
+
+    def _replayable(self) -> list[int]:
+        w = self.drv.world
+        return [
+            k
+            for k, item in enumerate(self.drv.replayable)
+            if isinstance(item.message, SnapshotOffer | FetchDataResponse)
+            and w.nodes[item.src].up
+            and w.bonded(item.src, item.dst)
+        ]
+
+    # -- rules: the model's actions -------------------------------------------------------------
+
+    @precondition(lambda self: _enabled("join_late")(self) and bool(self._joinable()))
+    @rule(who=_pick)
+    @_step
+    def join_late(self, who: int) -> None:
+        """A lagging reader joins (or a node that left re-joins empty): ``join_late``."""
+        names = self._joinable()
+        name = names[who % len(names)]
+        writer = name.startswith("w")
+        self.drv.do(join_late, name, writer=writer, election_timeout_ms=election_timeout(name))
+        self._note(f"join_late({name!r})")
+
+    @precondition(lambda self: _enabled("leave")(self) and bool(self._leavable()))
+    @rule(who=_pick)
+    @_step
+    def leave(self, who: int) -> None:
+        """A reader leaves, or the leader leaves with another writer in sync: ``leave``."""
+        names = self._leavable()
+        name = names[who % len(names)]
+        self.drv.do(leave, name)
+        self._note(f"leave({name!r})")
+
+    @precondition(lambda self: _enabled("restart_empty")(self) and bool(self._restartable()))
+    @rule(who=_pick)
+    @_step
+    def restart_empty(self, who: int) -> None:
+        """A node restarts with no state: ``restart_empty``."""
+        names = self._restartable()
+        name = names[who % len(names)]
+        self.drv.do(restart_empty, name, election_timeout_ms=election_timeout(name))
+        self._note(f"restart_empty({name!r})")
+
+    @precondition(lambda self: _enabled("client_write")(self) and self.drv.leader() is not None)
+    @rule(data=st.data())
+    @_step
+    def client_write(self, data: st.DataObject) -> None:
+        """Clients write 1–3 commands at the leader (R8): ``client_write``."""
+        kind = self.drv.setup.kind
+        commands = tuple(
+            data.draw(st.lists(command_strategy(kind), min_size=1, max_size=3), label="commands")
+        )
+        leader = self.drv.leader()
+        assert leader is not None
+        self.drv.do(client_write, leader, commands)
+        self._note(f"client_write({leader!r}, {commands!r})")
+
+    @precondition(lambda self: _enabled("node_poll")(self) and bool(self.drv.world.up_names()))
+    @rule(who=_pick)
+    @_step
+    def node_poll(self, who: int) -> None:
+        """One tick of a node: ``node_poll``."""
+        names = self.drv.world.up_names()
+        name = names[who % len(names)]
+        self.drv.do(node_poll_action, name)
+        self._note(f"node_poll({name!r})")
+
+    @precondition(_enabled("advance_time"))
+    @rule(delta=st.sampled_from(_DELTAS))
+    @_step
+    def advance_time(self, delta: int) -> None:
+        """The clock moves ``delta`` ms and due nodes poll: ``advance_time``."""
+        self.drv.do(advance_time, self.drv.world.now_ms + delta)
+        self._note(f"advance_time(+{delta})")
+
+    @precondition(
+        lambda self: _enabled("deliver_message")(self) and bool(self.drv.world.directions())
+    )
+    @rule(which=_pick)
+    @_step
+    def deliver_message(self, which: int) -> None:
+        """A bond delivers its head message: ``deliver_message``."""
+        dirs = self.drv.world.directions()
+        src, dst = dirs[which % len(dirs)]
+        self.drv.do(deliver_message, src, dst)
+        self._note(f"deliver_message({src!r}, {dst!r})")
+
+    @precondition(lambda self: _enabled("break_bond")(self) and bool(self._breakable()))
+    @rule(which=_pick)
+    @_step
+    def break_bond(self, which: int) -> None:
+        """A bond with a reader at one end breaks: ``break_bond``."""
+        bonds = self._breakable()
+        a, b = bonds[which % len(bonds)]
+        self.drv.do(break_bond, a, b)
+        self._note(f"break_bond({a!r}, {b!r})")
+
+    @precondition(lambda self: _enabled("restore_bond")(self) and bool(self._restorable()))
+    @rule(which=_pick)
+    @_step
+    def restore_bond(self, which: int) -> None:
+        """A broken bond between two up nodes re-forms: ``restore_bond``."""
+        bonds = self._restorable()
+        a, b = bonds[which % len(bonds)]
+        self.drv.do(restore_bond, a, b)
+        self._note(f"restore_bond({a!r}, {b!r})")
+
+    @precondition(_enabled("set_clock_skew"))
+    @rule(who=_pick, skew=st.sampled_from(_SKEWS))
+    @_step
+    def set_clock_skew(self, who: int, skew: int) -> None:
+        """A node's wall clock jumps (within half the TTL): ``set_clock_skew``."""
+        names = self.drv.world.up_names()
+        name = names[who % len(names)]
+        self.drv.do(set_clock_skew, name, skew)
+        self._note(f"set_clock_skew({name!r}, {skew})")
+
+    @precondition(
+        lambda self: _enabled("duplicate_message")(self) and bool(self.drv.world.directions())
+    )
+    @rule(which=_pick)
+    @_step
+    def duplicate_message(self, which: int) -> None:
+        """Fault ``duplicate``: a bond delivers its head message and keeps it."""
+        dirs = self.drv.world.directions()
+        src, dst = dirs[which % len(dirs)]
+        self.drv.do(duplicate_message, src, dst)
+        self._note(f"duplicate_message({src!r}, {dst!r})")
+
+    @precondition(
+        lambda self: (
+            _enabled("reorder_message")(self)
+            and any(len(self.drv.world.queue(s, d)) > 1 for s, d in self.drv.world.directions())
+        )
+    )
+    @rule(which=_pick, position=st.integers(1, 4))
+    @_step
+    def reorder_message(self, which: int, position: int) -> None:
+        """Fault ``reorder``: a queued message overtakes the ones before it."""
+        w = self.drv.world
+        dirs = [(s, d) for s, d in w.directions() if len(w.queue(s, d)) > 1]
+        src, dst = dirs[which % len(dirs)]
+        pos = 1 + (position - 1) % (len(w.queue(src, dst)) - 1)
+        self.drv.do(reorder_message, src, dst, pos)
+        self._note(f"reorder_message({src!r}, {dst!r}, {pos})")
+
+    @precondition(
+        lambda self: (
+            _enabled("corrupt_response")(self)
+            and bool(self._responses())
+            and any(Fault(m) in self.drv.setup.faults for m in _CORRUPTIONS)
+        )
+    )
+    @rule(
+        which=_pick,
+        mode=st.sampled_from(_CORRUPTIONS),
+        delta=st.sampled_from((1, -1)),
+    )
+    @_step
+    def corrupt_response(self, which: int, mode: str, delta: int) -> None:
+        """Faults ``short_response``/``long_response``/``wrong_offset``: a provider
+        misbehaves on one queued response (``corrupt_response``); a no-op if it cannot apply."""
+        enabled = [m for m in _CORRUPTIONS if Fault(m) in self.drv.setup.faults]
+        if mode not in enabled:
+            # The drawn corruption is switched off in this campaign: use an enabled one.
+            mode = enabled[_CORRUPTIONS.index(mode) % len(enabled)]
+        responses = self._responses()
+        src, dst, position = responses[which % len(responses)]
+        item = self.drv.world.queue(src, dst)[position]
+        assert isinstance(item.message, FetchDataResponse)
+        if mode != Fault.WRONG_OFFSET.value and not item.message.items:
+            return
+        if mode == Fault.WRONG_OFFSET.value and item.message.offset + delta < 0:
+            delta = 1
+        self.drv.do(corrupt_response_action, src, dst, position, mode, delta)
+        self._note(f"corrupt_response({src!r}, {dst!r}, {position}, {mode!r}, {delta})")
+
+    @precondition(lambda self: _enabled("forge_message")(self) and bool(self._replayable()))
+    @rule(which=_pick)
+    @_step
+    def forge_message(self, which: int) -> None:
+        """Fault ``forge``: a peer re-sends one of its earlier (genuine) messages —
+        a stale offer or an unsolicited response (``forge_message``)."""
+        keys = self._replayable()
+        item = self.drv.replayable[keys[which % len(keys)]]
+        self.drv.do(forge_message, item.src, item.dst, item.message)
+        self._note(f"forge_message({item.src!r}, {item.dst!r}, <{type(item.message).__name__}>)")
+
+    # -- rules: composite drivers ---------------------------------------------------------------
+
+    @precondition(_enabled("settle"))
+    @rule(window=st.sampled_from(_WINDOWS), slow=st.none() | _pick)
+    @_step
+    def settle(self, window: int, slow: int | None) -> None:
+        """Fair delivery for ``window`` ms; ``slow`` picks a provider whose responses wait."""
+        name = self._slow(slow)
+        self.drv.settle(window, slow=name)
+        self._note(f"settle({window}, slow={name!r})")
+
+    @precondition(_enabled("settle_until"))
+    @rule(until=st.sampled_from(tuple(UNTIL)), slow=st.none() | _pick)
+    @_step
+    def settle_until(self, until: str, slow: int | None) -> None:
+        """Fair delivery until a deep state holds (:data:`spec.hunt.driver.UNTIL`), at most
+        one TTL of model time: a targeted scenario step (``slow`` as in ``settle``)."""
+        name = self._slow(slow)
+        self.drv.settle(FAST_CONFIG.snapshot_ttl_ms, slow=name, until=until)
+        self._note(f"settle_until({until!r}, slow={name!r})")
+
+    def _slow(self, slow: int | None) -> str | None:
+        if slow is None:
+            return None
+        up = self.drv.world.up_names()
+        return up[slow % len(up)]
+
+    @precondition(_enabled("drain_to_quiescence"))
+    @rule()
+    @_step
+    def drain_to_quiescence(self) -> None:
+        """Heal, deliver fairly, and check that every session ends and all converge (L1/L2)."""
+        self._note("drain_to_quiescence()")
+        self._drain()
+
+    def _drain(self) -> None:
+        result = self.drv.drain()
+        self._flush()
+        for finding in result.findings:
+            if finding.limitation is not None:
+                self._limitation(finding)
+                continue
+            self._fail(finding)
+
+    # -- invariants: one per safety property ------------------------------------------------------
+
+    def _flush(self) -> None:
+        """Raise the earliest finding not reported yet (safety before the drain's liveness)."""
+        d = self.d
+        if d is None:
+            return
+        for finding in d.findings[self._reported :]:
+            if finding.limitation is None and finding.id not in ("L1", "L2"):
+                self._fail(finding)
+
+    def _check(self, ident: str) -> None:
+        d = self.d
+        if d is None:
+            return
+        for finding in d.findings[self._reported :]:
+            if finding.id == ident:
+                self._fail(finding)
+
+    def _fail(self, finding: Finding) -> None:
+        self._failed = True
+        if SESSION.first_failure_at is None:
+            SESSION.first_failure_at = time.perf_counter()
+        final = _is_final()
+        trace: str | None = None
+        if final and self.d is not None:
+            path = SESSION.trace_path(self.campaign.name, finding.id)
+            meta = {
+                "hunt": {
+                    "campaign": self.campaign.name,
+                    "finding": finding.as_json(),
+                    "program": list(self.program),
+                }
+            }
+            trace = str(self.d.write_trace(path, seed=SESSION.seed, meta=meta))
+        SESSION.failures.append(
+            RunRecord(
+                self.campaign.name,
+                finding,
+                self.rule_steps,
+                self.d.steps if self.d is not None else 0,
+                list(self.program),
+                trace,
+                final,
+            )
+        )
+        seed = "derandomized" if SESSION.seed is None else SESSION.seed
+        raise HuntFailure(
+            finding,
+            f"{finding.id} violated after model step {finding.step}"
+            f"{'' if finding.node is None else ' at ' + finding.node}: {finding.detail}\n"
+            f"campaign={self.campaign.name} profile={self.profile.name} seed={seed} "
+            f"trace={trace or '(saved on the shrunk replay)'}",
+        )
+
+    def _limitation(self, finding: Finding) -> None:
+        final = _is_final()
+        if SESSION.fatal_limitations:
+            self._fail(finding)
+        trace = None
+        if self.d is not None and not any(r.finding.id == finding.id for r in SESSION.limitations):
+            path = SESSION.trace_path(self.campaign.name, f"limitation-{finding.id}")
+            meta = {"hunt": {"campaign": self.campaign.name, "limitation": finding.as_json()}}
+            trace = str(self.d.write_trace(path, seed=SESSION.seed, meta=meta))
+        SESSION.limitations.append(
+            RunRecord(
+                self.campaign.name,
+                finding,
+                self.rule_steps,
+                self.d.steps if self.d is not None else 0,
+                list(self.program),
+                trace,
+                final,
+            )
+        )
+
+    @invariant()
+    def i1_snapshot_correctness(self) -> None:
+        """I1: every snapshot on offer at (t, i) equals Apply(i)."""
+        self._check("I1")
+
+    @invariant()
+    def i2_anchor_agreement(self) -> None:
+        """I2: every chunk served for an anchor is that anchor's canonical sequence."""
+        self._check("I2")
+
+    @invariant()
+    def i3_iter_range_contract(self) -> None:
+        """I3: iter_range is None past the end and exact inside."""
+        self._check("I3")
+
+    @invariant()
+    def i4_chunk_disjointness(self) -> None:
+        """I4: in-flight and fetched ranges are disjoint and inside the gap."""
+        self._check("I4")
+
+    @invariant()
+    def i5_exactly_once_prefix(self) -> None:
+        """I5: accumulated is exactly the anchor's first gap_start items."""
+        self._check("I5")
+
+    @invariant()
+    def i6_peer_bookkeeping(self) -> None:
+        """I6: inflight ⊆ available ⊆ holders of the anchor."""
+        self._check("I6")
+
+    @invariant()
+    def i7_anchor_validity(self) -> None:
+        """I7: the buffer resumes right after the anchor (no finalize panic, H3)."""
+        self._check("I7")
+
+    @invariant()
+    def i8_post_finalize(self) -> None:
+        """I8: right after finalize the node holds Apply(anchor) and a reset log."""
+        self._check("I8")
+
+    @invariant()
+    def i9_replication_equivalence(self) -> None:
+        """I9: a node at committed k holds Apply(k)."""
+        self._check("I9")
+
+    @invariant()
+    def i10_no_gap_no_duplicate(self) -> None:
+        """I10: each committed entry is reflected exactly once (H4)."""
+        self._check("I10")
+
+    @invariant()
+    def i11_monotonic_commit(self) -> None:
+        """I11: committed never decreases."""
+        self._check("I11")
+
+    @invariant()
+    def i12_no_apply_during_catchup(self) -> None:
+        """I12: nothing is applied while a session is alive (H27)."""
+        self._check("I12")
+
+    @invariant()
+    def i13_provider_hygiene(self) -> None:
+        """I13: offers only for fresh foreign requests; responses answer their request."""
+        self._check("I13")
+
+    @invariant()
+    def i14_anchor_term(self) -> None:
+        """I14: offered anchors are committed positions with the right term."""
+        self._check("I14")
+
+    @invariant()
+    def i15_position_arithmetic(self) -> None:
+        """I15: a snapshot's position is the end of its apply run (H4)."""
+        self._check("I15")
+
+    @invariant()
+    def i16_pruning(self) -> None:
+        """I16: pruning keeps the committed entry."""
+        self._check("I16")
+
+    @invariant()
+    def fresh_anchor(self) -> None:
+        """FRESH: an anchor is never below the trigger position or a buffer gap (H9, H3)."""
+        self._check("FRESH")
+
+    @invariant()
+    def raft_election_safety(self) -> None:
+        """RAFT: at most one leader per term."""
+        self._check("RAFT")
+
+    @invariant()
+    def no_panic(self) -> None:
+        """PANIC: no step raises mosaik's panic (H21, H23)."""
+        self._check("PANIC")
+
+    @invariant()
+    def no_refused_step(self) -> None:
+        """STEP: no step refuses the state it is given."""
+        self._check("STEP")
+
+    @invariant()
+    def l3_retry_armed(self) -> None:
+        """L3: while no offer has come, the retry timer is armed."""
+        self._check("L3")
+
+    @invariant()
+    def l5_bounded_restarts(self) -> None:
+        """L5: at most one upgrade per distinct anchor offered."""
+        self._check("L5")
+
+    @invariant()
+    def l2_no_dead_session(self) -> None:
+        """L2: no session is left in a dead state after a poll."""
+        self._check("L2")
+
+    @invariant()
+    def other_checks(self) -> None:
+        """Any other id the model's checker reports (new checks are never ignored)."""
+        d = self.d
+        if d is None:
+            return
+        for finding in d.findings[self._reported :]:
+            if finding.id not in SAFETY_IDS and finding.id not in LIVENESS_IDS:
+                self._fail(finding)
+
+    @invariant()
+    def e1_prompt_rerequest(self) -> None:
+        """E1 (efficiency): a session that lost its last source asks again at once (H6, H7)."""
+        self._check("E1")
+
+    # -- the end of every example -------------------------------------------------------------
+
+    def teardown(self) -> None:
+        """Run the final drain (liveness) unless the example already failed."""
+        d = self.d
+        if d is None:
+            return
+        try:
+            if not self._failed and not self._in_rule:
+                self._note("drain_to_quiescence()  # teardown")
+                self._drain()
+        finally:
+            SESSION.model_steps += d.steps
+            for name, count in d.coverage.counts.items():
+                SESSION.coverage[name] = SESSION.coverage.get(name, 0) + count
+
+
+def run_prelude(driver: Driver, prelude: tuple[str, ...]) -> None:
+    """Run a campaign's prelude (:attr:`spec.hunt.campaigns.Campaign.prelude`)."""
+    for step in prelude:
+        verb, _, arg = step.partition(":")
+        if verb == "until":
+            state, _, slow = arg.partition(":")
+            driver.settle(FAST_CONFIG.snapshot_ttl_ms, slow=slow or None, until=state)
+        elif verb == "drain":
+            driver.run_fair(
+                driver.world.now_ms + driver.default_horizon_ms(),
+                stop=lambda: driver.quiescence_problem() is None,
+            )
+        elif verb == "write":
+            # One more entry: a client write at the leader, published by its next poll.
+            leader = driver.leader()
+            if leader is None:
+                raise ValueError("prelude step 'write' needs a leader")
+            items = len(driver.world.ghost.committed) + 100
+            command = seed_commands(driver.setup.kind, items)[-1]
+            driver.do(client_write, leader, (command,))
+            driver.do(node_poll_action, leader)
+        elif verb == "restart":
+            driver.do(restart_empty, arg, election_timeout_ms=election_timeout(arg))
+        else:
+            raise ValueError(f"unknown prelude step {step!r}")
+
+
+def _is_final() -> bool:
+    try:
+        return bool(current_build_context().is_final)
+    except Exception:  # outside a Hypothesis test (a direct call): treat as final
+        return True
+
+
+def _fork_group(
+    shape: GroupShape, profile: Profile, faults: frozenset[Fault], prelude: tuple[str, ...]
+) -> Driver:
+    key = (shape, profile.name, profile.hazards, faults, prelude)
+    template = _GROUPS.get(key)
+    if template is None:
+        template = Driver(world_setup(shape, profile, faults))
+        build_group(template, shape)
+        run_prelude(template, prelude)
+        _GROUPS[key] = template
+        if len(_GROUPS) > 256:
+            _GROUPS.pop(next(iter(_GROUPS)))
+    return template.fork()
+
+
+_CLASSES: dict[tuple[str, str, frozenset[Any]], type[GroupMachine]] = {}
+
+
+def machine_class(campaign: Campaign, profile: Profile = REFERENCE) -> type[GroupMachine]:
+    """Return the machine class of ``campaign`` under ``profile`` (cached)."""
+    key = (campaign.name, profile.name, profile.hazards)
+    cls = _CLASSES.get(key)
+    if cls is None:
+        name = "".join(part.title() for part in campaign.name.split("-")) + "Machine"
+        cls = type(name, (GroupMachine,), {"campaign": campaign, "profile": profile})
+        _CLASSES[key] = cls
+    return cls

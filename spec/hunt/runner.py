@@ -1,0 +1,381 @@
+"""The hunt runner: the stateful suite against one profile, within a time budget.
+
+:func:`hunt` runs the campaigns (:mod:`spec.hunt.campaigns`) round-robin, each
+call a batch of Hypothesis examples with its own seed (``seed + call number``),
+until the budget is spent. A campaign that fails is shrunk by Hypothesis, its
+shrunk replay saved as a trace (:mod:`spec.hunt.machine`), and it is not run
+again; the others go on. With ``stop_on_first`` the hunt ends at the first
+violation (the per-hazard measurement uses it).
+
+Limitations: a finding that is a documented limitation of the reference (H16,
+L4: a quorum that cannot commit because its voters are themselves catching up)
+is reported under ``limitations``, never as a violation. Campaigns built to
+reach a limitation (``lagging-voter``) only run with ``include_limitations``;
+otherwise the report lists them under ``excluded`` with the documented
+counterexample — excluded by that explicit switch, never silently.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, seed, settings
+from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
+
+from impl.profile import Profile
+from spec.hunt import machine as _machine
+from spec.hunt.campaigns import LIMITATION_CAMPAIGNS, Campaign, order_for
+from spec.hunt.differential import differential_class
+from spec.hunt.machine import SESSION, HuntFailure, RunRecord, machine_class
+
+__all__ = [
+    "DOCUMENTED_LIMITATIONS",
+    "CampaignStats",
+    "HuntReport",
+    "ViolationReport",
+    "hunt",
+    "run_campaign",
+]
+
+DOCUMENTED_LIMITATIONS: dict[str, dict[str, str]] = {
+    "H16": {
+        "title": "quorum deadlock with a lagging voter",
+        "campaign": "lagging-voter",
+        "switch": "--include-limitations",
+        "counterexample": "docs/findings/H16.trace.jsonl",
+        "doc": "docs/findings.md#h16-quorum-deadlock-with-a-lagging-voter-limitation",
+    }
+}
+"""Limitations of the reference the hunt knows, with their documented counterexample."""
+
+
+@dataclass(slots=True)
+class ViolationReport:
+    """One violation the hunt found (the shrunk run's)."""
+
+    id: str
+    campaign: str
+    node: str | None
+    detail: str
+    time_to_find_s: float
+    shrunk_steps: int
+    model_steps: int
+    trace: str | None
+    seed: int
+    program: list[str]
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return {
+            "id": self.id,
+            "campaign": self.campaign,
+            "node": self.node,
+            "detail": self.detail,
+            "time_to_find_s": round(self.time_to_find_s, 3),
+            "shrunk_steps": self.shrunk_steps,
+            "model_steps": self.model_steps,
+            "trace": self.trace,
+            "seed": self.seed,
+            "program": self.program,
+        }
+
+
+@dataclass(slots=True)
+class CampaignStats:
+    """Work done by one campaign."""
+
+    calls: int = 0
+    examples: int = 0
+    rule_steps: int = 0
+    model_steps: int = 0
+    seconds: float = 0.0
+    failed: bool = False
+
+
+@dataclass(slots=True)
+class HuntReport:
+    """Everything :func:`hunt` found and measured."""
+
+    profile: str
+    hazards: list[str]
+    budget_s: float
+    elapsed_s: float = 0.0
+    rule_steps: int = 0
+    model_steps: int = 0
+    examples: int = 0
+    violations: list[ViolationReport] = field(default_factory=list)
+    limitations: list[dict[str, Any]] = field(default_factory=list)
+    excluded: list[dict[str, str]] = field(default_factory=list)
+    coverage: dict[str, int] = field(default_factory=dict)
+    campaigns: dict[str, CampaignStats] = field(default_factory=dict)
+
+    @property
+    def rule_steps_per_s(self) -> float:
+        return self.rule_steps / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def model_steps_per_s(self) -> float:
+        return self.model_steps / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the JSON form (``snapsync hunt --json``)."""
+        return {
+            "profile": self.profile,
+            "hazards": self.hazards,
+            "budget_s": self.budget_s,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "steps": self.rule_steps,
+            "steps_per_s": round(self.rule_steps_per_s, 1),
+            "model_steps": self.model_steps,
+            "model_steps_per_s": round(self.model_steps_per_s, 1),
+            "examples": self.examples,
+            "violations": [v.as_json() for v in self.violations],
+            "limitations": self.limitations,
+            "excluded": self.excluded,
+            "coverage": dict(sorted(self.coverage.items())),
+            "campaigns": {
+                name: {
+                    "calls": s.calls,
+                    "examples": s.examples,
+                    "rule_steps": s.rule_steps,
+                    "model_steps": s.model_steps,
+                    "seconds": round(s.seconds, 3),
+                    "failed": s.failed,
+                }
+                for name, s in self.campaigns.items()
+            },
+        }
+
+
+def _settings(campaign: Campaign, examples: int, shrink: bool = True) -> settings:
+    phases = [Phase.explicit, Phase.generate] + ([Phase.shrink] if shrink else [])
+    return settings(
+        max_examples=examples,
+        stateful_step_count=campaign.steps,
+        deadline=None,
+        database=None,
+        derandomize=False,
+        print_blob=False,
+        report_multiple_bugs=False,
+        phases=phases,
+        suppress_health_check=list(HealthCheck),
+    )
+
+
+def _factory(campaign: Campaign, profile: Profile) -> type[RuleBasedStateMachine]:
+    if campaign.differential:
+        return differential_class(profile)
+    return machine_class(campaign, profile)
+
+
+def run_campaign(
+    campaign: Campaign,
+    profile: Profile,
+    *,
+    examples: int,
+    run_seed: int,
+    trace_dir: Path | None = None,
+    fatal_limitations: bool = False,
+    shrink: bool = True,
+) -> tuple[BaseException | None, float]:
+    """Run ``examples`` Hypothesis examples of ``campaign``; return (error, seconds).
+
+    :data:`spec.hunt.machine.SESSION` holds what the run left (failures, steps,
+    coverage); it is reset here first.
+    """
+    SESSION.__init__()  # type: ignore[misc]
+    SESSION.seed = run_seed
+    SESSION.trace_dir = trace_dir
+    SESSION.fatal_limitations = fatal_limitations
+    cls = _factory(campaign, profile)
+
+    def factory() -> RuleBasedStateMachine:
+        return cls()
+
+    seed(run_seed)(factory)
+    started = time.perf_counter()
+    error: BaseException | None = None
+    try:
+        # A factory function (not the class) so that @seed applies per call.
+        run_state_machine_as_test(
+            factory,  # type: ignore[arg-type]
+            settings=_settings(campaign, examples, shrink),
+        )
+    except Exception as exc:  # a HuntFailure, or any error a step or the machine raised
+        error = exc
+    return error, time.perf_counter() - started
+
+
+def _final_record() -> RunRecord | None:
+    finals = [r for r in SESSION.failures if r.final]
+    if finals:
+        return finals[-1]
+    return SESSION.failures[-1] if SESSION.failures else None
+
+
+def _save_program(trace_dir: Path | None, campaign: str, record: RunRecord, run_seed: int) -> str:
+    """Write a differential failure's shrunk program (it has no model trace)."""
+    base = trace_dir if trace_dir is not None else SESSION.trace_path(campaign, "x").parent
+    base.mkdir(parents=True, exist_ok=True)
+    path = base / f"{campaign}-{record.finding.id}-seed{run_seed}.program.json"
+    path.write_text(
+        json.dumps(
+            {"campaign": campaign, "finding": record.finding.as_json(), "program": record.program},
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    return str(path)
+
+
+def hunt(
+    profile: Profile,
+    *,
+    budget_s: float,
+    seed_base: int = 0,
+    examples_per_call: int = 25,
+    trace_dir: Path | None = None,
+    campaigns: Sequence[Campaign] | None = None,
+    include_limitations: bool = False,
+    stop_on_first: bool = False,
+    shrink: bool = True,
+    progress: Callable[[HuntReport, str], None] | None = None,
+) -> HuntReport:
+    """Run the stateful suite against ``profile`` for about ``budget_s`` seconds.
+
+    Campaigns aimed at the profile's hazards run first (:func:`order_for`) and get
+    three turns per round to the others' one. ``shrink=False`` reports the first
+    failing run as found (no minimisation): the meta-tests use it to measure
+    detection alone.
+    """
+    hazards = sorted(h.value for h in profile.hazards)
+    report = HuntReport(profile.name, hazards, budget_s)
+    chosen = list(campaigns) if campaigns is not None else list(order_for(profile.hazards))
+    if include_limitations:
+        chosen += [c for c in LIMITATION_CAMPAIGNS if c not in chosen]
+    else:
+        for ident, info in DOCUMENTED_LIMITATIONS.items():
+            report.excluded.append({"limitation": ident, **info})
+    for c in chosen:
+        report.campaigns[c.name] = CampaignStats()
+    started = time.perf_counter()
+    call = 0
+    seen_limitations: set[str] = set()
+    wanted = {h.value for h in profile.hazards}
+    aimed = [c for c in chosen if wanted & set(c.aims)] if wanted else []
+    while True:
+        active = [c for c in chosen if not report.campaigns[c.name].failed]
+        if not active:
+            break
+        # Campaigns aimed at the named hazards get three turns per round.
+        turns = [c for c in aimed if c in active] * 2 + active
+        for campaign in turns:
+            if report.campaigns[campaign.name].failed:
+                continue
+            elapsed = time.perf_counter() - started
+            if elapsed >= budget_s:
+                break
+            call += 1
+            run_seed = seed_base + call
+            if progress is not None:
+                progress(report, campaign.name)
+            error, seconds = run_campaign(
+                campaign,
+                profile,
+                examples=examples_per_call,
+                run_seed=run_seed,
+                trace_dir=trace_dir,
+                shrink=shrink,
+            )
+            stats = report.campaigns[campaign.name]
+            stats.calls += 1
+            stats.examples += SESSION.examples
+            stats.rule_steps += SESSION.rule_steps
+            stats.model_steps += SESSION.model_steps
+            stats.seconds += seconds
+            report.rule_steps += SESSION.rule_steps
+            report.model_steps += SESSION.model_steps
+            report.examples += SESSION.examples
+            for name, count in SESSION.coverage.items():
+                report.coverage[name] = report.coverage.get(name, 0) + count
+            for record in SESSION.limitations:
+                ident = record.finding.limitation or record.finding.id
+                if ident in seen_limitations:
+                    continue
+                seen_limitations.add(ident)
+                report.limitations.append(
+                    {
+                        "limitation": ident,
+                        "id": record.finding.id,
+                        "campaign": campaign.name,
+                        "detail": record.finding.detail,
+                        "trace": record.trace,
+                        "documented": DOCUMENTED_LIMITATIONS.get(ident, {}).get("doc"),
+                    }
+                )
+            if error is not None:
+                stats.failed = True
+                report.violations.append(_violation(campaign, error, run_seed, started, trace_dir))
+                if stop_on_first:
+                    report.elapsed_s = time.perf_counter() - started
+                    return report
+        else:
+            continue
+        break
+    report.elapsed_s = time.perf_counter() - started
+    if progress is not None:
+        progress(report, "done")
+    return report
+
+
+def _violation(
+    campaign: Campaign,
+    error: BaseException,
+    run_seed: int,
+    started: float,
+    trace_dir: Path | None,
+) -> ViolationReport:
+    found_at = SESSION.first_failure_at
+    ttf = (found_at - started) if found_at is not None else (time.perf_counter() - started)
+    record = _final_record()
+    if record is None or not isinstance(error, HuntFailure):
+        # Not one of our checks: an exception in a step or in the machine itself.
+        text = "".join(traceback.format_exception_only(type(error), error)).strip()
+        return ViolationReport(
+            id="ERROR",
+            campaign=campaign.name,
+            node=None,
+            detail=text.splitlines()[0] if text else type(error).__name__,
+            time_to_find_s=ttf,
+            shrunk_steps=record.rule_steps if record is not None else 0,
+            model_steps=record.model_steps if record is not None else 0,
+            trace=record.trace if record is not None else None,
+            seed=run_seed,
+            program=record.program if record is not None else [],
+        )
+    trace = record.trace
+    if trace is None and campaign.differential:
+        trace = _save_program(trace_dir, campaign.name, record, run_seed)
+    return ViolationReport(
+        id=record.finding.id,
+        campaign=campaign.name,
+        node=record.finding.node,
+        detail=record.finding.detail,
+        time_to_find_s=ttf,
+        shrunk_steps=record.rule_steps,
+        model_steps=record.model_steps,
+        trace=trace,
+        seed=run_seed,
+        program=record.program,
+    )
+
+
+# Kept for type checkers: the machine module is imported for its SESSION side effects.
+_ = _machine
