@@ -62,6 +62,7 @@ from spec.hunt.scenario import (
     FAST_CONFIG,
     HEARTBEAT_MS,
     LAGGING,
+    REDRAW,
     GroupShape,
     build_group,
     election_timeout,
@@ -333,7 +334,13 @@ class GroupMachine(RuleBasedStateMachine):
         names = self._joinable()
         name = names[who % len(names)]
         writer = name.startswith("w")
-        self.drv.do(join_late, name, writer=writer, election_timeout_ms=election_timeout(name))
+        self.drv.do(
+            join_late,
+            name,
+            writer=writer,
+            election_timeout_ms=election_timeout(name),
+            redraw=REDRAW,
+        )
         self._note(f"join_late({name!r})")
 
     @precondition(lambda self: _enabled("leave")(self) and bool(self._leavable()))

@@ -10,9 +10,11 @@ actions only, so it is part of the run's trace and replays like the rest.
 Timing parameters keep mosaik's heartbeat (500 ms) and scale its sync timeouts
 down (TTL 10 s → 4 s, request retry 15 s → 6 s, fetch timeout 5 s → 2 s) in the
 same order (heartbeat < fetch timeout < TTL < retry), so the same interleavings
-exist with fewer heartbeats per window. Election timeouts are distinct per
-writer (``w0`` 1.5 s, ``wN`` 2.5 s + 100·N ms): equal timeouts would split every
-vote forever, since a node's timeout is fixed for the run.
+exist with fewer heartbeats per window. First election timeouts are distinct per
+writer (``w0`` 1.5 s, ``wN`` 2.5 s + 100·N ms), so ``w0`` leads first; every
+later re-arm is redrawn from mosaik's 2 s + [0, 500) ms (:data:`REDRAW`, seed 0),
+as mosaik redraws it: fixed timeouts let a stale writer with the shortest one
+start elections the others deny, forever.
 """
 
 from __future__ import annotations
@@ -25,12 +27,13 @@ from spec.hunt.commands import seed_commands
 from spec.hunt.driver import Driver
 from spec.model.actions import advance_time, client_write, join_late, node_poll_action
 from spec.model.faults import Fault
-from spec.model.state import WorldSetup
+from spec.model.state import ElectionTiming, WorldSetup
 
 __all__ = [
     "FAST_CONFIG",
     "HEARTBEAT_MS",
     "LAGGING",
+    "REDRAW",
     "GroupShape",
     "build_group",
     "election_timeout",
@@ -53,6 +56,10 @@ LAGGING: tuple[str, ...] = ("r8", "r9")
 
 ELECTION_TIMEOUT_MS = 1_500
 """Election timeout of ``w0`` (the others get larger, distinct ones: ``w0`` leads first)."""
+
+
+REDRAW = ElectionTiming(base_ms=2_000, jitter_ms=500, seed=0)
+"""How hunt nodes redraw their election timeout at every re-arm (mosaik's defaults)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,10 +126,16 @@ def world_setup(
 def build_group(driver: Driver, shape: GroupShape, *, join_lagging: bool = True) -> None:
     """Form ``shape``'s group in ``driver`` (module docstring); lagging readers join last."""
     d = driver
-    d.do(join_late, "w0", writer=True, election_timeout_ms=ELECTION_TIMEOUT_MS)
+    d.do(join_late, "w0", writer=True, election_timeout_ms=ELECTION_TIMEOUT_MS, redraw=REDRAW)
     if shape.joint_election:
         for i in range(1, shape.writers):
-            d.do(join_late, f"w{i}", writer=True, election_timeout_ms=election_timeout(f"w{i}"))
+            d.do(
+                join_late,
+                f"w{i}",
+                writer=True,
+                election_timeout_ms=election_timeout(f"w{i}"),
+                redraw=REDRAW,
+            )
     d.do(advance_time, ELECTION_TIMEOUT_MS)
     for _ in range(6):
         if d.world.leaders():
@@ -131,10 +144,22 @@ def build_group(driver: Driver, shape: GroupShape, *, join_lagging: bool = True)
         d.settle(0)
     if not shape.joint_election:
         for i in range(1, shape.writers):
-            d.do(join_late, f"w{i}", writer=True, election_timeout_ms=election_timeout(f"w{i}"))
+            d.do(
+                join_late,
+                f"w{i}",
+                writer=True,
+                election_timeout_ms=election_timeout(f"w{i}"),
+                redraw=REDRAW,
+            )
     for i in range(shape.readers):
         name = f"r{i + 1}"
-        d.do(join_late, name, writer=False, election_timeout_ms=election_timeout(name))
+        d.do(
+            join_late,
+            name,
+            writer=False,
+            election_timeout_ms=election_timeout(name),
+            redraw=REDRAW,
+        )
     commands = seed_commands(shape.kind, shape.items)
     for command in commands:
         d.do(client_write, "w0", (command,))
@@ -142,4 +167,10 @@ def build_group(driver: Driver, shape: GroupShape, *, join_lagging: bool = True)
     d.settle(2 * HEARTBEAT_MS)
     if join_lagging:
         for name in LAGGING[: shape.lagging]:
-            d.do(join_late, name, writer=False, election_timeout_ms=election_timeout(name))
+            d.do(
+                join_late,
+                name,
+                writer=False,
+                election_timeout_ms=election_timeout(name),
+                redraw=REDRAW,
+            )

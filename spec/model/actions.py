@@ -52,7 +52,7 @@ from pyrsistent import pmap
 from impl.client import node_client_write_many
 from impl.collections import COLLECTIONS
 from impl.collections.base import StateMachine
-from impl.effects import Broadcast, Effect, Send
+from impl.effects import ArmTimer, Broadcast, Effect, Send
 from impl.errors import HazardPanic, InvalidInput, InvalidState, NotLeader
 from impl.messages import (
     AppendEntries,
@@ -73,19 +73,21 @@ from impl.node import (
     node_poll,
     node_receive,
 )
-from impl.raft import start_election
+from impl.raft import ELECTION_TIMER, start_election
 from impl.types import ItemRange, PeerId, Term
 from spec.model.faults import CORRUPTIONS, Fault, corrupt_response, reverse_order_chunk
 from spec.model.ghost import Divergence, Ghost
 from spec.model.memo import MemoMachine
 from spec.model.state import (
     Bond,
+    ElectionTiming,
     InFlight,
     NodeSlot,
     NodeStatus,
     World,
     WorldSetup,
     bond_key,
+    election_timeout_of,
     empty_world,
 )
 
@@ -207,7 +209,7 @@ def node_context(world: World, name: str) -> NodeContext:
         config=setup.config,
         profile=setup.profile,
         machine=machine_for(setup.kind),
-        election_timeout_ms=slot.election_timeout_ms,
+        election_timeout_ms=election_timeout_of(slot),
         heartbeat_interval_ms=setup.heartbeat_interval_ms,
     )
 
@@ -333,6 +335,11 @@ class _Builder:
             self.outcomes.append(outcome)
             return outcome
         self.world = world.with_node(name, node)
+        if slot.redraw is not None:
+            arms = _arms_after(slot, node, effects)
+            if arms != slot.election_arms:
+                fresh = replace(self.world.nodes[name], election_arms=arms)
+                self.world = self.world.with_slot(fresh)
         self.carry(name, effects, in_reply_to)  # records appended entries first
         self.observe(name, slot.node, node)
         outcome = NodeOutcome(name, step, effects)
@@ -369,6 +376,27 @@ class _Builder:
         """Form (or re-form) the bond ``a``–``b`` with empty queues."""
         lo, hi = bond_key(a, b)
         self.world = self.world.with_bond(Bond(lo, hi, up=True))
+
+
+def _election_deadline(node: NodeState) -> int | None:
+    deadline = getattr(node.role, "election_deadline_ms", None)
+    return deadline if isinstance(deadline, int) else None
+
+
+def _arms_after(slot: NodeSlot, node: NodeState, effects: tuple[Effect, ...]) -> int:
+    """Return the slot's re-arm count after a step that took it from ``slot.node`` to ``node``.
+
+    A new term starts the count at 0 (the draw that armed the timer on the way in
+    was keyed by the old term). Otherwise a step that armed the election timer
+    (an ``ArmTimer`` record, or a moved deadline: observers emit no record) used
+    the draw of the current count, so the next re-arm gets the next one.
+    """
+    if node.term != slot.node.term:
+        return 0
+    armed = any(isinstance(e, ArmTimer) and e.timer == ELECTION_TIMER for e in effects)
+    if armed or _election_deadline(node) != _election_deadline(slot.node):
+        return slot.election_arms + 1
+    return slot.election_arms
 
 
 def _terminated(
@@ -409,11 +437,18 @@ def join_late(
     *,
     writer: bool,
     election_timeout_ms: int,
+    redraw: ElectionTiming | None = None,
     skew_ms: int = 0,
     disorder: bool = False,
     bond_to: tuple[str, ...] | None = None,
 ) -> Transition:
     """A node joins the group empty (mosaik keeps no disk state): ``node_new``.
+
+    ``election_timeout_ms`` is the timeout ``node_new`` arms (mosaik's term-0
+    timeout, which includes ``bootstrap_delay``). With ``redraw`` every later
+    re-arm gets a fresh draw (:func:`~spec.model.state.election_timeout_of`);
+    without it the timeout is fixed for the node's life (and ``redraw`` is not
+    recorded in the arguments, so traces of fixed timeouts read as before).
 
     Guards: ``name`` is new, or belongs to a node that left (it re-joins with the
     same peer id, as mosaik's ``recreate_reader`` does). ``disorder`` needs the
@@ -426,6 +461,9 @@ def join_late(
     _enabled(action, old is None or old.status is NodeStatus.DOWN, f"{name} is already up")
     if disorder:
         _require_fault(world, action, Fault.DISAGREE_ORDER)
+    # Verify the redraw rule is a timing value (a trace's JSON object is decoded first).
+    if redraw is not None and not isinstance(redraw, ElectionTiming):
+        raise InvalidInput(f"join_late needs redraw as an ElectionTiming, got {redraw!r}")
     peer = PeerId.from_label(name)
     machine = machine_for(world.setup.kind)
     preference = Preference.NORMAL if writer else Preference.OBSERVER
@@ -437,6 +475,7 @@ def join_late(
         node=node,
         skew_ms=skew_ms,
         election_timeout_ms=election_timeout_ms,
+        redraw=redraw,
         incarnation=0 if old is None else old.incarnation + 1,
         disorder=disorder,
     )
@@ -445,7 +484,7 @@ def join_late(
     for other in sorted(targets):
         _require_up(world, action, other)
         b.bond_up(name, other)
-    args = {
+    args: dict[str, Any] = {
         "name": name,
         "writer": writer,
         "election_timeout_ms": election_timeout_ms,
@@ -453,6 +492,8 @@ def join_late(
         "disorder": disorder,
         "bond_to": list(bond_to) if bond_to is not None else None,
     }
+    if redraw is not None:
+        args["redraw"] = redraw.as_json()
     b.outcomes.append(NodeOutcome(name, "node_new"))
     return b.finish(action, args, world)
 
@@ -469,7 +510,11 @@ def leave(world: World, name: str) -> Transition:
 
 
 def restart_empty(world: World, name: str, *, election_timeout_ms: int) -> Transition:
-    """``name`` restarts with no state (mosaik keeps none on disk); bonds break and re-form."""
+    """``name`` restarts with no state (mosaik keeps none on disk); bonds break and re-form.
+
+    ``election_timeout_ms`` is the timeout ``node_new`` arms; the node keeps its
+    ``redraw`` (if any), and its new incarnation gives it fresh draws.
+    """
     action = "restart_empty"
     slot = _require_up(world, action, name)
     peers = world.bond_peers(name)
@@ -484,6 +529,7 @@ def restart_empty(world: World, name: str, *, election_timeout_ms: int) -> Trans
         node=node,
         election_timeout_ms=election_timeout_ms,
         incarnation=slot.incarnation + 1,
+        election_arms=0,
     )
     b.world = b.world.with_slot(fresh)
     b.outcomes.append(NodeOutcome(name, "node_new"))

@@ -8,7 +8,8 @@ latest; an explorer keeps them all).
 * ``nodes`` — every node ever created, by name, with its impl
   :class:`~impl.node.NodeState` (role, term, log, committed, collection state,
   provider, session, timers) and the model's per-node inputs: wall-clock skew
-  and the election timeout the driver drew for it.
+  and its election timeouts (the first one chosen by the driver, every later
+  one redrawn by :class:`ElectionTiming`, or fixed for the run).
 * ``bonds`` — one per unordered pair of nodes: up or down, and one FIFO queue
   per direction (inventory §0.4). Queued messages carry a model-wide id
   (``mid``) so traces can pair each send with its delivery.
@@ -23,11 +24,15 @@ Determinism: every collection of nodes or bonds is iterated in sorted name order
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
+import blake3
+
+from impl.codec import canonical_json
 from impl.config import Config
 from impl.errors import InvalidInput
 from impl.messages import FetchDataRequest, Message
@@ -42,6 +47,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_EPOCH_WALL_MS",
     "Bond",
+    "ElectionTiming",
     "FrozenDict",
     "InFlight",
     "NodeSlot",
@@ -50,6 +56,7 @@ __all__ = [
     "WorldSetup",
     "bond_key",
     "describe_setup",
+    "election_timeout_of",
     "empty_world",
     "frozen",
 ]
@@ -142,6 +149,74 @@ class WorldSetup:
     """Wall-clock time at monotonic time 0, before per-node skew."""
 
 
+@lru_cache(maxsize=4096)
+def _jitter(seed: int, name: str, incarnation: int, term: int, arms: int, jitter_ms: int) -> int:
+    data = canonical_json(["snapsync/election-timeout/v1", seed, name, incarnation, term, arms])
+    digest = blake3.blake3(data.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "little") % jitter_ms
+
+
+@dataclass(frozen=True, slots=True)
+class ElectionTiming:
+    """How a node's election timeout is redrawn at every re-arm (mosaik ``election_timeout()``).
+
+    mosaik draws ``base + U[0, jitter)`` each time it arms the election timer
+    (``Follower::new``, ``reset_election_timeout``, ``Candidate::new``; inventory
+    §3.2). The model draws without hidden RNG state: the draw is a function of
+    the run's ``seed``, the node's name and incarnation, its term when the step
+    begins and how many times it re-armed in that term (:meth:`draw`), so a
+    trace that records this value (``join_late``'s ``redraw`` argument) replays
+    exactly.
+
+    >>> t = ElectionTiming(base_ms=2_000, jitter_ms=500, seed=7)
+    >>> d = t.draw("w0", incarnation=0, term=3, arms=0)
+    >>> 2_000 <= d < 2_500, d == t.draw("w0", incarnation=0, term=3, arms=0)
+    (True, True)
+    >>> ElectionTiming(base_ms=2_000, jitter_ms=0, seed=7).draw("w0", 0, 3, 0)
+    2000
+    """
+
+    base_ms: int
+    """The smallest timeout."""
+    jitter_ms: int
+    """Draws are uniform-ish in ``[base_ms, base_ms + jitter_ms)`` (a single value if 0)."""
+    seed: int = 0
+    """The run's seed (the simulator's seed; hunt runs use 0)."""
+
+    def __post_init__(self) -> None:
+        for name in ("base_ms", "jitter_ms", "seed"):
+            value = getattr(self, name)
+            # Verify each field is a non-negative integer (bool is not a number here).
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidInput(f"ElectionTiming.{name} must be an integer >= 0, got {value!r}")
+
+    def draw(self, name: str, incarnation: int, term: int, arms: int) -> int:
+        """Return the timeout of node ``name``'s next re-arm.
+
+        ``base_ms + (blake3(canonical_json([tag, seed, name, incarnation, term,
+        arms])) as u64 LE of its first 8 bytes) mod jitter_ms``.
+        """
+        if self.jitter_ms == 0:
+            return self.base_ms
+        return self.base_ms + _jitter(self.seed, name, incarnation, term, arms, self.jitter_ms)
+
+    def as_json(self) -> dict[str, int]:
+        """Return the trace form (``join_late``'s ``redraw`` argument)."""
+        return {"base_ms": self.base_ms, "jitter_ms": self.jitter_ms, "seed": self.seed}
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> ElectionTiming:
+        """Return the timing of a trace's ``redraw`` object (raise :class:`InvalidInput`)."""
+        if not isinstance(value, Mapping):
+            raise InvalidInput(f"redraw must be an object, got {type(value).__name__}")
+        keys = {"base_ms", "jitter_ms", "seed"}
+        if set(value) != keys:
+            raise InvalidInput(
+                f"redraw needs exactly the fields {sorted(keys)}, got {sorted(value)}"
+            )
+        return cls(base_ms=value["base_ms"], jitter_ms=value["jitter_ms"], seed=value["seed"])
+
+
 @dataclass(frozen=True, slots=True)
 class NodeSlot:
     """One node of the model: the impl state plus the model's inputs for it."""
@@ -157,7 +232,12 @@ class NodeSlot:
     skew_ms: int = 0
     """Offset of this node's wall clock from the model's (bounded skew)."""
     election_timeout_ms: int = 2_000
-    """The election timeout passed to its steps (base + jitter, drawn by the driver)."""
+    """The timeout its ``node_new`` armed (chosen by the driver at join/restart). Without
+    ``redraw`` it is also passed to every later step: the timeout is fixed for the run."""
+    redraw: ElectionTiming | None = None
+    """How every later re-arm draws a fresh timeout (:func:`election_timeout_of`)."""
+    election_arms: int = 0
+    """Re-arms of the election timer since the node entered its current term (the draw key)."""
     status: NodeStatus = NodeStatus.UP
     """Up, down (left), or crashed (panicked)."""
     incarnation: int = 0
@@ -222,6 +302,33 @@ class Bond:
     def in_flight(self) -> int:
         """Return the number of queued messages, both directions."""
         return len(self.lo_to_hi) + len(self.hi_to_lo)
+
+
+def election_timeout_of(slot: NodeSlot) -> int:
+    """Return the election timeout passed to ``slot``'s next step (``NodeContext``).
+
+    Fixed (no ``redraw``): ``slot.election_timeout_ms``. Redrawn: the draw keyed by
+    the node's name, incarnation, current term and re-arms in that term, so each
+    re-arm in mosaik (a step-down, a new candidacy, an AppendEntries, a vote)
+    gets a fresh value and two runs of one seed get the same ones.
+
+    >>> from impl.node import Preference, node_new
+    >>> class M:
+    ...     kind = "cell"
+    ...     def initial(self):
+    ...         return None
+    >>> node = node_new(PeerId.from_label("w0"), M(), Preference.NORMAL, 0, 1_000)
+    >>> slot = NodeSlot("w0", PeerId.from_label("w0"), True, node, election_timeout_ms=1_000)
+    >>> election_timeout_of(slot)
+    1000
+    >>> timing = ElectionTiming(2_000, 500, seed=1)
+    >>> redrawn = replace(slot, redraw=timing, election_arms=2)
+    >>> election_timeout_of(redrawn) == timing.draw("w0", 0, 0, 2)
+    True
+    """
+    if slot.redraw is None:
+        return slot.election_timeout_ms
+    return slot.redraw.draw(slot.name, slot.incarnation, int(slot.node.term), slot.election_arms)
 
 
 def bond_key(a: str, b: str) -> tuple[str, str]:

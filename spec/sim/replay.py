@@ -2,7 +2,8 @@
 
 Replay needs no seed and no latency model: the trace records each action with
 its arguments (deliveries name the bond, time moves by ``advance_time``,
-election timeouts are arguments of ``join_late``), so the model's actions
+a node's first election timeout and its redraw rule are arguments of
+``join_late``), so the model's actions
 reproduce the run exactly. Each step is re-encoded — including the invariant
 violations found by re-checking every invariant — and must equal the recorded
 line byte for byte; the end record's per-node summary must match too.

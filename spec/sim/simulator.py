@@ -14,11 +14,13 @@ to the trace (if any), and schedules what the action set in motion:
 * a node with a catch-up session is polled right after each message it receives
   (mosaik's session wakes its task on every offer and response, session.rs Q1/Q4).
 
-Randomness: one ``random.Random(seed)`` draws latencies, election timeouts and
-fault injections, always in the same order, so a seed fixes the run and its
-trace byte for byte. Events at the same time run in a fixed order: due polls,
-then scheduled calls (the scenario's script), then deliveries, each in
-scheduling order.
+Randomness: one ``random.Random(seed)`` draws latencies, each node's first
+election timeout and fault injections, always in the same order, so a seed
+fixes the run and its trace byte for byte. Every later election timeout is
+redrawn by the model from the seed (:class:`~spec.model.state.ElectionTiming`,
+recorded in ``join_late``'s arguments), as mosaik redraws it at every re-arm.
+Events at the same time run in a fixed order: due polls, then scheduled calls
+(the scenario's script), then deliveries, each in scheduling order.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ from spec.model.actions import (
 )
 from spec.model.faults import CORRUPTIONS, Fault
 from spec.model.invariants import Checker, Violation
-from spec.model.state import World, WorldSetup, bond_key
+from spec.model.state import ElectionTiming, World, WorldSetup, bond_key
 from spec.sim.latency import LatencyModel
 from spec.sim.trace import TraceWriter, end_record, header_record, step_record
 
@@ -99,6 +101,8 @@ class SimOptions:
     """Base election timeout (mosaik's default)."""
     election_jitter_ms: int = 500
     """Upper bound of the uniform jitter added to each node's election timeout."""
+    redraw_election_timeouts: bool = True
+    """Redraw the timeout at every re-arm (mosaik); False fixes each node's first draw."""
     check_invariants: bool = True
     """Check every invariant after every step."""
     misbehaving: frozenset[str] = frozenset()
@@ -333,15 +337,23 @@ class Simulator:
             self.rng.randint(0, o.election_jitter_ms) if o.election_jitter_ms else 0
         )
 
+    def election_timing(self) -> ElectionTiming | None:
+        """Return the redraw rule of the nodes this run creates (None: fixed timeouts)."""
+        o = self.options
+        if not o.redraw_election_timeouts:
+            return None
+        return ElectionTiming(o.election_timeout_ms, o.election_jitter_ms, o.seed)
+
     def join(
         self, name: str, *, writer: bool, skew_ms: int = 0, disorder: bool = False
     ) -> Transition:
-        """``join_late`` with a freshly drawn election timeout."""
+        """``join_late`` with a freshly drawn election timeout and the run's redraw rule."""
         return self.act(
             join_late,
             name,
             writer=writer,
             election_timeout_ms=self.draw_election_timeout(),
+            redraw=self.election_timing(),
             skew_ms=skew_ms,
             disorder=disorder,
         )

@@ -30,7 +30,7 @@ from impl.messages import Message
 from impl.profile import Profile, parse_hazard
 from spec.model.actions import NodeOutcome, Transition
 from spec.model.faults import parse_faults
-from spec.model.state import InFlight, World, WorldSetup, describe_setup
+from spec.model.state import ElectionTiming, InFlight, World, WorldSetup, describe_setup
 
 __all__ = [
     "FORMAT",
@@ -103,6 +103,11 @@ def decode_args(args: Mapping[str, Any], path: str = "args") -> dict[str, Any]:
                 raise CodecError(f"{path}.{key}.{exc.field}".rstrip("."), exc.reason) from None
         elif key == "bond_to" and isinstance(value, list):
             out[key] = tuple(value)
+        elif key == "redraw" and value is not None:
+            try:
+                out[key] = ElectionTiming.from_json(value)
+            except InvalidInput as exc:
+                raise CodecError(f"{path}.{key}", str(exc)) from None
         else:
             out[key] = value
     return out
