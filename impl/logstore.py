@@ -26,8 +26,10 @@ check that, not the store.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from operator import attrgetter
+from typing import TypeAlias, cast
 
 from pyrsistent import PVector, pvector
 
@@ -43,6 +45,11 @@ RangeEntry: TypeAlias = tuple[Term, Index, Command]
 
 
 _NO_OFFSET = Index(0)
+
+_FULL = "LogStore is full: the next index would exceed u64::MAX"
+
+_TERM = attrgetter("term")
+_COMMAND = attrgetter("command")
 
 
 def _empty_entries() -> PVector[LogEntry]:
@@ -168,10 +175,10 @@ class LogStore:
         if s > e:
             return ()
         base = self.offset + 1
-        return tuple(
-            (entry.term, Index(base + k), entry.command)
-            for k, entry in enumerate(self.entries[s - base : e - base + 1], start=s - base)
-        )
+        stored = self.entries[s - base : e - base + 1]
+        # Built in C (R6 reads whole committed runs through here): the indices are s ..= e.
+        indices = cast("Iterable[Index]", range(s, e + 1))  # Index is an int at run time
+        return tuple(zip(map(_TERM, stored), indices, map(_COMMAND, stored), strict=True))
 
     def last(self) -> Cursor:
         """Return the cursor of the last entry (storage.rs:173-181).
@@ -214,11 +221,41 @@ class LogStore:
         Raises :class:`InvalidState` if the new index would exceed ``u64::MAX``.
         """
         t = Term(check_u64(term, "term"))
+        end = self.offset + len(self.entries)
         # Verify the next index is representable (only reachable after reset_to(u64::MAX)).
-        if self.end() == U64_MAX:
-            raise InvalidState("LogStore is full: the next index would exceed u64::MAX")
+        if end == U64_MAX:
+            raise InvalidState(_FULL)
         entries = self.entries.append(LogEntry(t, command))
-        return self._make(entries, self.offset, self.last_pruned), Index(self.end() + 1)
+        return self._make(entries, self.offset, self.last_pruned), Index(end + 1)
+
+    def extend(self, entries: Iterable[LogEntry]) -> LogStore:
+        """Append every entry in order: the same log (and the same error) as
+        ``append(e.command, e.term)`` for each ``e`` in turn, in one structural step.
+
+        The stored entries are the given :class:`~impl.messages.LogEntry` values
+        themselves (they are immutable); anything else — a subclass, or an object with
+        ``command``/``term`` attributes — goes through :meth:`append` one by one, so it
+        is checked and rebuilt exactly as there. The new indices are
+        ``end()+1 ..= end()+len(entries)``.
+
+        >>> log = LogStore().extend([LogEntry(Term(1), "a"), LogEntry(Term(2), "b")])
+        >>> log.last(), log.get(Index(1))
+        (Cursor(term=2, index=2), LogEntry(term=1, command='a'))
+        """
+        items = list(entries)
+        if not items:
+            return self
+        for item in items:
+            if type(item) is not LogEntry:
+                # Slow path: exactly the checks and conversions of repeated append.
+                log = self
+                for entry in items:
+                    log, _ = log.append(entry.command, entry.term)
+                return log
+        # Verify every new index is representable (append raises at the first that is not).
+        if self.offset + len(self.entries) + len(items) > U64_MAX:
+            raise InvalidState(_FULL)
+        return self._make(self.entries.extend(items), self.offset, self.last_pruned)
 
     def truncate(self, at: int) -> LogStore:
         """Drop every entry with index ``>= at`` (storage.rs:162-171).

@@ -49,8 +49,37 @@ Command: TypeAlias = object
 """A replicated state-machine command (each collection defines its own frozen dataclasses)."""
 
 
+_U64_LIMIT = 1 << 64
+
+
+def _is_plain_datum(value: object) -> bool:
+    """Check, without allocating, if ``value`` is a datum built of exact ``int``/``str``/
+    ``tuple`` values; ``False`` means "not certain" (subclasses, bad values), and the
+    caller runs :func:`check_datum`, which names the offending part."""
+    kind = type(value)
+    if kind is int:
+        return 0 <= value < _U64_LIMIT  # type: ignore[operator]
+    if kind is str:
+        return True
+    if kind is tuple:
+        for part in value:  # type: ignore[attr-defined]
+            kind = type(part)
+            if kind is int:
+                if not 0 <= part < _U64_LIMIT:
+                    return False
+            elif kind is not str and not _is_plain_datum(part):
+                return False
+        return True
+    return False
+
+
 def check_datum(value: object, field: str) -> None:
     """Raise :class:`InvalidMessage` unless ``value`` is a :data:`Datum`."""
+    try:
+        if _is_plain_datum(value):
+            return
+    except RecursionError:
+        pass  # the checks below decide (and raise what they always raised)
     if isinstance(value, bool):
         raise InvalidMessage(field, "booleans are not data")
     if isinstance(value, int):
@@ -67,6 +96,9 @@ def check_datum(value: object, field: str) -> None:
 
 
 def _u64(value: object, field: str) -> None:
+    # Fast path: an exact int in range (everything else takes the full check).
+    if type(value) is int and 0 <= value < _U64_LIMIT:
+        return
     try:
         check_u64(value, field)
     except ValueError as exc:
@@ -174,6 +206,13 @@ class FetchDataResponse:
         _u64(self.offset, "offset")
         if not isinstance(self.items, tuple):
             raise InvalidMessage("items", "must be a tuple")
+        # Fast path: one allocation-free pass; the per-item check (with the field name
+        # of the first bad item) runs only if some item is not certainly a datum.
+        try:
+            if all(map(_is_plain_datum, self.items)):
+                return
+        except RecursionError:
+            pass
         for i, item in enumerate(self.items):
             check_datum(item, f"items[{i}]")
 
@@ -217,8 +256,12 @@ class AppendEntries:
         _instance(self.leader, PeerId, "leader")
         _instance(self.prev_log_position, Cursor, "prev_log_position")
         _instance(self.entries, tuple, "entries")
-        for i, entry in enumerate(self.entries):
-            _instance(entry, LogEntry, f"entries[{i}]")
+        for entry in self.entries:
+            if type(entry) is not LogEntry:
+                # Slow path: name the first entry that is not a LogEntry (subclasses pass).
+                for i, item in enumerate(self.entries):
+                    _instance(item, LogEntry, f"entries[{i}]")
+                break
         _u64(self.leader_commit, "leader_commit")
 
 

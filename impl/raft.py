@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 from itertools import groupby
+from operator import itemgetter
 
 from pyrsistent import PMap, pmap
 
@@ -77,7 +78,7 @@ from impl.provider import (
     safe_to_prune_prefix,
 )
 from impl.session import SessionContext
-from impl.types import Cursor, Index, PeerId, Term, saturating_next
+from impl.types import U64_MAX, Cursor, Index, PeerId, Term, check_u64, saturating_next
 
 __all__ = [
     "ELECTION_TIMER",
@@ -304,16 +305,16 @@ def leader_publish_batch(node: NodeState, ctx: NodeContext) -> _Step:
     if not role.client_commands:
         return node, ()
     prev = node.log.last()
-    log = node.log
-    entries: list[LogEntry] = []
-    for command in role.client_commands:
-        log, _ = log.append(command, node.term)
-        entries.append(LogEntry(node.term, command))
+    # One LogEntry per command, shared by the log and the message (both immutable);
+    # the term is checked once, as the first append would check it.
+    term = Term(check_u64(node.term, "term"))
+    entries = tuple([LogEntry(term, command) for command in role.client_commands])
+    log = node.log.extend(entries)
     message = AppendEntries(
         term=node.term,
         leader=node.id,
         prev_log_position=prev,
-        entries=tuple(entries),
+        entries=entries,
         leader_commit=node.committed.index,
     )
     node = replace(node, log=log, role=replace(role, client_commands=()))
@@ -546,11 +547,7 @@ def follower_accept_in_sync(
     effects: list[Effect] = []
     log = node.log
     if ae.entries:
-        start = ae.prev_log_position.index + 1
-        for i, entry in enumerate(ae.entries):
-            if log.term_at(start + i) == entry.term:
-                continue
-            log, _ = log.append(entry.command, entry.term)
+        log = _append_new_entries(log, ae.prev_log_position.index + 1, ae.entries)
         vote = Vote.ABSTAINED if node.preference is Preference.OBSERVER else Vote.GRANTED
         response = AppendEntriesResponse(term=node.term, last_log_index=log.last().index, vote=vote)
         effects.append(Send(sender, response))
@@ -562,6 +559,43 @@ def follower_accept_in_sync(
         if before < node.committed:
             node = prune_safe_prefix(node)
     return node, tuple(effects)
+
+
+def _append_new_entries(log: LogStore, start: int, entries: tuple[LogEntry, ...]) -> LogStore:
+    """R5 step 1 in one pass: the log of ``for i, e in enumerate(entries): if
+    log.term_at(start + i) != e.term: log = log.append(e.command, e.term)``.
+
+    The entries to append are collected and added with one :meth:`LogStore.extend`;
+    ``term_at`` of an index past the stored end is read from the collected entries,
+    as the growing log would answer it. Errors are raised at the same entry as the
+    loop raises them (``term_at`` of an index past u64, a full log).
+    """
+    end = log.end()
+    pending: list[LogEntry] = []
+    term: Term | None
+    for i, entry in enumerate(entries):
+        index = start + i
+        if pending and index > end:
+            # Past the stored end: the log so far is ``stored + pending``.
+            k = index - end - 1
+            if k < len(pending):
+                term = pending[k].term
+            elif index > U64_MAX:
+                term = log.term_at(index)  # raises InvalidInput, as the loop does
+            else:
+                term = None
+        else:
+            term = log.term_at(index)
+        if term == entry.term:
+            continue
+        if end + len(pending) == U64_MAX:
+            log.extend(pending).append(entry.command, entry.term)  # raises: the log is full
+        pending.append(entry)
+    return log.extend(pending)
+
+
+_TERM_OF = itemgetter(0)
+_COMMAND_OF = itemgetter(2)
 
 
 def commit_up_to(node: NodeState, ctx: NodeContext, index: Index) -> NodeState:
@@ -592,8 +626,8 @@ def commit_up_to(node: NodeState, ctx: NodeContext, index: Index) -> NodeState:
     committed = node.committed
     sm = node.sm
     provider = node.provider
-    for term, group in groupby(entries, key=lambda e: e[0]):
-        run = tuple(command for _, _, command in group)
+    for term, group in groupby(entries, key=_TERM_OF):
+        run = tuple(map(_COMMAND_OF, group))
         apply_ctx = ApplyContext(
             committed=committed,
             log_position=log_position,
@@ -661,10 +695,7 @@ def _apply_internal(node: NodeState, ctx: NodeContext, effects: Iterable[Effect]
         elif isinstance(effect, SetCommitted):
             node = replace(node, committed=effect.cursor)
         elif isinstance(effect, AppendLog):
-            log = node.log
-            for entry in effect.entries:
-                log, _ = log.append(entry.command, entry.term)
-            node = replace(node, log=log)
+            node = replace(node, log=node.log.extend(effect.entries))
         elif isinstance(effect, FeedCommand):
             node, _ = provider_feed_command(node, effect.command)
     return node

@@ -41,6 +41,9 @@ def check_u64(value: object, what: str) -> int:
     >>> check_u64(7, "x")
     7
     """
+    # Fast path: an exact int in range (bool and other int subclasses take the checks below).
+    if type(value) is int and 0 <= value <= U64_MAX:
+        return value
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidInput(f"{what} must be an integer, got {type(value).__name__}")
     if not 0 <= value <= U64_MAX:
@@ -82,8 +85,17 @@ class Cursor:
     """Log index; 0 is the position before the first entry."""
 
     def __post_init__(self) -> None:
-        check_u64(self.term, "Cursor.term")
-        check_u64(self.index, "Cursor.index")
+        term, index = self.term, self.index
+        # Fast path (cursors are built in every step): two exact ints in range.
+        if (
+            type(term) is int
+            and type(index) is int
+            and 0 <= term <= U64_MAX
+            and 0 <= index <= U64_MAX
+        ):
+            return
+        check_u64(term, "Cursor.term")
+        check_u64(index, "Cursor.index")
 
     @staticmethod
     def zero() -> Cursor:

@@ -528,3 +528,103 @@ class GetRangeUnclamped(LogStore):
 def test_model_check_catches_mutant(mutant: type[LogStore]) -> None:
     problems = [run(ops, start=mutant()) for ops in SCENARIOS]
     assert any(p is not None for p in problems), f"{mutant.__name__} was not detected"
+
+
+# -- extend: bulk append ----------------------------------------------------------------
+
+
+def append_each(log: LogStore, entries: list[Any]) -> LogStore:
+    """The definition of extend: repeated append, in order."""
+    for entry in entries:
+        log, _ = log.append(entry.command, entry.term)
+    return log
+
+
+def outcome(fn: Any, *args: Any) -> tuple[str, Any]:
+    """The value of ``fn(*args)``, or the type and message of what it raised."""
+    try:
+        log = fn(*args)
+    except (InvalidInput, InvalidState) as exc:
+        return "raised", (type(exc), str(exc))
+    return "log", (list(log.entries), log.offset, log.last_pruned, type(log.entries[0:0]))
+
+
+start_logs = st.sampled_from(
+    [
+        LogStore(),
+        FIVE,
+        PRUNED,
+        PRUNED.truncate(Index(1)),
+        FIVE.reset_to(cur(4, 9)),
+        LogStore().reset_to(cur(2, U64_MAX - 2)),
+        LogStore().reset_to(cur(2, U64_MAX)),
+    ]
+)
+new_entries = st.lists(
+    st.builds(LogEntry, st.integers(0, 5).map(Term), st.sampled_from(["x", "y", 7, None])),
+    max_size=6,
+)
+
+
+@given(start_logs, new_entries)
+def test_extend_equals_repeated_append(log: LogStore, entries: list[LogEntry]) -> None:
+    # Same entries, offset and anchor, or the same error (near u64::MAX: the log is full).
+    assert outcome(LogStore.extend, log, entries) == outcome(append_each, log, entries)
+
+
+def test_extend_equals_repeated_append_detects_a_broken_extend() -> None:
+    # The comparison above fails for a mutant that drops the last entry.
+    def broken(log: LogStore, entries: list[LogEntry]) -> LogStore:
+        return log.extend(entries[:-1])
+
+    entries = [LogEntry(Term(1), "a"), LogEntry(Term(2), "b")]
+    assert outcome(broken, FIVE, entries) != outcome(append_each, FIVE, entries)
+
+
+def test_extend_keeps_indices_and_shares_the_old_log() -> None:
+    entries = [LogEntry(Term(3), "p"), LogEntry(Term(4), "q")]
+    log = PRUNED.extend(entries)
+    assert log.available() == (2, 7)
+    assert log.get(Index(6)) is entries[0]
+    assert log.last() == cur(4, 7)
+    assert PRUNED.end() == 5  # the input is unchanged
+
+
+def test_extend_nothing_is_identity() -> None:
+    assert FIVE.extend([]) is FIVE
+    assert FIVE.extend(iter(())) is FIVE
+
+
+def test_extend_takes_any_iterable() -> None:
+    log = FIVE.extend(LogEntry(Term(1), c) for c in "ab")
+    assert log == append_each(FIVE, [LogEntry(Term(1), "a"), LogEntry(Term(1), "b")])
+    assert log.last() == cur(1, 7)
+
+
+class _Entry:
+    """Not a LogEntry: extend must treat it exactly as repeated append does."""
+
+    def __init__(self, term: object, command: object) -> None:
+        self.term = term
+        self.command = command
+
+
+def test_extend_duck_typed_entries_are_rebuilt_like_append() -> None:
+    log = FIVE.extend([LogEntry(Term(1), "a"), _Entry(Term(2), "b")])  # type: ignore[list-item]
+    assert type(log.entries[-1]) is LogEntry
+    assert log == append_each(FIVE, [LogEntry(Term(1), "a"), _Entry(Term(2), "b")])
+
+
+def test_invalid_extend_term() -> None:
+    # The same error as append: the term is checked, with the same message.
+    bad = [LogEntry(Term(1), "a"), _Entry(-1, "b")]
+    assert outcome(LogStore.extend, FIVE, bad) == outcome(append_each, FIVE, bad)
+    with pytest.raises(InvalidInput, match="term must be"):
+        FIVE.extend(bad)  # type: ignore[arg-type]
+
+
+def test_invalid_extend_beyond_u64() -> None:
+    near_full = LogStore().reset_to(cur(1, U64_MAX - 1))
+    assert near_full.extend([LogEntry(Term(1), "a")]).last() == cur(1, U64_MAX)
+    with pytest.raises(InvalidState, match="full"):
+        near_full.extend([LogEntry(Term(1), "a"), LogEntry(Term(1), "b")])

@@ -50,6 +50,7 @@ __all__ = [
     "encode",
     "encode_items",
     "encode_u64",
+    "is_plain_datum",
     "mosaik_wrapped",
     "priority_key",
     "state_digest",
@@ -99,6 +100,8 @@ def encode(datum: Datum) -> bytes:
     """
     kind = type(datum)
     if kind is int:
+        if 0 <= datum < 0x80:  # type: ignore[operator]
+            return _ONE_BYTE[datum]  # type: ignore[index]
         return encode_u64(datum)  # type: ignore[arg-type]
     if kind is str:
         try:
@@ -111,9 +114,33 @@ def encode(datum: Datum) -> bytes:
     raise InvalidInput(f"{kind.__name__} is not a datum: {datum!r}")
 
 
+def is_plain_datum(value: object) -> bool:
+    """Check, without encoding, if ``value`` certainly encodes (the fast path of
+    :func:`validated`): an exact ``int`` in u64 range, an ASCII ``str``, or an exact
+    ``tuple`` of such. ``False`` means "not certain" (other strings, bad values, other
+    types): the caller then encodes to decide.
+
+    >>> is_plain_datum((1, "a", ())), is_plain_datum(-1), is_plain_datum("\\ud800")
+    (True, False, False)
+    """
+    kind = type(value)
+    if kind is int:
+        return 0 <= value <= U64_MAX  # type: ignore[operator]
+    if kind is str:
+        return bool(value.isascii())  # type: ignore[attr-defined]
+    if kind is tuple:
+        try:
+            return all(map(is_plain_datum, value))  # type: ignore[call-overload]
+        except RecursionError:
+            return False
+    return False
+
+
 def validated(value: object, field: str) -> Datum:
     """Return ``value`` if it is a datum, else raise :class:`~impl.errors.InvalidMessage`
     naming ``field`` (used by the command dataclasses)."""
+    if is_plain_datum(value):
+        return value  # type: ignore[return-value]
     try:
         encode(value)  # type: ignore[arg-type]
     except InvalidInput as exc:

@@ -32,6 +32,7 @@ from impl.collections import apply_s1
 from impl.collections.base import ApplyContext, PendingRequest
 from impl.collections.encoding import (
     encode,
+    is_plain_datum,
     mosaik_wrapped,
     validated,
     validated_entries,
@@ -199,9 +200,10 @@ class MapSnapshot:
             if type(item) is not tuple or len(item) != 2:
                 raise InvalidMessage(f"items[{i}]", "a Map item is a (key, value) tuple")
             key, value = item
-            validated(value, f"items[{i}][1]")
+            if not is_plain_datum(value):  # the field name is built only when needed
+                validated(value, f"items[{i}][1]")
             try:
-                pairs.append((encode(key), (key, value)))
+                pairs.append((encode(key), item))
             except InvalidInput as exc:
                 raise InvalidMessage(f"items[{i}][0]", str(exc)) from None
         return MapSnapshot(self.entries.extend_sorted(pairs))
@@ -232,7 +234,13 @@ class MapMachine:
         data command.
         """
         _check_state(state)
+        return self._step(state, command, profile)
+
+    def _step(self, state: MapState, command: Command, profile: Profile) -> tuple[MapState, bool]:
+        """:meth:`step` for a state already known to be a :class:`MapState` (S1's loop)."""
         entries = state.entries
+        if type(command) is MapInsert:  # the common command first, by exact type
+            return MapState(entries.set(encode(command.key), (command.key, command.value))), True
         if isinstance(command, MapInsert):
             entries = entries.set(encode(command.key), (command.key, command.value))
         elif isinstance(command, MapExtend):
@@ -271,7 +279,7 @@ class MapMachine:
         """S1 for Map (map.rs:554-638): every command counts; see
         :func:`impl.collections.apply_s1`."""
         _check_state(state)
-        return apply_s1(state, commands, ctx, profile, self.step, self.create_snapshot)
+        return apply_s1(state, commands, ctx, profile, self._step, self.create_snapshot)
 
     def create_snapshot(self, state: MapState, profile: Profile = REFERENCE) -> MapSnapshot:
         """S3: O(1): the snapshot shares the state's persistent entries (map.rs:458-462)."""
