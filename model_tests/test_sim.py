@@ -198,3 +198,18 @@ def test_cyclic_gc_is_paused_during_a_run_and_restored() -> None:
         failing_run()
     assert seen == [False]
     assert gc.isenabled()
+
+
+def test_step_budget_stops_a_run_and_reports_l1() -> None:
+    # An honest run cut short by a tiny budget: the budget, not the run, decides.
+    report = simulate(SimulationSpec(collection="map", items=50, batch=5, max_steps=40))
+    assert report.converged is False
+    budget = [v for v in report.violations if v.id == "L1" and "budget" in v.detail]
+    assert budget, report.violations
+    # The same run without the cut converges: the bound is what failed it.
+    assert simulate(SimulationSpec(collection="map", items=50, batch=5)).converged
+
+
+def test_invalid_max_steps() -> None:
+    with pytest.raises(InvalidInput):
+        SimulationSpec(max_steps=0)

@@ -107,6 +107,11 @@ class SimOptions:
     """Check every invariant after every step."""
     misbehaving: frozenset[str] = frozenset()
     """Nodes whose FetchDataResponses the response-corruption faults may rewrite."""
+    max_steps: int | None = None
+    """Stop driving after this many model steps (``None``: no bound). A livelock (e.g.
+    H10's endless re-fetch of a zero-item range under message duplication) would
+    otherwise run until the time limit, millions of steps; the workload reports an
+    exhausted budget as an L1 violation."""
 
 
 class Simulator:
@@ -126,6 +131,7 @@ class Simulator:
         self.checker: Checker | None = Checker(setup) if self.options.check_invariants else None
         self.trace = trace
         self.steps = 0
+        self.budget_exhausted = False
         self.violations: list[Violation] = []
         self.sent_counts: Counter[str] = Counter()
         self.items_transferred = 0
@@ -282,6 +288,9 @@ class Simulator:
         while True:
             if predicate(self.world):
                 return True
+            if self.options.max_steps is not None and self.steps >= self.options.max_steps:
+                self.budget_exhausted = True
+                return False
             if self._poll_due():
                 continue
             t_event = self._events[0][0] if self._events else _INF

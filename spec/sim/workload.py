@@ -67,8 +67,13 @@ class SimulationSpec:
     profile: Profile | None = None
     faults: Mapping[Fault, float] = field(default_factory=dict)
     check: bool = True
+    max_steps: int | None = None
+    """Step budget of the run; ``None`` means ``50_000 + 20 * (items + writes)``, far
+    above what an honest run takes (the 100k frozen case: ~5k steps)."""
 
     def __post_init__(self) -> None:
+        if self.max_steps is not None and self.max_steps < 1:
+            raise InvalidInput(f"max_steps must be positive, got {self.max_steps}")
         if self.collection not in ("map", "vec", "set", "depq", "cell", "once"):
             raise InvalidInput(f"unknown collection {self.collection!r}")
         if self.items < 0 or self.writes_during_sync < 0:
@@ -196,6 +201,12 @@ def _simulate(spec: SimulationSpec, trace_path: str | Path | None) -> Simulation
         fault_rates=dict(spec.faults),
         check_invariants=spec.check,
         misbehaving=frozenset(providers),
+        # Honest runs take a few steps per chunk; the bound only stops livelocks.
+        max_steps=(
+            spec.max_steps
+            if spec.max_steps is not None
+            else 50_000 + 20 * (spec.items + spec.writes_during_sync)
+        ),
     )
     trace = TraceWriter.open(trace_path) if trace_path is not None else None
     meta = {"workload": "simulate", "parameters": {"items": spec.items, "batch": spec.batch}}
@@ -231,6 +242,11 @@ def _simulate(spec: SimulationSpec, trace_path: str | Path | None) -> Simulation
     total = spec.items + spec.writes_during_sync
     sim.run_until(quiescent, limit_ms=sim.world.now_ms + 60_000 + 10 * total)
     liveness = settle_report(sim.world, sim.checker)
+    if sim.budget_exhausted:
+        liveness = [
+            Violation("L1", lagging, f"step budget of {sim.steps} exhausted (livelock)"),
+            *liveness,
+        ]
     converged = quiescent(sim.world) and not liveness
     messages = {kind: sim.sent_counts.get(kind, 0) for kind in SYNC_MESSAGES}
     for kind, count in sorted(sim.sent_counts.items()):
