@@ -243,9 +243,11 @@ class NodeState:
 class NodeContext:
     """The inputs of one node step that are not node state: time, bonds and parameters.
 
-    Randomness never enters a step: the election-timeout jitter is drawn by the
-    driver and arrives as ``election_timeout_ms`` (it is used whenever a step
-    re-arms the election timer).
+    Randomness never enters a step: the election timeout (base + jitter) is chosen
+    by the caller for each step and arrives as ``election_timeout_ms``; it is used
+    whenever that step re-arms the election timer. mosaik draws a fresh jitter at
+    every re-arm; the group model derives one per (node, term, re-arm) from the
+    run's seed (docs/model.md).
     """
 
     now_ms: int
@@ -261,7 +263,7 @@ class NodeContext:
     machine: StateMachine
     """The collection's state-machine operations (kind must match the node's)."""
     election_timeout_ms: int
-    """The election timeout to arm next (base + jitter, drawn by the driver)."""
+    """The election timeout to arm if this step re-arms the timer (base + jitter)."""
     heartbeat_interval_ms: int = HEARTBEAT_INTERVAL_MS
     """The leader's heartbeat interval."""
 
