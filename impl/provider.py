@@ -46,6 +46,7 @@ from impl.messages import (
     TakeSnapshot,
 )
 from impl.node import AvailableSnapshot, LeaderRole, NodeContext, NodeState, ProviderState
+from impl.profile import REFERENCE, Hazard, Profile
 from impl.types import Cursor, Index, ItemRange, PeerId, check_u64
 
 __all__ = [
@@ -78,6 +79,8 @@ class ProviderContext:
     """Monotonic time (TTL deadlines)."""
     now_wall_ms: int
     """This node's wall clock (``requested_at`` in P1, ``is_expired`` in P3)."""
+    profile: Profile = REFERENCE
+    """Which hazard switches are on (P4's expiry rule depends on H7)."""
 
     def __post_init__(self) -> None:
         check_u64(self.now_ms, "ProviderContext.now_ms")
@@ -91,6 +94,7 @@ def provider_context(node: NodeState, ctx: NodeContext) -> ProviderContext:
         config=ctx.config,
         now_ms=ctx.now_ms,
         now_wall_ms=ctx.now_wall_ms,
+        profile=ctx.profile,
     )
 
 
@@ -223,17 +227,19 @@ def on_fetch_data_request(
     An inverted range cannot reach this step: :class:`~impl.types.ItemRange`
     rejects it when the message is built (``InvalidRange``).
 
-    Spec decision (both profiles): a snapshot whose deadline is ``<= now`` counts
-    as expired here even if P5 has not run yet. In mosaik the TTL ``Sleep`` has
-    fired and whether the worker prunes before it handles the fetch is a race;
-    the reference resolves it as "timer first", which makes the TTL a hard bound:
-    a provider never serves (or revives) a snapshot past its deadline.
+    Expiry: mosaik only looks the anchor up; the entry leaves ``available`` at P5,
+    which is skipped on every tick where P3 received a request (provider.rs:77-82),
+    so a fetch handled before the next pruning tick is served, and revives the TTL,
+    past the deadline (kept under H7). Spec decision (reference): "timer first" — a
+    snapshot whose deadline is ``<= now`` counts as expired here even if P5 has not
+    run yet, which makes the TTL a hard bound: a provider never serves (or revives)
+    a snapshot past its deadline.
     """
     entry = p.available.get(request.anchor)
     # Verify we hold a live snapshot at the anchor.
     if entry is None:
         return p, (Ignored(IgnoreReason.UNKNOWN_ANCHOR, f"no snapshot at {request.anchor}"),)
-    if entry.deadline_ms <= pctx.now_ms:
+    if entry.deadline_ms <= pctx.now_ms and not pctx.profile.has(Hazard.H7):
         return p, (Ignored(IgnoreReason.UNKNOWN_ANCHOR, f"snapshot at {request.anchor} expired"),)
     start = request.range.start
     end = min(request.range.end, start + pctx.config.fetch_batch_size)

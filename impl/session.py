@@ -192,6 +192,11 @@ class SessionState:
     retry_due: bool = False
     """Reference (H6 fix): a clock-less step (Q13) left the session without a source;
     the next poll arms the retry timer. Makes :func:`next_deadline` return 0."""
+    watched: frozenset[PeerId] = frozenset()
+    """Peers whose current bond has a termination watcher: the bonds present at
+    session start (Q0 step 1) and the bond of every peer that offered over a live bond
+    (Q1 step 4). A watcher belongs to one bond: it fires once, and a re-formed bond
+    is unwatched until its peer offers again (session.rs:118-124, 333-339)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -383,6 +388,7 @@ def session_new(
         fetched=pmap(),
         accumulated=ctx.machine.empty_snapshot(ctx.profile),
         snapshot_request_deadline_ms=now_ms + ctx.config.snapshot_request_timeout_ms,
+        watched=ctx.bonds,
     )
     return state, tuple(effects) + _timer_effects(None, state)
 
@@ -517,7 +523,12 @@ def on_snapshot_offer(
     if _has(ctx, Hazard.H6):
         s = replace(s, snapshot_request_deadline_ms=None)
     known, peers = s.anchor_candidates.get(info.anchor, (info, frozenset()))
-    s = replace(s, anchor_candidates=s.anchor_candidates.set(info.anchor, (known, peers | {peer})))
+    # The offering peer's bond gets a termination watcher (Q1 step 4).
+    s = replace(
+        s,
+        anchor_candidates=s.anchor_candidates.set(info.anchor, (known, peers | {peer})),
+        watched=s.watched | {peer},
+    )
     if s.anchor == info.anchor:
         s = replace(s, available_peers=s.available_peers | {peer})
     s = try_select_anchor(s, ctx)
@@ -615,15 +626,20 @@ def on_fetch_data_response(
 
 
 def on_bond_terminated(s: SessionState, peer: PeerId) -> SessionState:
-    """The termination watchers (Q0 step 1, Q1 step 4): queue ``peer`` on ``terminations``.
+    """The termination watchers (Q0 step 1, Q1 step 4): queue ``peer`` on ``terminations``
+    if its bond is watched (``s.watched``); the watcher is consumed with the bond.
 
     mosaik watches the bonds present at session start and the bond of every
-    offering peer; any other peer is in no set, so queueing every termination is
-    equivalent. Duplicates are harmless (H24).
+    offering peer (session.rs:118-124, 333-339); the termination of an unwatched
+    bond reaches no session. This matters when a bond re-forms: a termination queued
+    for it would otherwise strip a peer that has offered again over a newer bond by
+    the time Q6 runs. Duplicate watchers of one bond are harmless (H24).
     """
     if not isinstance(peer, PeerId):
         raise InvalidInput(f"peer must be a PeerId, got {type(peer).__name__}")
-    return replace(s, terminations=(*s.terminations, peer))
+    if peer not in s.watched:
+        return s
+    return replace(s, terminations=(*s.terminations, peer), watched=s.watched - {peer})
 
 
 def poll_terminations(s: SessionState) -> SessionState:

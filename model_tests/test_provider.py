@@ -41,6 +41,7 @@ from impl.messages import (
     TakeSnapshot,
 )
 from impl.node import AvailableSnapshot, ProviderState
+from impl.profile import MOSAIK_0_3_13
 from impl.provider import (
     ProviderContext,
     on_fetch_data_request,
@@ -378,6 +379,18 @@ def test_p4_expiry_check_catches_a_provider_that_serves_past_the_deadline() -> N
 
     with pytest.raises(AssertionError):
         check_p4_unknown_or_expired(mutant)
+
+
+def test_p4_past_deadline_before_pruning_is_served_under_mosaik_h7() -> None:
+    # mosaik only looks the anchor up; P5 has not pruned it yet, so it serves and revives.
+    state = holding(deadline=1_000)
+    c = replace(pctx(now_ms=1_000), profile=MOSAIK_0_3_13)
+    p, effects = on_fetch_data_request(state, c, PEER, fetch(0, 5))
+    assert sends(effects)[0].message == FetchDataResponse(ANCHOR, 0, (0, 1, 2, 3, 4))
+    assert p.available[ANCHOR].deadline_ms == 1_000 + TTL
+    # The reference's timer-first rule refuses the same fetch.
+    _, ref = on_fetch_data_request(state, pctx(now_ms=1_000), PEER, fetch(0, 5))
+    assert ignored(ref) == [IgnoreReason.UNKNOWN_ANCHOR]
 
 
 def test_invalid_empty_fetch_range_gets_no_reply_and_no_revive() -> None:

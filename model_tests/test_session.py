@@ -494,6 +494,37 @@ def test_completion_is_detected_only_at_step_0_of_a_later_poll() -> None:
     assert isinstance(effects[0], InstallSnapshot)
 
 
+def test_termination_of_an_unwatched_re_formed_bond_reaches_no_session() -> None:
+    # A's first bond is watched (present at session start); it breaks and Q6 forgets A.
+    ctx = ctx_for()
+    s = new(ctx)
+    s, _ = offer(s, ctx, A, cur(12), 4)
+    s = poll_terminations(on_bond_terminated(s, A))
+    assert A not in s.anchor_candidates[cur(12)][1]
+    # A's bond re-forms and breaks again before A offers: no watcher, nothing queued.
+    s = on_bond_terminated(s, A)
+    assert s.terminations == ()
+    # A offers over a third bond; the next poll keeps it (mosaik session.rs:118-124, 333-339).
+    s, _ = offer(s, ctx, A, cur(12), 4)
+    s, effects = poll(s, ctx, 0)
+    assert A in s.available_peers
+    assert (A, 0, 2) in fetches(effects)
+    # The offer watched the new bond: its termination is queued again.
+    assert on_bond_terminated(s, A).terminations == (A,)
+
+
+def test_queueing_every_termination_would_strip_a_peer_that_offered_again() -> None:
+    # The broken variant (no watcher bookkeeping): a stale termination strips A.
+    ctx = ctx_for()
+    s = new(ctx)
+    s, _ = offer(s, ctx, A, cur(12), 4)
+    s = poll_terminations(on_bond_terminated(s, A))
+    s = replace(s, terminations=(A,))  # what queueing every termination would do
+    s, _ = offer(s, ctx, A, cur(12), 4)
+    s, _ = poll(s, ctx, 0)
+    assert A not in s.available_peers
+
+
 def test_poll_terminations_forgets_the_peer_everywhere() -> None:
     s, ctx = started()
     s = poll_new_bonds(s, ctx)
