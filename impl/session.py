@@ -923,7 +923,10 @@ def finalize_sync(
     ------
     HazardPanic
         ``H3`` on: the kept entries are not ``anchor+1, anchor+2, …``; mosaik's
-        ``assert_eq!(index, pos)`` panics (session.rs:662).
+        ``assert_eq!(index, pos)`` panics (session.rs:662). mosaik has by then
+        installed the snapshot, reset the log, set (and announced) the committed
+        cursor and appended the entries before the bad one; the step raises before
+        any effect instead, since the panic kills the node's group worker anyway.
     InvalidState
         Not complete; or (reference, unreachable by I7) a non-contiguous buffer.
     """
