@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, Self, TypeAlias
 
 from impl.collections import apply_s1
 from impl.collections.base import ApplyContext, PendingRequest
@@ -115,8 +115,8 @@ def option_append(value: Datum | None, items: Sequence[Item]) -> Datum | None:
 
 
 @dataclass(frozen=True, slots=True)
-class CellState:
-    """The cell's value (``None``: empty)."""
+class OptionState:
+    """A 0-or-1-value state, shared by Cell and Once (``None``: empty)."""
 
     value: Datum | None
 
@@ -128,8 +128,9 @@ class CellState:
 
 
 @dataclass(frozen=True, slots=True)
-class CellSnapshot:
-    """A Cell snapshot: the value, and whether ``iter_range`` behaves as mosaik's (H28)."""
+class OptionSnapshot:
+    """A 0-or-1-item snapshot, shared by Cell and Once: the value, and whether
+    ``iter_range`` behaves as mosaik's (H28)."""
 
     value: Datum | None
     range_end_ignored: bool = False
@@ -138,12 +139,22 @@ class CellSnapshot:
         return 0 if self.value is None else 1
 
     def iter_range(self, r: ItemRange) -> tuple[Item, ...] | None:
-        """See :func:`option_iter_range`."""
+        """See :func:`option_iter_range` (cell.rs:554-563, once.rs:490-499)."""
         return option_iter_range(self.value, r, self.range_end_ignored)
 
-    def append(self, items: Sequence[Item]) -> CellSnapshot:
-        """See :func:`option_append`."""
-        return CellSnapshot(option_append(self.value, items), self.range_end_ignored)
+    def append(self, items: Sequence[Item]) -> Self:
+        """See :func:`option_append`: the last item wins (cell.rs:565-570, once.rs:501-505)."""
+        return type(self)(option_append(self.value, items), self.range_end_ignored)
+
+
+@dataclass(frozen=True, slots=True)
+class CellState(OptionState):
+    """The cell's value (``None``: empty)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CellSnapshot(OptionSnapshot):
+    """A Cell snapshot (see :class:`OptionSnapshot`)."""
 
 
 class CellMachine:

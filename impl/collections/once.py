@@ -21,13 +21,12 @@ from typing import Any, TypeAlias
 
 from impl.collections import apply_s1
 from impl.collections.base import ApplyContext, PendingRequest
-from impl.collections.cell import option_append, option_iter_range
-from impl.collections.encoding import validated, validated_optional
+from impl.collections.cell import OptionSnapshot, OptionState
+from impl.collections.encoding import validated
 from impl.errors import InvalidInput, InvalidMessage
 from impl.messages import Command, Datum, Item, TakeSnapshot
 from impl.profile import REFERENCE, Hazard, Profile
 from impl.registry import tagged
-from impl.types import ItemRange
 
 __all__ = ["ONCE", "OnceCommand", "OnceMachine", "OnceSnapshot", "OnceState", "OnceWrite"]
 
@@ -47,35 +46,13 @@ OnceCommand: TypeAlias = OnceWrite | TakeSnapshot
 
 
 @dataclass(frozen=True, slots=True)
-class OnceState:
+class OnceState(OptionState):
     """The value once written (``None``: not yet written)."""
-
-    value: Datum | None
-
-    def __post_init__(self) -> None:
-        validated_optional(self.value, "value")
-
-    def __len__(self) -> int:
-        return 0 if self.value is None else 1
 
 
 @dataclass(frozen=True, slots=True)
-class OnceSnapshot:
-    """A Once snapshot: the value, and whether ``iter_range`` behaves as mosaik's (H28)."""
-
-    value: Datum | None
-    range_end_ignored: bool = False
-
-    def __len__(self) -> int:
-        return 0 if self.value is None else 1
-
-    def iter_range(self, r: ItemRange) -> tuple[Item, ...] | None:
-        """See :func:`impl.collections.cell.option_iter_range` (once.rs:490-499)."""
-        return option_iter_range(self.value, r, self.range_end_ignored)
-
-    def append(self, items: Sequence[Item]) -> OnceSnapshot:
-        """The last item wins (once.rs:501-505)."""
-        return OnceSnapshot(option_append(self.value, items), self.range_end_ignored)
+class OnceSnapshot(OptionSnapshot):
+    """A Once snapshot (see :class:`~impl.collections.cell.OptionSnapshot`)."""
 
 
 class OnceMachine:
