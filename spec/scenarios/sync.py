@@ -17,7 +17,7 @@ Adaptations, each documented in docs/model.md:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from spec.scenarios.flavors import (
@@ -58,6 +58,18 @@ def _populate(h: Harness, size: int, oneshot: bool, start: int = 0) -> int:
 def _late_reader(h: Harness, name: str = "r2", online_ms: int = 5_000) -> None:
     h.reader(name)
     h.online(name, online_ms)
+
+
+def _mutate_then_join_late(h: Harness, steps: Sequence[tuple[Any, Callable[[Any], None]]]) -> None:
+    """mosaik's ``mixed_mutations`` shape: write each command at ``w0``, check ``r1``
+    after it, then let ``r2`` join late and reach the final version."""
+    ver = 0
+    for command, check in steps:
+        ver = h.write("w0", command)
+        h.reaches("r1", ver, 5_000)
+        check(h.read("r1"))
+    _late_reader(h)
+    h.reaches("r2", ver, 5_000)
 
 
 def _check_full(h: Harness, name: str, size: int, *, plain: bool = False) -> None:
@@ -402,13 +414,7 @@ def map_mixed_mutations(h: Harness, p: P) -> None:
         ),
         (MapRemoveMany((3,)), lambda r: h.expect_eq(len(r), 4, "r1.len()")),
     ]
-    ver = 0
-    for command, check in steps:
-        ver = h.write("w0", command)
-        h.reaches("r1", ver, 5_000)
-        check(h.read("r1"))
-    _late_reader(h)
-    h.reaches("r2", ver, 5_000)
+    _mutate_then_join_late(h, steps)
     r = h.read("r2")
     h.expect_eq(dict(r._by_key()), {1: 100, 10: 100, 20: 200, 30: 300}, "r2 contents")
 
@@ -500,13 +506,7 @@ def vec_mixed_mutations(h: Harness, p: P) -> None:
         (ops["extend"]([100, 200, 300]), lambda r: h.expect_eq(len(r), 5, "r1.len()")),
         (ops["truncate"](3), lambda r: h.expect_eq(r.items, (10, 20, 100), "r1 items")),
     ]
-    ver = 0
-    for command, check in steps:
-        ver = h.write("w0", command)
-        h.reaches("r1", ver, 5_000)
-        check(h.read("r1"))
-    _late_reader(h)
-    h.reaches("r2", ver, 5_000)
+    _mutate_then_join_late(h, steps)
     h.expect_eq(h.read("r2").items, (10, 20, 100), "r2 items")
 
 
@@ -524,13 +524,7 @@ def set_mixed_mutations(h: Harness, p: P) -> None:
         (SetExtend((10, 20, 30)), lambda r: h.expect_eq(len(r), 5, "r1.len()")),
         (SetRemoveMany((3,)), lambda r: h.expect_eq(len(r), 4, "r1.len()")),
     ]
-    ver = 0
-    for command, check in steps:
-        ver = h.write("w0", command)
-        h.reaches("r1", ver, 5_000)
-        check(h.read("r1"))
-    _late_reader(h)
-    h.reaches("r2", ver, 5_000)
+    _mutate_then_join_late(h, steps)
     h.expect_eq(set(h.read("r2").items), {1, 10, 20, 30}, "r2 contents")
 
 
@@ -611,13 +605,7 @@ def depq_mixed_mutations(h: Harness, p: P) -> None:
             lambda r: h.expect_eq(len(r), 5, "r1.len()"),
         ),
     ]
-    ver = 0
-    for command, check in steps:
-        ver = h.write("w0", command)
-        h.reaches("r1", ver, 5_000)
-        check(h.read("r1"))
-    _late_reader(h)
-    h.reaches("r2", ver, 5_000)
+    _mutate_then_join_late(h, steps)
     r = h.read("r2")
     want = {1: (50, 100), 2: (20, 999), 10: (5, 500), 20: (15, 600), 30: (25, 700)}
     h.expect_eq({k: (r.priority(k), r.get(k)) for k in want}, want, "r2 contents")
