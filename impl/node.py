@@ -45,7 +45,7 @@ from impl.messages import Command
 from impl.profile import Profile
 from impl.registry import tagged
 from impl.session import SessionState
-from impl.types import Cursor, Index, PeerId, Term, check_u64
+from impl.types import U64_MAX, Cursor, Index, PeerId, Term, check_u64
 
 if TYPE_CHECKING:
     from impl.effects import Effect
@@ -268,11 +268,16 @@ class NodeContext:
     """The leader's heartbeat interval."""
 
     def __post_init__(self) -> None:
-        check_u64(self.now_ms, "NodeContext.now_ms")
+        # Each u64 check inlines check_u64's fast path (a context is built for every step).
+        now, timeout, beat = self.now_ms, self.election_timeout_ms, self.heartbeat_interval_ms
+        if not (type(now) is int and 0 <= now <= U64_MAX):
+            check_u64(now, "NodeContext.now_ms")
         if isinstance(self.now_wall_ms, bool) or not isinstance(self.now_wall_ms, int):
             raise InvalidInput("NodeContext.now_wall_ms must be an integer")
-        check_u64(self.election_timeout_ms, "NodeContext.election_timeout_ms")
-        check_u64(self.heartbeat_interval_ms, "NodeContext.heartbeat_interval_ms")
+        if not (type(timeout) is int and 0 <= timeout <= U64_MAX):
+            check_u64(timeout, "NodeContext.election_timeout_ms")
+        if not (type(beat) is int and 0 <= beat <= U64_MAX):
+            check_u64(beat, "NodeContext.heartbeat_interval_ms")
         if not isinstance(self.bonds, frozenset):
             raise InvalidInput("NodeContext.bonds must be a frozenset of PeerId")
 

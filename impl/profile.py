@@ -46,8 +46,6 @@ class Hazard(StrEnum):
     """Offers are not bound to the session's request; stale anchors are accepted."""
     H10 = "H10"
     """Fetch responses are not validated against what was asked (offset, length, sender)."""
-    H21 = "H21"
-    """The session reads the leader with ``expect``: no known leader at Q0/Q7 panics."""
     H23 = "H23"
     """Vec Insert has no bounds check (mosaik panics on index > len)."""
     H27 = "H27"
@@ -71,7 +69,6 @@ _DESCRIPTIONS: dict[Hazard, str] = {
     Hazard.H7: "provider snapshot expires while the session still depends on it",
     Hazard.H9: "offers not bound to the session's request (stale anchors accepted)",
     Hazard.H10: "fetch responses not validated against the request",
-    Hazard.H21: "session start or request retry with no known leader panics",
     Hazard.H23: "Vec Insert unguarded (panics when index > len)",
     Hazard.H27: "consistent AppendEntries applied during catch-up",
     Hazard.H28: "Cell/Once iter_range ignores the range end",

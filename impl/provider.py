@@ -19,7 +19,7 @@ in both profiles: whether a session survives it is the session's concern.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from impl.collections.base import PendingRequest
 from impl.config import Config
@@ -47,6 +47,7 @@ from impl.messages import (
 )
 from impl.node import AvailableSnapshot, LeaderRole, NodeContext, NodeState, ProviderState
 from impl.profile import REFERENCE, Hazard, Profile
+from impl.records import evolve
 from impl.types import Cursor, Index, ItemRange, PeerId, check_u64
 
 __all__ = [
@@ -198,7 +199,7 @@ def poll_pending_requests(
         deadline = pctx.now_ms + ttl
         existing = available.get(pending.position)
         if existing is not None:
-            available = available.set(pending.position, replace(existing, deadline_ms=deadline))
+            available = available.set(pending.position, evolve(existing, deadline_ms=deadline))
         else:
             available = available.set(
                 pending.position, AvailableSnapshot(pending.snapshot, deadline)
@@ -247,7 +248,7 @@ def on_fetch_data_request(
     if end <= start:
         return p, (Ignored(IgnoreReason.EMPTY_RANGE, f"range {request.range}"),)
     deadline = pctx.now_ms + pctx.config.snapshot_ttl_ms
-    p = replace(p, available=p.available.set(request.anchor, replace(entry, deadline_ms=deadline)))
+    p = evolve(p, available=p.available.set(request.anchor, evolve(entry, deadline_ms=deadline)))
     revive = ArmTimer(ttl_timer(request.anchor), deadline)
     items = entry.snapshot.iter_range(ItemRange(start, end))
     # Verify the range lies inside the snapshot.
@@ -272,7 +273,7 @@ def prune_expired_snapshots(
     available = p.available
     for anchor in expired:
         available = available.discard(anchor)
-    return replace(p, available=available), tuple(CancelTimer(ttl_timer(a)) for a in expired)
+    return evolve(p, available=available), tuple(CancelTimer(ttl_timer(a)) for a in expired)
 
 
 def safe_to_prune_prefix(committed: Cursor) -> Index:
@@ -308,7 +309,7 @@ def provider_enqueue(p: ProviderState, requests: Iterable[PendingRequest]) -> Pr
     added = tuple(requests)
     if not added:
         return p
-    return replace(p, requests=p.requests + added)
+    return evolve(p, requests=p.requests + added)
 
 
 def provider_next_deadline(p: ProviderState) -> int | None:

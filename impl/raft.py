@@ -22,7 +22,6 @@ Iteration over peers is always in ``PeerId`` order (bytes), never hash order.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
 from itertools import groupby
 from operator import itemgetter
 
@@ -77,6 +76,7 @@ from impl.provider import (
     provider_receive,
     safe_to_prune_prefix,
 )
+from impl.records import evolve
 from impl.session import SessionContext
 from impl.types import U64_MAX, Cursor, Index, PeerId, Term, check_u64, saturating_next
 
@@ -131,7 +131,7 @@ _Step = tuple[NodeState, tuple[Effect, ...]]
 
 def with_provider(node: NodeState, provider: ProviderState) -> NodeState:
     """Return ``node`` with its provider replaced (unchanged object if it is the same)."""
-    return node if provider is node.provider else replace(node, provider=provider)
+    return node if provider is node.provider else evolve(node, provider=provider)
 
 
 def session_context(node: NodeState, ctx: NodeContext) -> SessionContext:
@@ -220,7 +220,7 @@ def _backfill(c: Committee) -> Committee:
     for peer, index in ranked:
         non_voters = non_voters.discard(peer)
         voters = voters.set(peer, index)
-    return replace(c, voters=voters, non_voters=non_voters)
+    return evolve(c, voters=voters, non_voters=non_voters)
 
 
 def committee_remove_dead(c: Committee, alive: frozenset[PeerId]) -> Committee:
@@ -228,6 +228,8 @@ def committee_remove_dead(c: Committee, alive: frozenset[PeerId]) -> Committee:
 
     ``alive`` is the bonded peers plus the leader itself.
     """
+    if all(peer in alive for peer in c.voters) and all(peer in alive for peer in c.non_voters):
+        return _backfill(c)  # nobody to drop (the usual case): skip the sorted sweeps
     voters = c.voters
     for peer, _ in _by_peer(c.voters):
         if peer not in alive:
@@ -236,13 +238,13 @@ def committee_remove_dead(c: Committee, alive: frozenset[PeerId]) -> Committee:
     for peer, _ in _by_peer(c.non_voters):
         if peer not in alive:
             non_voters = non_voters.discard(peer)
-    return _backfill(replace(c, voters=voters, non_voters=non_voters))
+    return _backfill(evolve(c, voters=voters, non_voters=non_voters))
 
 
 def committee_remove(c: Committee, peer: PeerId) -> Committee:
     """Remove ``peer`` (an abstainer) from voters and non-voters, then backfill."""
     return _backfill(
-        replace(c, voters=c.voters.discard(peer), non_voters=c.non_voters.discard(peer))
+        evolve(c, voters=c.voters.discard(peer), non_voters=c.non_voters.discard(peer))
     )
 
 
@@ -253,9 +255,9 @@ def committee_record(c: Committee, follower: PeerId, log_index: Index) -> Commit
     the committee backfills; a known non-voter's index is overwritten.
     """
     if follower in c.voters:
-        return replace(c, voters=c.voters.set(follower, log_index))
+        return evolve(c, voters=c.voters.set(follower, log_index))
     was_known = follower in c.non_voters
-    c = replace(c, non_voters=c.non_voters.set(follower, log_index))
+    c = evolve(c, non_voters=c.non_voters.set(follower, log_index))
     return c if was_known else _backfill(c)
 
 
@@ -317,14 +319,14 @@ def leader_publish_batch(node: NodeState, ctx: NodeContext) -> _Step:
         entries=entries,
         leader_commit=node.committed.index,
     )
-    node = replace(node, log=log, role=replace(role, client_commands=()))
+    node = evolve(node, log=log, role=evolve(role, client_commands=()))
     before = node.committed
     node, vote_effects = leader_record_vote(node, ctx, node.id, Index(prev.index + len(entries)))
     effects: list[Effect] = [Broadcast(message), *vote_effects]
     if node.committed == before:
         role = _leader_role(node, "R1")
         deadline = ctx.now_ms + ctx.heartbeat_interval_ms
-        node = replace(node, role=replace(role, heartbeat_deadline_ms=deadline))
+        node = evolve(node, role=evolve(role, heartbeat_deadline_ms=deadline))
         effects.append(ArmTimer(HEARTBEAT_TIMER, deadline))
     return node, tuple(effects)
 
@@ -349,7 +351,7 @@ def leader_heartbeat(node: NodeState, ctx: NodeContext) -> _Step:
         leader_commit=node.committed.index,
     )
     deadline = ctx.now_ms + ctx.heartbeat_interval_ms
-    node = replace(node, role=replace(role, heartbeat_deadline_ms=deadline))
+    node = evolve(node, role=evolve(role, heartbeat_deadline_ms=deadline))
     return node, (Broadcast(message), ArmTimer(HEARTBEAT_TIMER, deadline))
 
 
@@ -364,7 +366,7 @@ def _leader_advance_commit(node: NodeState, ctx: NodeContext) -> _Step:
     if node.committed == before:
         return node, ()
     node = prune_safe_prefix(node)
-    node = replace(node, role=replace(role, heartbeat_deadline_ms=ctx.now_ms))
+    node = evolve(node, role=evolve(role, heartbeat_deadline_ms=ctx.now_ms))
     return node, (ArmTimer(HEARTBEAT_TIMER, ctx.now_ms),)
 
 
@@ -386,7 +388,7 @@ def leader_record_vote(
     role = _leader_role(node, "R3")
     committee = committee_remove_dead(role.committee, ctx.bonds | {node.id})
     committee = committee_record(committee, follower, log_index)
-    node = replace(node, role=replace(role, committee=committee))
+    node = evolve(node, role=evolve(role, committee=committee))
     return _leader_advance_commit(node, ctx)
 
 
@@ -402,7 +404,7 @@ def leader_record_no_vote(
     role = _leader_role(node, "R3")
     committee = committee_remove(role.committee, follower) if abstained else role.committee
     committee = committee_remove_dead(committee, ctx.bonds | {node.id})
-    node = replace(node, role=replace(role, committee=committee))
+    node = evolve(node, role=evolve(role, committee=committee))
     return _leader_advance_commit(node, ctx)
 
 
@@ -469,13 +471,13 @@ def follower_on_append_entries(
     if ae.term != node.term:
         raise InvalidState(f"R4 needs an AppendEntries of term {node.term}, got {ae.term}")
     deadline = ctx.now_ms + ctx.election_timeout_ms
-    role = replace(role, leader=ae.leader, election_deadline_ms=deadline)
-    node = replace(node, role=role)
+    role = evolve(role, leader=ae.leader, election_deadline_ms=deadline)
+    node = evolve(node, role=role)
     effects: list[Effect] = list(_election_timer(node, deadline))
     prev = ae.prev_log_position
 
     if role.catchup is not None and not ctx.profile.has(Hazard.H27):
-        node, buffered = _session_buffer(replace(node, online=False), ctx, ae)
+        node, buffered = _session_buffer(evolve(node, online=False), ctx, ae)
         return node, (*effects, *buffered)
 
     log = node.log
@@ -492,19 +494,20 @@ def follower_on_append_entries(
         log = _truncate(node, log, prev.index)
     else:
         consistent = False
-    node = replace(node, log=log)
 
     if consistent:
-        node, accepted = follower_accept_in_sync(replace(node, online=True), ctx, sender, ae)
+        node, accepted = follower_accept_in_sync(
+            evolve(node, log=log, online=True), ctx, sender, ae
+        )
         return node, (*effects, *accepted)
-    node = replace(node, online=False)
+    node = evolve(node, log=log, online=False)
     if role.catchup is not None:
         node, buffered = _session_buffer(node, ctx, ae)
         return node, (*effects, *buffered)
     session, started = _session.session_new(
         session_context(node, ctx), prev, ae.leader_commit, ae.entries, ctx.now_ms
     )
-    node = replace(node, role=replace(role, catchup=session))
+    node = evolve(node, role=evolve(role, catchup=session))
     return node, (*effects, *started)
 
 
@@ -527,7 +530,7 @@ def _session_buffer(node: NodeState, ctx: NodeContext, ae: AppendEntries) -> _St
     session, effects = _session.buffer(
         role.catchup, session_context(node, ctx), ae.prev_log_position, ae.entries
     )
-    return replace(node, role=replace(role, catchup=session)), tuple(effects)
+    return evolve(node, role=evolve(role, catchup=session)), tuple(effects)
 
 
 def follower_accept_in_sync(
@@ -551,7 +554,7 @@ def follower_accept_in_sync(
         vote = Vote.ABSTAINED if node.preference is Preference.OBSERVER else Vote.GRANTED
         response = AppendEntriesResponse(term=node.term, last_log_index=log.last().index, vote=vote)
         effects.append(Send(sender, response))
-    node = replace(node, log=log)
+        node = evolve(node, log=log)
     leader_commit = min(ae.leader_commit, log.last().index)
     if node.committed.index < leader_commit:
         before = node.committed
@@ -639,7 +642,7 @@ def commit_up_to(node: NodeState, ctx: NodeContext, index: Index) -> NodeState:
         sm, requests = ctx.machine.apply_batch(sm, run, apply_ctx, ctx.profile)
         provider = provider_enqueue(provider, requests)
         committed = Cursor(Term(term), Index(committed.index + len(run)))
-    return replace(node, sm=sm, committed=committed, provider=provider)
+    return evolve(node, sm=sm, committed=committed, provider=provider)
 
 
 def prune_safe_prefix(node: NodeState) -> NodeState:
@@ -654,7 +657,7 @@ def prune_safe_prefix(node: NodeState) -> NodeState:
         return node
     up_to = min(safe_to_prune_prefix(node.committed), node.committed.index - 1)
     log = node.log.prune_prefix(up_to)
-    return node if log is node.log else replace(node, log=log)
+    return node if log is node.log else evolve(node, log=log)
 
 
 # -- R8: feeding a command --------------------------------------------------------------------
@@ -673,8 +676,8 @@ def provider_feed_command(node: NodeState, command: Command) -> _Step:
     """
     if not isinstance(node.role, LeaderRole):
         raise NotLeader(command, node.leader)
-    role = replace(node.role, client_commands=(*node.role.client_commands, command))
-    return replace(node, role=role), ()
+    role = evolve(node.role, client_commands=(*node.role.client_commands, command))
+    return evolve(node, role=role), ()
 
 
 # -- R9: catch-up poll ------------------------------------------------------------------------
@@ -689,13 +692,13 @@ def _apply_internal(node: NodeState, ctx: NodeContext, effects: Iterable[Effect]
     """
     for effect in effects:
         if isinstance(effect, InstallSnapshot):
-            node = replace(node, sm=ctx.machine.install_snapshot(node.sm, effect.snapshot))
+            node = evolve(node, sm=ctx.machine.install_snapshot(node.sm, effect.snapshot))
         elif isinstance(effect, ResetLog):
-            node = replace(node, log=node.log.reset_to(effect.cursor))
+            node = evolve(node, log=node.log.reset_to(effect.cursor))
         elif isinstance(effect, SetCommitted):
-            node = replace(node, committed=effect.cursor)
+            node = evolve(node, committed=effect.cursor)
         elif isinstance(effect, AppendLog):
-            node = replace(node, log=node.log.extend(effect.entries))
+            node = evolve(node, log=node.log.extend(effect.entries))
         elif isinstance(effect, FeedCommand):
             node, _ = provider_feed_command(node, effect.command)
     return node
@@ -725,7 +728,7 @@ def follower_poll_catchup(
         role.catchup, session_context(node, ctx), ctx.now_ms
     )
     effects = tuple(effects)
-    node = _apply_internal(replace(node, role=replace(role, catchup=session)), ctx, effects)
+    node = _apply_internal(evolve(node, role=evolve(role, catchup=session)), ctx, effects)
     if ready is None:
         return node, effects, True
     # Verify the session ended where the log now ends (follower.rs:193).
@@ -734,7 +737,7 @@ def follower_poll_catchup(
             f"R9: the session finished at {ready} but the log ends at {node.log.last()}"
         )
     role = _follower_role(node, "R9")
-    return replace(node, role=replace(role, catchup=None)), effects, False
+    return evolve(node, role=evolve(role, catchup=None)), effects, False
 
 
 def follower_bond_terminated(node: NodeState, peer: PeerId) -> _Step:
@@ -742,7 +745,7 @@ def follower_bond_terminated(node: NodeState, peer: PeerId) -> _Step:
     if not isinstance(node.role, FollowerRole) or node.role.catchup is None:
         return node, ()
     session = _session.on_bond_terminated(node.role.catchup, peer)
-    return replace(node, role=replace(node.role, catchup=session)), ()
+    return evolve(node, role=evolve(node.role, catchup=session)), ()
 
 
 # -- R10 and elections ------------------------------------------------------------------------
@@ -754,7 +757,7 @@ def _become_follower(node: NodeState, ctx: NodeContext, term: Term, leader: Peer
     effects: list[Effect] = []
     if isinstance(node.role, LeaderRole):
         effects.append(CancelTimer(HEARTBEAT_TIMER))
-    node = replace(
+    node = evolve(
         node,
         term=term,
         role=FollowerRole(leader=leader, election_deadline_ms=deadline, catchup=None),
@@ -797,7 +800,7 @@ def start_election(node: NodeState, ctx: NodeContext, term: Term) -> _Step:
         votes_granted=frozenset({node.id}),
         election_deadline_ms=deadline,
     )
-    node = replace(node, term=term, role=role, last_vote=(term, node.id), online=False)
+    node = evolve(node, term=term, role=role, last_vote=(term, node.id), online=False)
     request = RequestVote(term=term, candidate=node.id, log_position=node.log.last())
     effects.extend((Broadcast(request), ArmTimer(ELECTION_TIMER, deadline)))
     return node, tuple(effects)
@@ -850,11 +853,11 @@ def maybe_cast_vote(node: NodeState, ctx: NodeContext, sender: PeerId, rv: Reque
         vote = Vote.ABSTAINED
     else:
         vote = Vote.GRANTED
-        node = replace(node, last_vote=(rv.term, sender))
+        node = evolve(node, last_vote=(rv.term, sender))
     effects: list[Effect] = [Send(sender, RequestVoteResponse(term=rv.term, vote=vote))]
     if isinstance(node.role, FollowerRole):
         deadline = ctx.now_ms + ctx.election_timeout_ms
-        node = replace(node, role=replace(node.role, election_deadline_ms=deadline))
+        node = evolve(node, role=evolve(node.role, election_deadline_ms=deadline))
         effects.extend(_election_timer(node, deadline))
     return node, tuple(effects)
 
@@ -874,10 +877,10 @@ def candidate_on_request_vote_response(
     if sender not in role.requested_from:
         return node, (Ignored(IgnoreReason.UNEXPECTED, f"vote from {sender}, who was not asked"),)
     if response.vote is Vote.GRANTED:
-        role = replace(role, votes_granted=role.votes_granted | {sender})
+        role = evolve(role, votes_granted=role.votes_granted | {sender})
     elif response.vote is Vote.ABSTAINED:
-        role = replace(role, requested_from=role.requested_from - {sender})
-    return replace(node, role=role), ()
+        role = evolve(role, requested_from=role.requested_from - {sender})
+    return evolve(node, role=role), ()
 
 
 def _quorum_reached(role: CandidateRole) -> bool:
@@ -897,7 +900,7 @@ def candidate_become_leader(node: NodeState, ctx: NodeContext) -> _Step:
         raise InvalidState(f"{node.id} has {len(role.votes_granted)} votes, no quorum")
     committee = new_committee(role.votes_granted, node.log.last().index)
     leader = LeaderRole(committee=committee, heartbeat_deadline_ms=ctx.now_ms)
-    node = replace(node, role=leader, online=True)
+    node = evolve(node, role=leader, online=True)
     return node, (CancelTimer(ELECTION_TIMER), ArmTimer(HEARTBEAT_TIMER, ctx.now_ms))
 
 
@@ -975,7 +978,7 @@ def _session_message(
         session, effects = _session.on_fetch_data_response(
             role.catchup, sctx, sender, message, ctx.now_ms
         )
-    return replace(node, role=replace(role, catchup=session)), tuple(effects)
+    return evolve(node, role=evolve(role, catchup=session)), tuple(effects)
 
 
 def dispatch_message(node: NodeState, ctx: NodeContext, sender: PeerId, message: Message) -> _Step:

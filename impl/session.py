@@ -117,7 +117,10 @@ class SessionContext:
     """What mosaik's ``SyncSessionContext`` gives a session step; all of it is input.
 
     ``leader`` is ``cx.leader()``, the current leader per ``When`` (``None`` if
-    unknown); ``bonds`` the peers with a live bond right now.
+    unknown); ``bonds`` the peers with a live bond right now. Every step that
+    addresses the leader (Q0, Q7, the reference's immediate re-request) requires a
+    known one and raises :class:`InvalidState` on ``None``: through the node steps a
+    session's follower always knows its leader (inventory H21).
     """
 
     local_id: PeerId
@@ -155,7 +158,7 @@ class SessionState:
     gap_end``, so an inverted gap (reachable under H10) is empty, as in Rust.
     """
 
-    leader: PeerId | None
+    leader: PeerId
     """The leader at session start; only used to ask it last (session.rs:29)."""
     trigger_position: int
     """Index of the AppendEntries' ``prev_log_position`` that started the session."""
@@ -257,6 +260,13 @@ def _timers(s: SessionState) -> dict[TimerId, int]:
 
 def _timer_effects(before: SessionState | None, after: SessionState | None) -> tuple[Effect, ...]:
     """ArmTimer for each deadline set or moved, CancelTimer for each cleared (retry first)."""
+    if before is after or (
+        before is not None
+        and after is not None
+        and before.inflight is after.inflight
+        and before.snapshot_request_deadline_ms == after.snapshot_request_deadline_ms
+    ):
+        return ()  # the same timers (they are read from these two fields only)
     old = _timers(before) if before is not None else {}
     new = _timers(after) if after is not None else {}
     keys = list(new) + [k for k in old if k not in new]
@@ -350,9 +360,9 @@ def session_new(
 
     Raises
     ------
-    HazardPanic
-        ``H21`` on: no known leader (``cx.leader()`` panics, shared.rs:436-442).
-        Reference: the request is skipped and the retry timer asks the leader later.
+    InvalidState
+        ``ctx.leader`` is ``None`` (both profiles): a session needs a known leader
+        (inventory H21; mosaik's ``cx.leader()`` would panic, shared.rs:436-442).
     InvalidInput
         A malformed argument.
     """
@@ -363,15 +373,10 @@ def session_new(
     if not isinstance(entries, tuple) or not all(isinstance(e, LogEntry) for e in entries):
         raise InvalidInput("entries must be a tuple of LogEntry")
     _check_time(now_ms)
-    effects: list[Effect] = []
-    if ctx.leader is None:
-        if _has(ctx, Hazard.H21):
-            raise HazardPanic("H21", "shared.rs:436-442", "session started with no known leader")
-    else:
-        effects.append(Send(ctx.leader, RequestSnapshot()))
+    leader = _known_leader(ctx, "Q0")
     first = position.index + 1
     state = SessionState(
-        leader=ctx.leader,
+        leader=leader,
         trigger_position=position.index,
         anchor=None,
         snapshot_len=0,
@@ -390,7 +395,7 @@ def session_new(
         snapshot_request_deadline_ms=now_ms + ctx.config.snapshot_request_timeout_ms,
         watched=ctx.bonds,
     )
-    return state, tuple(effects) + _timer_effects(None, state)
+    return state, (Send(leader, RequestSnapshot()), *_timer_effects(None, state))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -456,13 +461,27 @@ def try_upgrade_anchor(s: SessionState, ctx: SessionContext) -> SessionState:
 # Reference retry rule (H6 / H7 fixes)
 
 
-def _send_request(s: SessionState, ctx: SessionContext, site: str) -> list[Effect]:
-    """RequestSnapshot to the current leader; H21 panics without one, reference skips it."""
+def _known_leader(ctx: SessionContext, site: str) -> PeerId:
+    """Return ``ctx.leader``, or raise InvalidState if no leader is known (both profiles).
+
+    The precondition of every step that addresses the leader (inventory H21: mosaik's
+    ``cx.leader()`` panics, shared.rs:436-442). Not reachable through the node steps:
+    R4 sets the leader before it starts a session, and every path that clears the
+    leader replaces the role, dropping the session (role.rs:224-226, 269-277); the
+    model checks this on every step (``STEP``, spec/model/invariants.py).
+    """
+    # Verify the context names a leader
     if ctx.leader is None:
-        if _has(ctx, Hazard.H21):
-            raise HazardPanic("H21", "shared.rs:436-442", f"no known leader at {site}")
-        return []
-    return [Send(ctx.leader, RequestSnapshot())]
+        raise InvalidState(
+            f"a session needs a known leader (inventory H21, shared.rs:436-442): "
+            f"leader=None at {site} on {ctx.local_id.short()}"
+        )
+    return ctx.leader
+
+
+def _send_request(s: SessionState, ctx: SessionContext, site: str) -> list[Effect]:
+    """RequestSnapshot to the current leader; no known leader is an InvalidState (H21)."""
+    return [Send(_known_leader(ctx, site), RequestSnapshot())]
 
 
 def _normalize_retry(
@@ -479,7 +498,7 @@ def _normalize_retry(
         return replace(s, snapshot_request_deadline_ms=None, retry_due=False), []
     if s.snapshot_request_deadline_ms is not None:
         return (replace(s, retry_due=False) if s.retry_due else s), []
-    msgs = [] if _has(ctx, Hazard.H7) else _send_request(s, ctx, "session.rs:317 (reference)")
+    msgs = [] if _has(ctx, Hazard.H7) else _send_request(s, ctx, "the retry rule")
     deadline = now_ms + ctx.config.snapshot_request_timeout_ms
     return replace(s, snapshot_request_deadline_ms=deadline, retry_due=False), msgs
 
@@ -677,7 +696,7 @@ def _q7(s: SessionState, ctx: SessionContext, now_ms: int) -> tuple[SessionState
     # Verify the retry timer is armed and has fired
     if deadline is None or deadline > now_ms:
         return s, []
-    msgs = _send_request(s, ctx, "session.rs:447")
+    msgs = _send_request(s, ctx, "Q7")
     return replace(
         s, snapshot_request_deadline_ms=now_ms + ctx.config.snapshot_request_timeout_ms
     ), msgs
@@ -693,9 +712,9 @@ def poll_snapshot_request_timeout(
 
     Raises
     ------
-    HazardPanic
-        ``H21`` on and no known leader. Reference: the send is skipped, the
-        timer is re-armed.
+    InvalidState
+        The timer fired and ``ctx.leader`` is ``None`` (both profiles): a session
+        needs a known leader (inventory H21, shared.rs:436-442).
     """
     _check_time(now_ms)
     s2, msgs = _q7(s, ctx, now_ms)

@@ -1,9 +1,9 @@
 """``snapsync hunt``, the hunt runner, its meta-tests, and the findings kept as regressions.
 
 * Meta-test: with each hazard switch on (alone, on ``reference``) the stateful
-  suite fails — every check that matters can fail. H21 is the one switch with no
-  reachable consequence (:data:`spec.hunt.findings.UNREACHABLE`); its test shows
-  the switch does act at the step level and that the model never reaches it.
+  suite fails — every check that matters can fail. H21 is not a switch: "a
+  catch-up session always knows its leader" is checked on every step (``STEP``),
+  and a mutant R10 that breaks it is caught.
 * The ``reference`` run passes; ``mosaik-0.3.13`` fails.
 * Every finding under ``docs/findings/`` is re-driven and still found, and its
   trace replays exactly (``snapsync replay``).
@@ -12,27 +12,32 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+import impl.raft
+from impl.collections.map import MapInsert
 from impl.config import Config
-from impl.errors import HazardPanic
+from impl.effects import Effect
+from impl.node import FollowerRole, NodeContext, NodeState
 from impl.profile import MOSAIK_0_3_13, REFERENCE, Hazard
-from impl.session import SessionContext, session_new
-from impl.types import Cursor, Index, PeerId, Term
+from impl.types import PeerId, Term
 from spec.cli import main
-from spec.hunt.campaigns import CAMPAIGNS, LIMITATION_CAMPAIGNS, get_campaign, order_for
-from spec.hunt.findings import UNREACHABLE, expected_finding, recheck
+from spec.hunt.campaigns import CAMPAIGNS, LIMITATION_CAMPAIGNS, order_for
+from spec.hunt.findings import expected_finding, recheck
 from spec.hunt.runner import hunt
-from spec.model.actions import machine_for
+from spec.model.actions import start_election_action
+from spec.model.invariants import Violation
+from spec.model.state import WorldSetup
 from spec.sim.replay import replay_file
+from spec.sim.simulator import SimOptions, Simulator
 
 FINDINGS = Path(__file__).resolve().parent.parent / "docs" / "findings"
-REACHABLE = [h for h in Hazard if h.value not in UNREACHABLE]
 
 
-@pytest.mark.parametrize("hazard", REACHABLE, ids=lambda h: h.value)
+@pytest.mark.parametrize("hazard", list(Hazard), ids=lambda h: h.value)
 def test_meta_each_hazard_switch_makes_the_suite_fail(hazard: Hazard) -> None:
     report = hunt(
         REFERENCE.with_hazards([hazard]),
@@ -45,28 +50,53 @@ def test_meta_each_hazard_switch_makes_the_suite_fail(hazard: Hazard) -> None:
     assert report.violations, f"{hazard.value}: nothing found in {report.elapsed_s:.1f} s"
 
 
-def test_meta_h21_has_no_reachable_consequence() -> None:
-    # The switch acts at the step level: a session started with no known leader panics.
-    ctx = SessionContext(
-        local_id=PeerId.from_label("x"),
-        leader=None,
-        bonds=frozenset(),
-        config=Config(),
-        machine=machine_for("map"),
-        profile=REFERENCE.with_hazards(["H21"]),
+def _election_during_catch_up() -> list[Violation]:
+    """w0 leads, w1 follows; r2 joins late and starts a session, then w1 stands at a higher
+    term: its RequestVote reaches r2 during catch-up (R10 with no leader named)."""
+    setup = WorldSetup("map", Config().with_fetch_batch_size(1), REFERENCE, frozenset())
+    sim = Simulator(setup, SimOptions(seed=3))
+    sim.join("w0", writer=True)
+    sim.join("w1", writer=True)
+    assert sim.run_until(lambda w: w.nodes["w1"].node.online, limit_ms=20_000)
+    sim.write("w0", tuple(MapInsert(i, i) for i in range(20)))
+    assert sim.run_until(
+        lambda w: w.nodes["w1"].node.committed.index >= 20, limit_ms=sim.world.now_ms + 5_000
     )
-    with pytest.raises(HazardPanic):
-        session_new(ctx, Cursor(Term(1), Index(3)), Index(3), (), 0)
-    # ... but no run of the model starts or polls a session without a leader.
-    report = hunt(
-        REFERENCE.with_hazards(["H21"]),
-        budget_s=3,
-        seed_base=1,
-        shrink=False,
-        campaigns=[get_campaign("churn"), get_campaign("catch-up")],
+    sim.join("r2", writer=False)
+    assert sim.run_until(
+        lambda w: w.nodes["r2"].node.catchup is not None, limit_ms=sim.world.now_ms + 5_000
     )
-    assert report.violations == []
-    assert "H21" in UNREACHABLE
+    term = sim.world.nodes["r2"].node.term
+    sim.act(start_election_action, "w1")
+    assert sim.run_until(
+        lambda w: w.nodes["r2"].node.term > term, limit_ms=sim.world.now_ms + 2_000
+    )
+    assert sim.world.nodes["r2"].node.leader is None  # a RequestVote names no leader
+    return sim.violations
+
+
+def test_meta_a_session_without_a_leader_is_caught_on_a_mutant_r10(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # H21 is not a switch: a session always knows its leader, checked on every step.
+    assert _election_during_catch_up() == []
+    real = impl.raft.role_step_down
+
+    def keep_the_session(
+        node: NodeState, ctx: NodeContext, term: Term, leader: PeerId | None
+    ) -> tuple[NodeState, tuple[Effect, ...]]:
+        # Mutant R10: clears the leader but keeps the follower's session.
+        stepped, effects = real(node, ctx, term, leader)
+        session = node.catchup
+        if session is None or stepped is node or not isinstance(stepped.role, FollowerRole):
+            return stepped, effects
+        role = replace(stepped.role, leader=None, catchup=session)
+        return replace(stepped, role=role), effects
+
+    monkeypatch.setattr(impl.raft, "role_step_down", keep_the_session)
+    found = _election_during_catch_up()
+    assert [(v.id, v.node) for v in found] == [("STEP", "r2")]
+    assert "no known leader" in found[0].detail
 
 
 def test_reference_hunt_finds_nothing() -> None:

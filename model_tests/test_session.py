@@ -220,16 +220,15 @@ def test_session_new_requests_a_snapshot_from_the_leader_and_arms_the_retry_time
     assert next_deadline(s) == 16_000
 
 
-def test_session_new_with_unknown_leader_panics_under_mosaik_h21() -> None:
-    with pytest.raises(HazardPanic) as info:
-        session_new(ctx_for(MOSAIK_0_3_13, leader=None), T, Index(0), (), 0)
-    assert (info.value.hazard, info.value.site) == ("H21", "shared.rs:436-442")
-
-
-def test_session_new_with_unknown_leader_under_reference_skips_the_send_keeps_the_timer() -> None:
-    s, effects = session_new(ctx_for(leader=None), T, Index(0), (), 0)
-    assert effects == (ArmTimer(RETRY, 15_000),)
-    assert s.leader is None
+@pytest.mark.parametrize("profile", [REFERENCE, MOSAIK_0_3_13], ids=lambda p: p.name)
+def test_invalid_session_new_with_no_known_leader_is_refused_h21(profile: Profile) -> None:
+    # Both profiles: a session needs a known leader (inventory H21, shared.rs:436-442).
+    with pytest.raises(InvalidState, match=r"known leader .*H21, shared\.rs:436-442.*leader=None"):
+        session_new(ctx_for(profile, leader=None), T, Index(0), (), 0)
+    # The same call with a leader starts the session and asks that leader.
+    s, effects = session_new(ctx_for(profile, leader=B), T, Index(0), (), 0)
+    assert s.leader == B
+    assert effects[0] == Send(B, RequestSnapshot())
 
 
 def test_invalid_session_new_arguments_raise_typed_errors() -> None:
@@ -551,12 +550,21 @@ def test_retry_timer_fires_resends_to_the_current_leader_and_rearms() -> None:
     assert effects == (Send(B, RequestSnapshot()), ArmTimer(RETRY, 30_000))
 
 
-def test_retry_with_no_known_leader_panics_under_h21_and_skips_under_reference() -> None:
-    s = new(ctx_for())
-    with pytest.raises(HazardPanic):
-        poll_snapshot_request_timeout(s, ctx_for(MOSAIK_0_3_13, leader=None), 15_000)
-    _s2, effects = poll_snapshot_request_timeout(s, ctx_for(leader=None), 15_000)
-    assert effects == (ArmTimer(RETRY, 30_000),)
+@pytest.mark.parametrize("profile", [REFERENCE, MOSAIK_0_3_13], ids=lambda p: p.name)
+def test_invalid_retry_with_no_known_leader_is_refused_h21(profile: Profile) -> None:
+    s = new(ctx_for(profile))
+    leaderless = ctx_for(profile, leader=None)
+    # Before the timer fires nothing reads the leader.
+    assert poll_snapshot_request_timeout(s, leaderless, 14_999) == (s, ())
+    with pytest.raises(InvalidState, match=r"known leader .*H21.*leader=None at Q7"):
+        poll_snapshot_request_timeout(s, leaderless, 15_000)
+    # The reference's immediate re-request (the retry rule, H7 off) needs it too: the
+    # only source times out, the session is unserved and asks the leader at once.
+    if profile is REFERENCE:
+        served, _ = started(profile, peers=(A,))
+        assert served.snapshot_request_deadline_ms is None
+        with pytest.raises(InvalidState, match=r"leader=None at the retry rule"):
+            session_poll(served, leaderless, 5_000)
 
 
 def test_drain_appends_contiguous_chunks_and_stops_at_a_hole() -> None:

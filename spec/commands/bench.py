@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from spec.benchmarks import chunks
+from spec.benchmarks import chunks, model_actions
 from spec.commands import simulate
 
 __all__ = ["register"]
@@ -21,6 +21,7 @@ def register(sub: Any) -> None:
         return 0
 
     parser.set_defaults(handler=_help)
-    # Sub-benchmarks register here (chunks, simulate).
+    # Sub-benchmarks register here (chunks, simulate, actions).
     chunks.register(benches)
     simulate.register_bench(benches)
+    model_actions.register(benches)

@@ -50,6 +50,7 @@ from impl.messages import (
 from impl.session import SessionState, is_served, is_sync_complete
 from impl.types import Cursor
 from spec.model.actions import Transition
+from spec.model.state import NodeSlot
 
 __all__ = ["SITUATIONS", "Coverage"]
 
@@ -79,6 +80,9 @@ SITUATIONS: tuple[str, ...] = (
 )
 """The named situations (``fault_*`` and ``ignored:*`` counters come on top)."""
 
+_Sessions = tuple[SessionState | None, SessionState | None]
+"""A node's catch-up session before and after a step."""
+
 _FAULT_ACTIONS = {
     "duplicate_message": "fault_duplicate",
     "reorder_message": "fault_reorder",
@@ -94,6 +98,8 @@ class Coverage:
         self.counts: Counter[str] = Counter()
         # Per node: peers whose fetch timed out in the current session (for H1's "late").
         self._timed_out: dict[str, set[bytes]] = {}
+        # The last node map observed after a step and its number of live sessions.
+        self._alive: tuple[Mapping[str, NodeSlot], int] | None = None
 
     def merge(self, other: Coverage) -> None:
         """Add ``other``'s counts to these."""
@@ -119,13 +125,38 @@ class Coverage:
             c[fault] += 1
         if t.action == "set_clock_skew":
             c["clock_skew"] += 1
+        finalized: set[str] = set()  # nodes whose session installed its snapshot (Q12)
         for outcome in t.outcomes:
             for effect in outcome.effects:
                 if isinstance(effect, Ignored):
                     c[f"ignored:{effect.reason.value}"] += 1
-        sessions_alive = sum(
-            1 for slot in after.nodes.values() if slot.up and slot.node.catchup is not None
-        )
+                elif isinstance(effect, InstallSnapshot):
+                    finalized.add(outcome.name)
+        # The nodes the step changed, and the live sessions after it: counted anew, or from
+        # the count of the node map before the step (the last one seen) and the changes.
+        changed: list[tuple[str, NodeSlot, NodeSlot, _Sessions]] = []
+        old_nodes = before.nodes
+        delta, matched = 0, 0
+        for name, new_slot in after.nodes.items():
+            old_slot = old_nodes.get(name)
+            if old_slot is new_slot:
+                matched += 1
+                continue
+            new_session = new_slot.node.catchup
+            if new_session is not None and new_slot.up:
+                delta += 1
+            if old_slot is not None:
+                matched += 1
+                old_session = old_slot.node.catchup
+                if old_session is not None and old_slot.up:
+                    delta -= 1
+                changed.append((name, old_slot, new_slot, (old_session, new_session)))
+        last = self._alive
+        if last is not None and last[0] is old_nodes and matched == len(old_nodes):
+            sessions_alive = last[1] + delta
+        else:
+            sessions_alive = sum(_alive(slot) for slot in after.nodes.values())
+        self._alive = (after.nodes, sessions_alive)
         if sessions_alive >= 2:
             c["concurrent_sessions"] += 1
         if t.action == "client_write" and any(
@@ -139,17 +170,15 @@ class Coverage:
                     c["bond_break_during_catchup"] += 1
                     break
         self._deliveries(t)
-        if before.nodes is after.nodes:
-            return
-        for name, new_slot in after.nodes.items():
-            old_slot = before.nodes.get(name)
-            if old_slot is new_slot or old_slot is None:
-                continue
+        for name, old_slot, new_slot, (old_session, new_session) in changed:
             old, new = old_slot.node, new_slot.node
             if new.term > old.term:
                 c["election"] += 1
-            self._sessions(t, name, old.catchup, new.catchup, old.term != new.term)
-            self._provider(t, name, old_slot.node.provider.available, new.provider.available)
+            self._sessions(
+                t, name, old_session, new_session, old.term != new.term, name in finalized
+            )
+            if new.provider.available is not old.provider.available:
+                self._provider(t, name, old.provider.available, new.provider.available)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -160,11 +189,9 @@ class Coverage:
         old: SessionState | None,
         new: SessionState | None,
         term_changed: bool,
+        finalized: bool,
     ) -> None:
         c = self.counts
-        finalized = any(
-            isinstance(e, InstallSnapshot) for o in t.outcomes if o.name == name for e in o.effects
-        )
         if finalized:
             c["session_finalize"] += 1
             if (
@@ -173,6 +200,10 @@ class Coverage:
                 and any(index > old.anchor.index for index, _, _ in old.buffered)
             ):
                 c["finalize_with_buffered"] += 1
+        if old is new:  # no session, or the same one: nothing below can count
+            if new is None:
+                self._timed_out.pop(name, None)
+            return
         if old is None and new is not None:
             c["session_start"] += 1
             self._timed_out[name] = set()
@@ -193,7 +224,11 @@ class Coverage:
         ):
             c["anchor_upgrade"] += 1
             self._anchor_shape(t, new)
-        new_hole = _has_hole(new.buffered) and not _has_hole(old.buffered)
+        new_hole = (
+            new.buffered is not old.buffered
+            and _has_hole(new.buffered)
+            and not _has_hole(old.buffered)
+        )
         if new.min_anchor > old.min_anchor or new_hole:
             c["buffer_gap"] += 1
         now = t.after.now_ms
@@ -258,6 +293,11 @@ class Coverage:
             if s.anchor in dropped:
                 self.counts["ttl_expiry_mid_fetch"] += 1
                 return
+
+
+def _alive(slot: NodeSlot) -> int:
+    """Return 1 if ``slot`` is an up node with a catch-up session, else 0."""
+    return 1 if slot.up and slot.node.catchup is not None else 0
 
 
 def _endpoints(t: Transition) -> Iterable[str]:

@@ -65,7 +65,7 @@ from spec.model.invariants import (
     check_i13_provider_hygiene,
     check_i14_anchor_term,
 )
-from spec.model.state import InFlight, World, WorldSetup
+from spec.model.state import InFlight, World, WorldSetup, bond_key
 from spec.sim.simulator import node_summaries
 from spec.sim.trace import TraceWriter, end_record, header_record, step_record
 
@@ -155,6 +155,7 @@ UNTIL: Mapping[str, Callable[[World], bool]] = {
 """Deep states a ``settle`` may stop at (the group machine's ``until`` argument)."""
 
 _FAULT_CHECKED = frozenset({"I2", "I13", "I14"})
+_TAMPERING = frozenset({"forge_message", "corrupt_response"})
 _MAX_REPLAYABLE = 64
 
 
@@ -255,9 +256,10 @@ class Driver:
         raw = self.checker.check(t)
         self.steps += 1
         if self.record:
-            self.log.append((t, [v.at(self.steps) for v in raw]))
-        self._note_tampering(t)
-        found = self._fault_aware(t, raw)
+            self.log.append((t, [v.at(self.steps) for v in raw] if raw else []))
+        if t.action in _TAMPERING:
+            self._note_tampering(t)
+        found = self._fault_aware(t, raw) if self.tampered else raw
         self.world = t.after
         self.coverage.observe(t)
         for v in found:
@@ -323,10 +325,18 @@ class Driver:
         """
         out: list[tuple[str, str]] = []
         world = t.after
+        nodes, old_nodes = world.nodes, t.before.nodes
+        if nodes is old_nodes and not self._lost_at:
+            return out  # no node changed and no session is waiting
         bound = world.setup.config.fetch_timeout_ms
-        for name in world.up_names():
-            old_slot = t.before.nodes.get(name)
-            slot = world.nodes[name]
+        lost = self._lost_at
+        for name in sorted(nodes):  # the up nodes in name order (World.up_names)
+            slot = nodes[name]
+            old_slot = old_nodes.get(name)
+            if old_slot is slot and name not in lost:
+                continue  # unchanged and not waiting: nothing to do, up or not
+            if not slot.up:
+                continue
             if old_slot is slot:
                 if name in self._lost_at:
                     out.extend(self._e1_state(name, world, bound))
@@ -435,7 +445,9 @@ class Driver:
             dirs = self._deliverable(slow)
             if dirs:
                 for src, dst in dirs:
-                    if self.world.queue(src, dst) and self.world.bonded(src, dst):
+                    # Still queued on a live bond (an earlier delivery may have changed it).
+                    bond = self.world.bonds.get(bond_key(src, dst))
+                    if bond is not None and bond.up and bond.queue(src, dst):
                         self.do(deliver_message, src, dst)
                         self._wake(dst)
                 stuck.clear()

@@ -32,15 +32,6 @@ from spec.sim.trace import TraceReader, decode_args, setup_from_header
 
 __all__ = ["expected_finding", "generate", "recheck"]
 
-UNREACHABLE: dict[str, str] = {
-    "H21": (
-        "no model action can give a catch-up session an unknown leader: a session is "
-        "created by an AppendEntries (which names its leader) and every step that clears "
-        "the leader also replaces the role, dropping the session (inventory H21 [S])"
-    )
-}
-"""Hazard switches with no reachable consequence in the model, and why."""
-
 
 def expected_finding(path: str | Path) -> dict[str, Any]:
     """Return the finding recorded in a saved trace's header (``meta.hunt``)."""
@@ -128,9 +119,6 @@ def generate(
             )
             if report.limitations:
                 entries.append(_save(report.limitations[0], out, name))
-            continue
-        if name in UNREACHABLE:
-            entries.append({"name": name, "unreachable": UNREACHABLE[name]})
             continue
         profile: Profile = REFERENCE.with_hazards([name])
         report = hunt(

@@ -44,7 +44,7 @@ rejection: recorded, the node carries on.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from pyrsistent import pmap
@@ -74,6 +74,7 @@ from impl.node import (
     node_receive,
 )
 from impl.raft import ELECTION_TIMER, start_election
+from impl.records import constructor, evolve
 from impl.types import ItemRange, PeerId, Term
 from spec.model.faults import CORRUPTIONS, Fault, corrupt_response, reverse_order_chunk
 from spec.model.ghost import Divergence, Ghost
@@ -202,16 +203,24 @@ def node_context(world: World, name: str) -> NodeContext:
     """Return the :class:`~impl.node.NodeContext` of node ``name`` in ``world``."""
     slot = world.nodes[name]
     setup = world.setup
-    return NodeContext(
-        now_ms=world.now_ms,
-        now_wall_ms=world.wall_ms(name),
-        bonds=world.bond_peer_ids(name),
-        config=setup.config,
-        profile=setup.profile,
-        machine=machine_for(setup.kind),
-        election_timeout_ms=election_timeout_of(slot),
-        heartbeat_interval_ms=setup.heartbeat_interval_ms,
+    return _node_context(
+        world.now_ms,
+        world.wall_ms(name),
+        world.bond_peer_ids(name),
+        setup.config,
+        setup.profile,
+        _MACHINES.get(setup.kind) or machine_for(setup.kind),
+        election_timeout_of(slot),
+        setup.heartbeat_interval_ms,
     )
+
+
+# The records made at every step, built field by field (impl.records.constructor): a
+# NodeContext still validates itself (``__post_init__``).
+_node_context = constructor(NodeContext)
+_transition = constructor(Transition)
+_outcome = constructor(NodeOutcome)
+_in_flight = constructor(InFlight)
 
 
 # -- the effect carrier ---------------------------------------------------------------------
@@ -230,17 +239,17 @@ class _Builder:
     divergences: list[tuple[str, Divergence]] = field(default_factory=list)
 
     def finish(self, action: str, args: Mapping[str, Any], before: World) -> Transition:
-        return Transition(
-            action=action,
-            args=dict(args),
-            before=before,
-            after=self.world,
-            outcomes=tuple(self.outcomes),
-            sent=tuple(self.sent),
-            dropped=tuple(self.dropped),
-            delivered=tuple(self.delivered),
-            lost=tuple(self.lost),
-            divergences=tuple(self.divergences),
+        return _transition(
+            action,
+            dict(args),
+            before,
+            self.world,
+            tuple(self.outcomes),
+            tuple(self.sent),
+            tuple(self.dropped),
+            tuple(self.delivered),
+            tuple(self.lost),
+            tuple(self.divergences),
         )
 
     # -- transport -----------------------------------------------------------------------
@@ -248,17 +257,41 @@ class _Builder:
     def enqueue(
         self, src: str, dst: str, message: Message, in_reply_to: FetchDataRequest | None = None
     ) -> None:
+        """Queue ``message`` on the bond ``src → dst``, or drop it (no live bond)."""
+        queued: dict[tuple[str, str], Bond] = {}
+        mid = self._queue(queued, self.world.next_mid, src, dst, message, in_reply_to)
+        self._commit(queued, mid, self.world.ghost)
+
+    def _queue(
+        self,
+        queued: dict[tuple[str, str], Bond],
+        mid: int,
+        src: str,
+        dst: str,
+        message: Message,
+        in_reply_to: FetchDataRequest | None,
+    ) -> int:
+        """Queue one message as message ``mid`` on the bonds of :attr:`world` updated by
+        ``queued`` (updated in place); return the next message id."""
         world = self.world
         # A node has no bond with itself: a send to itself goes nowhere.
-        bond = world.bonds.get(bond_key(src, dst)) if src != dst else None
-        if bond is None or not bond.up:
+        key = bond_key(src, dst) if src != dst else None
+        bond = None if key is None else queued.get(key) or world.bonds.get(key)
+        if key is None or bond is None or not bond.up:
             self.dropped.append(Dropped(src, dst, message))
-            return
-        message = self._misbehave(src, message)
-        item = InFlight(world.next_mid, src, dst, message, world.now_ms, in_reply_to)
-        bond = bond.with_queue(src, dst, (*bond.queue(src, dst), item))
-        self.world = replace(world.with_bond(bond), next_mid=world.next_mid + 1)
+            return mid
+        if world.nodes[src].disorder:
+            message = self._misbehave(src, message)
+        item = _in_flight(mid, src, dst, message, world.now_ms, in_reply_to)
+        queued[key] = bond.with_queue(src, dst, (*bond.queue(src, dst), item))
         self.sent.append(item)
+        return mid + 1
+
+    def _commit(self, queued: dict[tuple[str, str], Bond], mid: int, ghost: Ghost) -> None:
+        """Store the queued bonds, the next message id and the ghost in :attr:`world`."""
+        world = self.world
+        if queued or mid != world.next_mid or ghost is not world.ghost:
+            self.world = world.with_queued(queued, mid, ghost)
 
     def _misbehave(self, src: str, message: Message) -> Message:
         """Apply the sender's provider misbehaviour (fault ``disagree_order``)."""
@@ -283,8 +316,15 @@ class _Builder:
     def carry(
         self, name: str, effects: tuple[Effect, ...], in_reply_to: FetchDataRequest | None
     ) -> None:
-        """Carry ``name``'s network effects over its bonds; record appended entries."""
+        """Carry ``name``'s network effects over its bonds; record appended entries.
+
+        The sends are queued in effect order; the world is updated once at the end
+        (the bonds, the next message id and the ghost: nothing here reads them back).
+        """
         world = self.world
+        queued: dict[tuple[str, str], Bond] = {}
+        mid = world.next_mid
+        ghost = world.ghost
         for effect in effects:
             if isinstance(effect, Send):
                 dst = world.peers.get(effect.to)
@@ -292,16 +332,13 @@ class _Builder:
                     self.dropped.append(Dropped(name, effect.to.short(), effect.message))
                     continue
                 reply = in_reply_to if isinstance(effect.message, FetchDataResponse) else None
-                self._record(effect.message)
-                self.enqueue(name, dst, effect.message, reply)
+                ghost = _recorded(ghost, effect.message)
+                mid = self._queue(queued, mid, name, dst, effect.message, reply)
             elif isinstance(effect, Broadcast):
-                self._record(effect.message)
-                for dst in self.world.bond_peers(name):
-                    self.enqueue(name, dst, effect.message)
-
-    def _record(self, message: Message) -> None:
-        if isinstance(message, AppendEntries) and message.entries:
-            self.world = replace(self.world, ghost=self.world.ghost.record_append(message))
+                ghost = _recorded(ghost, effect.message)
+                for dst in world.bond_peers(name):
+                    mid = self._queue(queued, mid, name, dst, effect.message, None)
+        self._commit(queued, mid, ghost)
 
     # -- node steps ----------------------------------------------------------------------
 
@@ -319,7 +356,7 @@ class _Builder:
         try:
             node, effects = fn(slot.node, ctx)
         except HazardPanic as panic:
-            self.world = world.with_slot(replace(slot, status=NodeStatus.CRASHED))
+            self.world = world.with_slot(evolve(slot, status=NodeStatus.CRASHED))
             outcome = NodeOutcome(name, step, panic=panic)
             self.outcomes.append(outcome)
             return outcome
@@ -330,33 +367,34 @@ class _Builder:
         except InvalidState as exc:
             # The step refused the state it was given (its precondition does not hold):
             # the model reached a state the step excludes. Reported as STEP; the node stops.
-            self.world = world.with_slot(replace(slot, status=NodeStatus.CRASHED))
+            self.world = world.with_slot(evolve(slot, status=NodeStatus.CRASHED))
             outcome = NodeOutcome(name, step, error=f"InvalidState: {exc}")
             self.outcomes.append(outcome)
             return outcome
-        self.world = world.with_node(name, node)
-        if slot.redraw is not None:
-            arms = _arms_after(slot, node, effects)
-            if arms != slot.election_arms:
-                fresh = replace(self.world.nodes[name], election_arms=arms)
-                self.world = self.world.with_slot(fresh)
+        arms = slot.election_arms if slot.redraw is None else _arms_after(slot, node, effects)
+        if arms != slot.election_arms:
+            self.world = world.with_slot(evolve(slot, node=node, election_arms=arms))
+        else:
+            self.world = world.with_node(name, node)
         self.carry(name, effects, in_reply_to)  # records appended entries first
         self.observe(name, slot.node, node)
-        outcome = NodeOutcome(name, step, effects)
+        outcome = _outcome(name, step, effects, None, None)
         self.outcomes.append(outcome)
         return outcome
 
     def observe(self, name: str, old: NodeState, new: NodeState) -> None:
         """Update the ghost from a node's new state: leaders, the committed log."""
         ghost = self.world.ghost
-        if new.leader == new.id and new.leader is not None:
+        leader = new.leader
+        if leader is not None and leader == new.id:
             ghost = ghost.with_leader(int(new.term), name)
-        if new.committed != old.committed and new.committed.index > 0:
-            ghost, divergence = ghost.observe_commit(new.committed)
+        committed = new.committed
+        if committed is not old.committed and committed != old.committed and committed.index > 0:
+            ghost, divergence = ghost.observe_commit(committed)
             if divergence is not None:
                 self.divergences.append((name, divergence))
         if ghost is not self.world.ghost:
-            self.world = replace(self.world, ghost=ghost)
+            self.world = evolve(self.world, ghost=ghost)
 
     def bond_down(self, a: str, b: str) -> None:
         """Break the bond ``a``–``b``: lose its queues, tell both (up) ends."""
@@ -378,6 +416,13 @@ class _Builder:
         self.world = self.world.with_bond(Bond(lo, hi, up=True))
 
 
+def _recorded(ghost: Ghost, message: Message) -> Ghost:
+    """Return ``ghost`` with the entries of a leader's AppendEntries recorded."""
+    if isinstance(message, AppendEntries) and message.entries:
+        return ghost.record_append(message)
+    return ghost
+
+
 def _election_deadline(node: NodeState) -> int | None:
     deadline = getattr(node.role, "election_deadline_ms", None)
     return deadline if isinstance(deadline, int) else None
@@ -393,8 +438,11 @@ def _arms_after(slot: NodeSlot, node: NodeState, effects: tuple[Effect, ...]) ->
     """
     if node.term != slot.node.term:
         return 0
-    armed = any(isinstance(e, ArmTimer) and e.timer == ELECTION_TIMER for e in effects)
-    if armed or _election_deadline(node) != _election_deadline(slot.node):
+    for e in effects:
+        if isinstance(e, ArmTimer) and e.timer == ELECTION_TIMER:
+            return slot.election_arms + 1
+    old = slot.node
+    if node.role is not old.role and _election_deadline(node) != _election_deadline(old):
         return slot.election_arms + 1
     return slot.election_arms
 
@@ -505,7 +553,7 @@ def leave(world: World, name: str) -> Transition:
     b = _Builder(world)
     for other in world.bond_peers(name):
         b.bond_down(name, other)
-    b.world = b.world.with_slot(replace(b.world.nodes[name], status=NodeStatus.DOWN))
+    b.world = b.world.with_slot(evolve(b.world.nodes[name], status=NodeStatus.DOWN))
     return b.finish(action, {"name": name}, world)
 
 
@@ -524,7 +572,7 @@ def restart_empty(world: World, name: str, *, election_timeout_ms: int) -> Trans
     machine = machine_for(world.setup.kind)
     preference = Preference.NORMAL if slot.writer else Preference.OBSERVER
     node = node_new(slot.peer, machine, preference, world.now_ms, election_timeout_ms)
-    fresh = replace(
+    fresh = evolve(
         slot,
         node=node,
         election_timeout_ms=election_timeout_ms,
@@ -612,7 +660,7 @@ def advance_time(world: World, to_ms: int) -> Transition:
     """
     action = "advance_time"
     _enabled(action, isinstance(to_ms, int) and to_ms >= world.now_ms, f"{to_ms} < {world.now_ms}")
-    b = _Builder(replace(world, now_ms=to_ms))
+    b = _Builder(evolve(world, now_ms=to_ms))
     for name in due_nodes(b.world, to_ms):
         if b.world.nodes[name].up:
             b.run(name, "node_poll", node_poll)
@@ -643,7 +691,7 @@ def set_clock_skew(world: World, name: str, skew_ms: int) -> Transition:
     """Node ``name``'s wall clock jumps: its skew becomes ``skew_ms`` (inventory §0.5, H8)."""
     action = "set_clock_skew"
     slot = _require_up(world, action, name)
-    after = world.with_slot(replace(slot, skew_ms=skew_ms))
+    after = world.with_slot(evolve(slot, skew_ms=skew_ms))
     return Transition(action, {"name": name, "skew_ms": skew_ms}, world, after)
 
 
@@ -729,7 +777,7 @@ def corrupt_response_action(
     bad = corrupt_response(item.message, fault, delta)
     if bad is None:
         raise ActionNotEnabled(action, f"{mode} does not apply to message {item.mid}")
-    new_queue = (*queue[:position], replace(item, message=bad), *queue[position + 1 :])
+    new_queue = (*queue[:position], evolve(item, message=bad), *queue[position + 1 :])
     after = world.with_bond(bond.with_queue(src, dst, new_queue))
     args = {"src": src, "dst": dst, "position": position, "mode": fault.value, "delta": delta}
     return Transition(action, args, world, after)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import bisect
 import json
 from collections import OrderedDict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import blake3
@@ -37,6 +37,7 @@ from impl.collections.base import ApplyContext, StateMachine
 from impl.config import Config
 from impl.messages import AppendEntries, Item, LogEntry, SnapshotRequest, TakeSnapshot
 from impl.profile import Profile
+from impl.records import evolve
 from impl.types import Cursor, Index, PeerId, Term
 
 __all__ = [
@@ -142,7 +143,7 @@ class Ghost:
                 return self
             skip = runs[-1].last_index + 1 - run.first_index
             run = AppendedRun(run.term, runs[-1].last_index + 1, run.term, run.entries[skip:])
-        return replace(self, appended=self.appended.set(run.term, runs.append(run)))
+        return evolve(self, appended=self.appended.set(run.term, runs.append(run)))
 
     def _run_at(self, term: int, index: int) -> AppendedRun | None:
         runs = self.appended.get(term)
@@ -224,7 +225,7 @@ class Ghost:
         ]
         if found:
             takes = takes.extend(found)
-        return replace(self, committed=committed, take_snapshots=takes), None
+        return evolve(self, committed=committed, take_snapshots=takes), None
 
     def requests_by(self, peer: PeerId, up_to: int) -> tuple[tuple[int, SnapshotRequest], ...]:
         """Return the TakeSnapshot entries of ``L[1..up_to]`` requested by ``peer``."""
@@ -238,7 +239,7 @@ class Ghost:
         """Return a copy recording that ``name`` led ``term`` (first leader wins)."""
         if term in self.leaders:
             return self
-        return replace(self, leaders=self.leaders.set(term, name))
+        return evolve(self, leaders=self.leaders.set(term, name))
 
 
 def items_digest(items: tuple[Item, ...]) -> str:

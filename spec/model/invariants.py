@@ -17,8 +17,8 @@ Ids beyond the inventory's: ``FRESH`` (the reference's inductive strengthening
 of I7: an anchor is never below the session's trigger position or a gap in its
 buffer), ``RAFT`` (election safety: one leader per term), ``PANIC`` (a step
 raised mosaik's panic: H3's is reported as I7) and ``STEP`` (a step rejected the
-state it was given with ``InvalidState``: the model reached a state the step's
-precondition excludes).
+state it was given with ``InvalidState``, or the model reached a state a step's
+precondition excludes: a catch-up session whose node knows no leader, inventory H21).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from impl.effects import InstallSnapshot, SetCommitted
+from impl.errors import InvalidInput
 from impl.messages import FetchDataResponse, SnapshotOffer
 from impl.node import NodeState
 from impl.session import SessionState, check_session_invariants
@@ -82,6 +83,11 @@ class _Memo:
     """Per node: every index at which one of its apply runs ended (I15)."""
     sessions: dict[str, tuple[int, frozenset[Cursor]]] = field(default_factory=dict)
     """Per node: (upgrades, anchors ever offered) of its current session (L5)."""
+    seen_offers: dict[int, Any] = field(default_factory=dict)
+    """id → ``provider.available`` map whose snapshots are all in ``snapshots`` already
+    (kept alive so ids stay unique): a step that left it unchanged has nothing new."""
+    terms: dict[str, tuple[Any, int, bool]] = field(default_factory=dict)
+    """Per node: (log, index, whether ``log.term_at(index)`` is defined) last seen (I16)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,14 +111,18 @@ class CheckContext:
     """Nodes whose impl state (or status) changed in this step, sorted."""
     new_snapshots: list[_NewSnapshot]
     """Snapshots on offer at changed nodes, not seen by any earlier step (I1, I3)."""
+    before: World = field(init=False)
+    """The world before the step (``t.before``)."""
+    after: World = field(init=False)
+    """The world after the step (``t.after``)."""
+    _outcomes: dict[str, list[NodeOutcome]] | None = field(default=None, init=False)
+    _finalized: dict[str, bool] = field(default_factory=dict, init=False)
+    _session_list: list[tuple[str, SessionState]] | None = field(default=None, init=False)
 
-    @property
-    def before(self) -> World:
-        return self.t.before
-
-    @property
-    def after(self) -> World:
-        return self.t.after
+    def __post_init__(self) -> None:
+        # Every check reads these many times per step: plain fields, not properties.
+        self.before = self.t.before
+        self.after = self.t.after
 
     def node(self, name: str) -> NodeState:
         """Return node ``name``'s state after the step."""
@@ -130,11 +140,21 @@ class CheckContext:
 
     def outcomes(self, name: str) -> list[NodeOutcome]:
         """Return the impl steps this transition ran at ``name``."""
-        return [o for o in self.t.outcomes if o.name == name]
+        by_name = self._outcomes
+        if by_name is None:
+            by_name = self._outcomes = {}
+            for o in self.t.outcomes:
+                by_name.setdefault(o.name, []).append(o)
+        return list(by_name.get(name, ()))
 
     def finalized(self, name: str) -> bool:
         """Check if a session finalized (Q12) at ``name`` in this step."""
-        return any(isinstance(e, InstallSnapshot) for o in self.outcomes(name) for e in o.effects)
+        done = self._finalized.get(name)
+        if done is None:
+            done = self._finalized[name] = any(
+                isinstance(e, InstallSnapshot) for o in self.outcomes(name) for e in o.effects
+            )
+        return done
 
     def reference(self, index: int) -> tuple[Any, ...] | None:
         """Return the items of ``Apply(index)``, or None if ``L`` is shorter than ``index``."""
@@ -160,7 +180,10 @@ def _new_snapshots(world: World, changed: Iterable[str], memo: _Memo) -> list[_N
     """Return the snapshots on offer at changed nodes that no check has seen yet."""
     out: list[_NewSnapshot] = []
     for name in changed:
-        for anchor, entry in sorted(world.nodes[name].node.provider.available.items()):
+        available = world.nodes[name].node.provider.available
+        if memo.seen_offers.get(id(available)) is available:
+            continue  # every snapshot of this very map was seen (Checker.check marks it)
+        for anchor, entry in sorted(available.items()):
             if id(entry.snapshot) in memo.snapshots:
                 continue
             out.append(_NewSnapshot(name, anchor, entry.snapshot, _snapshot_items(entry.snapshot)))
@@ -285,11 +308,16 @@ def check_i3_iter_range(cx: CheckContext) -> list[Violation]:
 
 
 def _sessions(cx: CheckContext) -> Iterable[tuple[str, SessionState]]:
-    for name in cx.changed:
-        slot = cx.after.nodes[name]
-        session = slot.node.catchup
-        if session is not None and slot.up:
-            yield name, session
+    """Return ``(name, session)`` of the changed up nodes with a session (once per step)."""
+    found = cx._session_list
+    if found is None:
+        found = cx._session_list = []
+        for name in cx.changed:
+            slot = cx.after.nodes[name]
+            session = slot.node.catchup
+            if session is not None and slot.up:
+                found.append((name, session))
+    return found
 
 
 _SESSION_FIELDS = (
@@ -701,7 +729,9 @@ def check_i15_position_arithmetic(cx: CheckContext) -> list[Violation]:
             ends.update(_run_ends(ghost, int(old.committed.index), int(node.committed.index)))
         positions = [p.position for p in node.provider.requests]
         if old is not None:
-            positions += [a for a in node.provider.available if a not in old.provider.available]
+            if node.provider.available is not old.provider.available:
+                available = old.provider.available
+                positions += [a for a in node.provider.available if a not in available]
         else:
             positions += list(node.provider.available)
         for position in positions:
@@ -716,10 +746,17 @@ def check_i16_pruning(cx: CheckContext) -> list[Violation]:
     """I16: after R7, ``offset <= committed.index - 1`` and ``term_at(committed.index)`` is
     defined; after a finalize (no R7, H22) the offset may equal ``committed``."""
     out: list[Violation] = []
+    terms = cx.memo.terms
     for name in cx.changed:
         node = cx.node(name)
         c = int(node.committed.index)
-        if node.log.term_at(c) is None:
+        known = terms.get(name)
+        if known is not None and known[0] is node.log and known[1] == c:
+            defined = known[2]  # the same (immutable) log and index as last time
+        else:
+            defined = node.log.term_at(c) is not None
+            terms[name] = (node.log, c, defined)
+        if not defined:
             out.append(_v("I16", name, f"term_at(committed {c}) is undefined"))
         old = cx.old(name)
         advanced = old is not None and cx.same_life(name) and c > old.committed.index
@@ -751,6 +788,23 @@ def check_panics(cx: CheckContext) -> list[Violation]:
             out.append(_v("PANIC", o.name, f"{o.panic.hazard} at {o.panic.site}: {o.panic.detail}"))
         if o.error is not None and o.error.startswith("InvalidState"):
             out.append(_v("STEP", o.name, f"{o.step} refused: {o.error}"))
+    return out
+
+
+def check_session_leader(cx: CheckContext) -> list[Violation]:
+    """STEP: every up node with a catch-up session knows its leader.
+
+    The precondition of Q0 and Q7 (``impl.session`` refuses a leaderless context
+    with ``InvalidState``; inventory H21, mosaik panics at shared.rs:436-442),
+    checked on the state so that it holds on every step, not only at the steps
+    that happen to read the leader.
+    """
+    out: list[Violation] = []
+    for name, session in _sessions(cx):
+        if cx.node(name).leader is None:
+            started = session.leader.short()
+            detail = f"a catch-up session with no known leader (started under {started})"
+            out.append(_v("STEP", name, f"{detail}: Q0/Q7 need one (H21)"))
     return out
 
 
@@ -802,29 +856,157 @@ class Invariant:
     ids: tuple[str, ...]
     title: str
     check: Callable[[CheckContext], list[Violation]]
+    needs: frozenset[str] | None = None
+    """Step facts (:data:`_FACT_BITS`) without any of which the check finds nothing and
+    changes no cache, so :class:`Checker` skips it; ``None``: run it after every step."""
+
+
+# What each check reads (see its docstring): with none of these, it has nothing to look at.
+_CHANGED = frozenset({"changed"})
+_MOVED = frozenset({"moved"})
+_POSITIONS = frozenset({"moved", "offers"})
+_LEADS = frozenset({"leads"})
+_CATCHUP = frozenset({"catchup"})
+_SESSIONS = frozenset({"sessions"})
+_SNAPSHOTS = frozenset({"snapshots"})
+_SENT = frozenset({"sent"})
+_DELIVERED = frozenset({"delivered"})
+_WIRE = frozenset({"sent", "delivered", "dropped"})
+_STATES = frozenset({"moved", "divergences"})
+_INSTALLS = frozenset({"installs"})
+_FINALIZE = frozenset({"installs", "panics"})
+_COMMITS = frozenset({"installs", "commits"})
+_FAILURES = frozenset({"panics", "errors"})
+_POLLS = frozenset({"polls"})
+
+
+_FACT_BITS: dict[str, int] = {
+    name: 1 << bit
+    for bit, name in enumerate(
+        (
+            "changed",
+            "sessions",
+            "snapshots",
+            "sent",
+            "delivered",
+            "dropped",
+            "divergences",
+            "installs",
+            "commits",
+            "panics",
+            "errors",
+            "polls",
+            "moved",
+            "offers",
+            "leads",
+            "catchup",
+        )
+    )
+}
+"""The step facts, as bits of :func:`_step_facts`'s mask."""
+
+
+def _step_facts(cx: CheckContext) -> int:
+    """Return what the step did, coarsely, as a mask of :data:`_FACT_BITS`.
+
+    ``changed`` (a node's slot changed), ``sessions`` (a changed up node has a
+    session), ``snapshots`` (a snapshot no step saw before is on offer), ``sent``,
+    ``delivered``, ``dropped``, ``divergences`` (the transition's lists are not empty),
+    ``installs`` / ``commits`` (an ``InstallSnapshot`` / ``SetCommitted`` effect),
+    ``panics`` / ``errors`` (a step panicked / was refused), ``polls`` (a
+    ``node_poll`` ran), and of the changed nodes: ``moved`` (one is new, in a new life,
+    or has another state machine state or committed cursor), ``offers`` (one is new, in
+    a new life, has snapshot requests or another map of snapshots on offer), ``leads``
+    (an up one leads) and ``catchup`` (one has a session, or L5 still tracks one).
+    """
+    bits = _FACT_BITS
+    t = cx.t
+    facts = 0
+    if cx.changed:
+        facts |= bits["changed"]
+        if _sessions(cx):
+            facts |= bits["sessions"]
+        before, after = cx.before.nodes, cx.after.nodes
+        for name in cx.changed:
+            slot = after[name]
+            node = slot.node
+            old_slot = before.get(name)
+            if old_slot is None or old_slot.incarnation != slot.incarnation:
+                facts |= bits["moved"] | bits["offers"]
+            else:
+                old = old_slot.node
+                committed = node.committed
+                if old.sm is not node.sm or (
+                    committed is not old.committed and committed != old.committed
+                ):
+                    facts |= bits["moved"]
+                provider = node.provider
+                if provider.requests or provider.available is not old.provider.available:
+                    facts |= bits["offers"]
+            if node.leader == node.id and slot.up:
+                facts |= bits["leads"]
+            if node.catchup is not None or name in cx.memo.sessions:
+                facts |= bits["catchup"]
+    if cx.new_snapshots:
+        facts |= bits["snapshots"]
+    if t.sent:
+        facts |= bits["sent"]
+    if t.delivered:
+        facts |= bits["delivered"]
+    if t.dropped:
+        facts |= bits["dropped"]
+    if t.divergences:
+        facts |= bits["divergences"]
+    for o in t.outcomes:
+        if o.panic is not None:
+            facts |= bits["panics"]
+        if o.error is not None:
+            facts |= bits["errors"]
+        if o.step == "node_poll":
+            facts |= bits["polls"]
+        for e in o.effects:
+            if isinstance(e, InstallSnapshot):
+                facts |= bits["installs"]
+            elif isinstance(e, SetCommitted):
+                facts |= bits["commits"]
+    return facts
+
+
+def _needs_mask(inv: Invariant) -> int:
+    """Return ``inv.needs`` as a mask of :data:`_FACT_BITS` (-1, every bit: always run)."""
+    if inv.needs is None:
+        return -1
+    unknown = sorted(inv.needs - _FACT_BITS.keys())
+    if unknown:
+        raise InvalidInput(f"invariant {inv.title!r} needs unknown step facts {unknown}")
+    mask = 0
+    for name in inv.needs:
+        mask |= _FACT_BITS[name]
+    return mask
 
 
 INVARIANTS: tuple[Invariant, ...] = (
-    Invariant(("I1",), "snapshot correctness", check_i1_snapshot_correctness),
-    Invariant(("I2",), "anchor agreement", check_i2_anchor_agreement),
-    Invariant(("I3",), "iter_range contract", check_i3_iter_range),
-    Invariant(("I4", "I6", "I7", "FRESH"), "session bookkeeping", check_i4_i6_session),
-    Invariant(("I5",), "exactly-once prefix", check_i5_exactly_once_prefix),
-    Invariant(("I7",), "anchor validity at finalize", check_i7_anchor_validity),
-    Invariant(("I8",), "post-finalize equivalence", check_i8_post_finalize),
-    Invariant(("I9",), "replication equivalence", check_i9_replication_equivalence),
-    Invariant(("I10",), "no gap, no duplicate", check_i10_no_gap_no_duplicate),
-    Invariant(("I11",), "monotonic commit", check_i11_monotonic_commit),
-    Invariant(("I12",), "no apply during catch-up", check_i12_no_apply_during_catchup),
-    Invariant(("I13",), "provider hygiene", check_i13_provider_hygiene),
-    Invariant(("I14",), "anchor term", check_i14_anchor_term),
-    Invariant(("I15",), "position arithmetic", check_i15_position_arithmetic),
-    Invariant(("I16",), "pruning", check_i16_pruning),
-    Invariant(("RAFT",), "election safety", check_raft_election_safety),
-    Invariant(("PANIC", "STEP"), "panics and refused steps", check_panics),
-    Invariant(("L2",), "no dead session state", check_l2_dead_session),
-    Invariant(("L3",), "retry while no offer", check_l3_retry_armed),
-    Invariant(("L5",), "bounded anchor upgrades", check_l5_bounded_restarts),
+    Invariant(("I1",), "snapshot correctness", check_i1_snapshot_correctness, _SNAPSHOTS),
+    Invariant(("I2",), "anchor agreement", check_i2_anchor_agreement, _SENT),
+    Invariant(("I3",), "iter_range contract", check_i3_iter_range, _SNAPSHOTS),
+    Invariant(("I4", "I6", "I7", "FRESH"), "session bookkeeping", check_i4_i6_session, _SESSIONS),
+    Invariant(("I5",), "exactly-once prefix", check_i5_exactly_once_prefix, _SESSIONS),
+    Invariant(("I7",), "anchor validity at finalize", check_i7_anchor_validity, _FINALIZE),
+    Invariant(("I8",), "post-finalize equivalence", check_i8_post_finalize, _INSTALLS),
+    Invariant(("I9",), "replication equivalence", check_i9_replication_equivalence, _STATES),
+    Invariant(("I10",), "no gap, no duplicate", check_i10_no_gap_no_duplicate, _COMMITS),
+    Invariant(("I11",), "monotonic commit", check_i11_monotonic_commit, _MOVED),
+    Invariant(("I12",), "no apply during catch-up", check_i12_no_apply_during_catchup, _MOVED),
+    Invariant(("I13",), "provider hygiene", check_i13_provider_hygiene, _WIRE),
+    Invariant(("I14",), "anchor term", check_i14_anchor_term, _DELIVERED),
+    Invariant(("I15",), "position arithmetic", check_i15_position_arithmetic, _POSITIONS),
+    Invariant(("I16",), "pruning", check_i16_pruning, _CHANGED),
+    Invariant(("RAFT",), "election safety", check_raft_election_safety, _LEADS),
+    Invariant(("PANIC", "STEP"), "panics and refused steps", check_panics, _FAILURES),
+    Invariant(("STEP",), "a session knows its leader", check_session_leader),
+    Invariant(("L2",), "no dead session state", check_l2_dead_session, _POLLS),
+    Invariant(("L3",), "retry while no offer", check_l3_retry_armed, _SESSIONS),
+    Invariant(("L5",), "bounded anchor upgrades", check_l5_bounded_restarts, _CATCHUP),
 )
 """Every per-step check, in the order they run."""
 
@@ -838,21 +1020,50 @@ class Checker:
         self.memo = _Memo()
         self.invariants = invariants
         self._reported: set[tuple[str, str | None, str]] = set()
+        # The checks to run for each step-facts mask, for the invariants they were made from.
+        self._plans: dict[int, list[Callable[[CheckContext], list[Violation]]]] = {}
+        self._planned: tuple[Invariant, ...] = ()
+        self._masks: list[int] = []
+
+    def _plan(self, facts: int) -> list[Callable[[CheckContext], list[Violation]]]:
+        """Return the checks of :attr:`invariants` that a step with ``facts`` needs, in order."""
+        if self._planned is not self.invariants:
+            self._plans.clear()
+            self._masks = [_needs_mask(inv) for inv in self.invariants]
+            self._planned = self.invariants
+        plan = self._plans.get(facts)
+        if plan is None:
+            plan = self._plans[facts] = [
+                inv.check
+                for inv, mask in zip(self.invariants, self._masks, strict=True)
+                if mask & facts
+            ]
+        return plan
 
     def check(self, t: Transition) -> list[Violation]:
         """Return the violations first found after transition ``t`` (each distinct
         violation is reported once per run)."""
         before, after = t.before, t.after
-        changed = tuple(
-            name for name in sorted(after.nodes) if before.nodes.get(name) is not after.nodes[name]
+        old_nodes, nodes = before.nodes, after.nodes
+        changed = (
+            ()
+            if old_nodes is nodes
+            else tuple([name for name in sorted(nodes) if old_nodes.get(name) is not nodes[name]])
         )
         new = _new_snapshots(after, changed, self.memo)
         cx = CheckContext(t, self.oracle, self.memo, changed, new)
         out: list[Violation] = []
-        for inv in self.invariants:
-            out.extend(inv.check(cx))
+        for check in self._plan(_step_facts(cx)):
+            out.extend(check(cx))
         for snap in new:
             self.memo.snapshots[id(snap.snapshot)] = snap.snapshot
+        seen = self.memo.seen_offers
+        if len(seen) > 256:
+            seen.clear()
+        for name in changed:
+            # Every snapshot on offer at a changed node is in ``memo.snapshots`` now.
+            available = after.nodes[name].node.provider.available
+            seen[id(available)] = available
         # A violated state predicate stays violated while the state lasts: report each
         # distinct violation once, at the step that first reached it.
         fresh = []

@@ -25,7 +25,7 @@ Determinism: every collection of nodes or bonds is iterated in sorted name order
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
@@ -38,6 +38,7 @@ from impl.errors import InvalidInput
 from impl.messages import FetchDataRequest, Message
 from impl.node import HEARTBEAT_INTERVAL_MS, NodeState
 from impl.profile import REFERENCE, Profile
+from impl.records import evolve, evolver
 from impl.types import PeerId
 from spec.model.faults import Fault
 
@@ -293,10 +294,10 @@ class Bond:
 
     def with_queue(self, src: str, dst: str, queue: tuple[InFlight, ...]) -> Bond:
         """Return a copy with the queue of ``src → dst`` replaced."""
-        if (src, dst) == (self.lo, self.hi):
-            return replace(self, lo_to_hi=queue)
-        if (src, dst) == (self.hi, self.lo):
-            return replace(self, hi_to_lo=queue)
+        if src == self.lo and dst == self.hi:
+            return _bond_lo_to_hi(self, queue)
+        if src == self.hi and dst == self.lo:
+            return _bond_hi_to_lo(self, queue)
         raise InvalidInput(f"bond {self.lo}–{self.hi} has no direction {src}→{dst}")
 
     def in_flight(self) -> int:
@@ -322,7 +323,7 @@ def election_timeout_of(slot: NodeSlot) -> int:
     >>> election_timeout_of(slot)
     1000
     >>> timing = ElectionTiming(2_000, 500, seed=1)
-    >>> redrawn = replace(slot, redraw=timing, election_arms=2)
+    >>> redrawn = evolve(slot, redraw=timing, election_arms=2)
     >>> election_timeout_of(redrawn) == timing.draw("w0", 0, 0, 2)
     True
     """
@@ -376,7 +377,8 @@ class World:
 
     def up_names(self) -> tuple[str, ...]:
         """Return the names of the nodes that are up, sorted."""
-        return tuple(n for n in sorted(self.nodes) if self.nodes[n].up)
+        nodes = self.nodes
+        return tuple([n for n in sorted(nodes) if nodes[n].up])
 
     def name_of(self, peer: PeerId) -> str:
         """Return the name of ``peer`` or raise :class:`InvalidInput`."""
@@ -396,15 +398,34 @@ class World:
 
     def bond_peers(self, name: str) -> tuple[str, ...]:
         """Return the names of the nodes ``name`` has a live bond with, sorted."""
-        out = []
-        for (lo, hi), bond in self.bonds.items():
-            if bond.up and name in (lo, hi):
-                out.append(hi if lo == name else lo)
-        return tuple(sorted(out))
+        table = _peer_table(self.bonds).peers
+        peers = table.get(name)
+        if peers is None:
+            out = []
+            for (lo, hi), bond in self.bonds.items():
+                if bond.up and name in (lo, hi):
+                    out.append(hi if lo == name else lo)
+            peers = table[name] = tuple(sorted(out))
+        return peers
 
     def bond_peer_ids(self, name: str) -> frozenset[PeerId]:
         """Return the peer ids of :meth:`bond_peers` (a step's ``NodeContext.bonds``)."""
-        return frozenset(self.nodes[p].peer for p in self.bond_peers(name))
+        tables = _peer_table(self.bonds)
+        peers = tables.peers.get(name) or self.bond_peers(name)
+        table = tables.ids
+        nodes = self.nodes
+        hit = table.get(name)
+        if hit is not None:
+            # The same peer objects as last time: the same set (hashing them is the cost).
+            for peer, known in zip(peers, hit[0], strict=True):
+                if nodes[peer].peer is not known:
+                    break
+            else:
+                return hit[1]
+        objects = tuple(nodes[p].peer for p in peers)
+        ids = frozenset(objects)
+        table[name] = (objects, ids)
+        return ids
 
     def queue(self, src: str, dst: str) -> tuple[InFlight, ...]:
         """Return the messages queued on ``src → dst`` (empty if there is no bond)."""
@@ -413,7 +434,7 @@ class World:
 
     def in_flight(self) -> int:
         """Return the number of queued messages over all bonds."""
-        return sum(b.in_flight() for b in self.bonds.values())
+        return sum([len(b.lo_to_hi) + len(b.hi_to_lo) for b in self.bonds.values()])
 
     def directions(self) -> tuple[tuple[str, str], ...]:
         """Return every bond direction with a queued message, sorted ``(src, dst)``."""
@@ -431,25 +452,93 @@ class World:
 
     def leaders(self) -> tuple[str, ...]:
         """Return the names of the up nodes that currently lead, sorted."""
-        return tuple(n for n in self.up_names() if self.nodes[n].node.leader == self.nodes[n].peer)
+        nodes = self.nodes
+        return tuple([n for n in self.up_names() if nodes[n].node.leader == nodes[n].peer])
 
     # -- functional updates -----------------------------------------------------------------
 
     def with_slot(self, slot: NodeSlot) -> World:
         """Return a copy with ``slot`` stored under its name."""
-        peers = self.peers if slot.peer in self.peers else self.peers.set(slot.peer, slot.name)
-        return replace(self, nodes=self.nodes.set(slot.name, slot), peers=peers)
+        if slot.peer in self.peers:
+            return _world_nodes(self, self.nodes.set(slot.name, slot))
+        peers = self.peers.set(slot.peer, slot.name)
+        return evolve(self, nodes=self.nodes.set(slot.name, slot), peers=peers)
 
     def with_node(self, name: str, node: NodeState) -> World:
         """Return a copy with node ``name``'s impl state replaced."""
         slot = self.nodes[name]
         if slot.node is node:
             return self
-        return replace(self, nodes=self.nodes.set(name, replace(slot, node=node)))
+        return _world_nodes(self, self.nodes.set(name, _slot_node(slot, node)))
 
     def with_bond(self, bond: Bond) -> World:
         """Return a copy with ``bond`` stored under its key."""
-        return replace(self, bonds=self.bonds.set((bond.lo, bond.hi), bond))
+        return _world_bonds(self, _set_bonds(self.bonds, (bond,)))
+
+    def with_queued(
+        self, bonds: Mapping[tuple[str, str], Bond], next_mid: int, ghost: Ghost
+    ) -> World:
+        """Return a copy with ``bonds`` stored under their keys (queues that grew), and
+        ``next_mid`` and ``ghost`` replaced (the transport's update of one step)."""
+        return _world_queued(self, _set_bonds(self.bonds, bonds.values()), next_mid, ghost)
+
+
+# Updates made at every step (impl.records.evolve, without its per-call lookup).
+_world_nodes = evolver(World, "nodes")
+_world_bonds = evolver(World, "bonds")
+_world_queued = evolver(World, "bonds", "next_mid", "ghost")
+_slot_node = evolver(NodeSlot, "node")
+_bond_lo_to_hi = evolver(Bond, "lo_to_hi")
+_bond_hi_to_lo = evolver(Bond, "hi_to_lo")
+
+
+class _PeerTable:
+    """Each node's live-bond peers under one set of live bonds, filled on demand."""
+
+    __slots__ = ("ids", "peers")
+
+    def __init__(self) -> None:
+        self.peers: dict[str, tuple[str, ...]] = {}
+        """:meth:`World.bond_peers` by node."""
+        self.ids: dict[str, tuple[tuple[PeerId, ...], frozenset[PeerId]]] = {}
+        """By node: the peer objects of its peers when last asked, and their set."""
+
+
+_PEER_TABLES: dict[int, tuple[FrozenDict[tuple[str, str], Bond], _PeerTable]] = {}
+"""Per bonds map (by id; the map is kept so the id stays its own), its peer table.
+Maps that differ only in queued messages share one (:func:`_set_bonds`): the live
+bonds are the same."""
+
+
+def _peer_table(bonds: FrozenDict[tuple[str, str], Bond]) -> _PeerTable:
+    hit = _PEER_TABLES.get(id(bonds))
+    if hit is not None and hit[0] is bonds:
+        return hit[1]
+    if len(_PEER_TABLES) >= 256:
+        _PEER_TABLES.clear()
+    table = _PeerTable()
+    _PEER_TABLES[id(bonds)] = (bonds, table)
+    return table
+
+
+def _set_bonds(
+    bonds: FrozenDict[tuple[str, str], Bond], new: Iterable[Bond]
+) -> FrozenDict[tuple[str, str], Bond]:
+    """Return ``bonds`` with each bond of ``new`` stored under its key, in order (one copy),
+    sharing the peer table if each replaces a bond that is just as up or down."""
+    out: FrozenDict[tuple[str, str], Bond] = FrozenDict(bonds)
+    same = True
+    for bond in new:
+        key = (bond.lo, bond.hi)
+        old = bonds.get(key)
+        if old is None or bool(old.up) != bool(bond.up):
+            same = False
+        dict.__setitem__(out, key, bond)
+    if same:
+        hit = _PEER_TABLES.get(id(bonds))
+        if hit is not None and hit[0] is bonds and len(_PEER_TABLES) < 256:
+            _PEER_TABLES[id(out)] = (out, hit[1])
+    return out
 
 
 def empty_world(setup: WorldSetup, ghost: Ghost) -> World:
