@@ -27,7 +27,7 @@ from impl.types import PeerId, Term
 from spec.cli import main
 from spec.hunt.campaigns import CAMPAIGNS, LIMITATION_CAMPAIGNS, order_for
 from spec.hunt.findings import expected_finding, recheck
-from spec.hunt.runner import hunt
+from spec.hunt.runner import ENGINES, hunt
 from spec.model.actions import start_election_action
 from spec.model.invariants import Violation
 from spec.model.state import WorldSetup
@@ -37,8 +37,9 @@ from spec.sim.simulator import SimOptions, Simulator
 FINDINGS = Path(__file__).resolve().parent.parent / "docs" / "findings"
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("hazard", list(Hazard), ids=lambda h: h.value)
-def test_meta_each_hazard_switch_makes_the_suite_fail(hazard: Hazard) -> None:
+def test_meta_each_hazard_switch_makes_the_suite_fail(hazard: Hazard, engine: str) -> None:
     report = hunt(
         REFERENCE.with_hazards([hazard]),
         budget_s=30,
@@ -46,8 +47,10 @@ def test_meta_each_hazard_switch_makes_the_suite_fail(hazard: Hazard) -> None:
         stop_on_first=True,
         shrink=False,
         campaigns=order_for([hazard]),
+        engine=engine,
     )
     assert report.violations, f"{hazard.value}: nothing found in {report.elapsed_s:.1f} s"
+    assert report.engine == engine
 
 
 def _election_during_catch_up() -> list[Violation]:
@@ -99,8 +102,11 @@ def test_meta_a_session_without_a_leader_is_caught_on_a_mutant_r10(
     assert "no known leader" in found[0].detail
 
 
-def test_reference_hunt_finds_nothing() -> None:
-    report = hunt(REFERENCE, budget_s=8, seed_base=1000, examples_per_call=6)
+@pytest.mark.parametrize("engine", ENGINES)
+def test_reference_hunt_finds_nothing(engine: str) -> None:
+    report = hunt(
+        REFERENCE, budget_s=8, seed_base=1000, examples_per_call=6, walks_per_call=3, engine=engine
+    )
     assert report.violations == [], [v.as_json() for v in report.violations]
     assert report.rule_steps > 0
     assert report.model_steps > report.rule_steps
@@ -108,12 +114,34 @@ def test_reference_hunt_finds_nothing() -> None:
     assert report.coverage.get("session_finalize", 0) > 0
 
 
-def test_mosaik_hunt_finds_a_violation() -> None:
-    report = hunt(MOSAIK_0_3_13, budget_s=20, seed_base=1, stop_on_first=True, shrink=False)
+@pytest.mark.parametrize("engine", ENGINES)
+def test_mosaik_hunt_finds_a_violation(engine: str) -> None:
+    report = hunt(
+        MOSAIK_0_3_13, budget_s=20, seed_base=1, stop_on_first=True, shrink=False, engine=engine
+    )
     assert report.violations
 
 
-def test_limitation_h16_is_reported_not_counted() -> None:
+def test_swarm_hunt_shrinks_and_saves_a_replayable_trace(tmp_path: Path) -> None:
+    report = hunt(
+        REFERENCE.with_hazards([Hazard.H4]),
+        budget_s=30,
+        seed_base=1,
+        stop_on_first=True,
+        campaigns=order_for([Hazard.H4]),
+        trace_dir=tmp_path,
+        shrink_budget_s=10,
+    )
+    (v,) = report.violations
+    assert v.shrunk_steps <= 12, v.program
+    assert v.trace is not None
+    result = replay_file(v.trace)
+    assert result.exact, result.divergence
+    assert v.id in {f.id for f in recheck(v.trace)}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_limitation_h16_is_reported_not_counted(engine: str) -> None:
     report = hunt(
         REFERENCE,
         budget_s=2,
@@ -121,6 +149,8 @@ def test_limitation_h16_is_reported_not_counted() -> None:
         campaigns=LIMITATION_CAMPAIGNS,
         include_limitations=True,
         examples_per_call=3,
+        walks_per_call=3,
+        engine=engine,
     )
     assert report.violations == []
     assert [lim["limitation"] for lim in report.limitations] == ["H16"]
@@ -194,6 +224,9 @@ def test_cli_hunt_list(capsys: pytest.CaptureFixture[str]) -> None:
         ["hunt", "--hazard", "H99", "--budget", "1"],
         ["hunt", "--campaign", "nope", "--budget", "1"],
         ["hunt", "--examples", "0"],
+        ["hunt", "--walks", "0"],
+        ["hunt", "--shrink-budget", "-1"],
+        ["hunt", "--engine", "nope"],
     ],
 )
 def test_invalid_hunt_arguments(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,9 +1,12 @@
 """``snapsync hunt``: run the stateful suite against a profile and report what it finds.
 
-    snapsync hunt [--profile P] [--hazard Hx ...] [--budget SECONDS] [--json]
+    snapsync hunt [--profile P] [--hazard Hx ...] [--budget SECONDS] [--engine E] [--json]
 
-Runs the Hypothesis state machines (:mod:`spec.hunt`) round-robin within the
-budget, with a progress bar on stderr. Reports the steps run, steps per second,
+Runs the state machines (:mod:`spec.hunt`) round-robin within the budget, with a
+progress bar on stderr. The default engine, ``swarm``, drives the machines' own
+rules, preconditions and invariants from a seeded generator and shrinks a failure
+deterministically (:mod:`spec.hunt.swarm`); ``--engine hypothesis`` runs them under
+Hypothesis's stateful engine (what the pytest suite does). Reports the steps run, steps per second,
 the coverage of hazard-relevant situations, and each violation: its invariant
 id, the time it took to find, the length of the shrunk run, and the trace file
 that ``snapsync replay`` reproduces and renders. Exit status: 0 when nothing was
@@ -25,7 +28,7 @@ from rich.table import Table
 from impl.errors import InvalidInput
 from impl.profile import PROFILES, get_profile
 from spec.hunt.campaigns import CAMPAIGNS, LIMITATION_CAMPAIGNS, get_campaign
-from spec.hunt.runner import HuntReport, hunt
+from spec.hunt.runner import ENGINES, HuntReport, hunt
 
 __all__ = ["register"]
 
@@ -63,7 +66,22 @@ def register(sub: Any) -> None:
         help="run only these campaigns (repeatable; see --list)",
     )
     parser.add_argument(
+        "--engine",
+        default="swarm",
+        metavar="{" + ",".join(ENGINES) + "}",
+        help="swarm: the machines' rules driven by a seeded generator with a deterministic "
+        "shrinker (fast; default); hypothesis: Hypothesis's stateful engine",
+    )
+    parser.add_argument(
         "--examples", type=int, default=25, help="Hypothesis examples per call (default 25)"
+    )
+    parser.add_argument("--walks", type=int, default=10, help="swarm walks per call (default 10)")
+    parser.add_argument(
+        "--shrink-budget",
+        type=float,
+        default=20.0,
+        metavar="SECONDS",
+        help="swarm: time to shrink each violation (default 20)",
     )
     parser.add_argument(
         "--traces",
@@ -87,8 +105,13 @@ def _run(args: argparse.Namespace) -> int:
         return _list(args.json)
     if args.budget <= 0:
         raise InvalidInput(f"--budget must be positive, got {args.budget}")
-    if args.examples <= 0:
-        raise InvalidInput(f"--examples must be positive, got {args.examples}")
+    if args.engine not in ENGINES:
+        raise InvalidInput(f"unknown engine {args.engine!r}; known: {', '.join(ENGINES)}")
+    for flag in ("examples", "walks"):
+        if getattr(args, flag) <= 0:
+            raise InvalidInput(f"--{flag} must be positive, got {getattr(args, flag)}")
+    if args.shrink_budget < 0:
+        raise InvalidInput(f"--shrink-budget must not be negative, got {args.shrink_budget}")
     profile = get_profile(args.profile, args.hazard)
     campaigns = [get_campaign(name) for name in args.campaign] or None
     err = Console(stderr=True)
@@ -132,6 +155,9 @@ def _run(args: argparse.Namespace) -> int:
             include_limitations=args.include_limitations,
             stop_on_first=args.stop_on_first,
             progress=progress,
+            engine=args.engine,
+            walks_per_call=args.walks,
+            shrink_budget_s=args.shrink_budget,
         )
     if args.json:
         print(json.dumps(report.as_json(), indent=2, sort_keys=True))
@@ -166,7 +192,7 @@ def _list(as_json: bool) -> int:
 def _print(report: HuntReport) -> None:
     out = Console(file=sys.stdout)
     out.print(
-        f"hunt [bold]{report.profile}[/]: {report.rule_steps} rule steps "
+        f"hunt [bold]{report.profile}[/] ({report.engine}): {report.rule_steps} rule steps "
         f"({report.rule_steps_per_s:.0f}/s), {report.model_steps} model steps "
         f"({report.model_steps_per_s:.0f}/s), {report.examples} examples in "
         f"{report.elapsed_s:.1f} s"

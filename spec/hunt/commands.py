@@ -46,85 +46,98 @@ from impl.collections.vec import (
 )
 from impl.errors import InvalidInput
 from impl.messages import Command
+from spec.hunt.domains import Build, Domain, Ints, Just, ListOf, Maybe, OneOf, TupleOf
 
-__all__ = ["KINDS", "command_strategy", "seed_commands"]
+__all__ = ["KINDS", "command_domain", "command_strategy", "seed_commands"]
 
 KINDS: tuple[str, ...] = ("map", "vec", "set", "depq", "cell", "once")
 """Every collection kind the hunt drives."""
 
-_keys = st.integers(0, 5)
-_values = st.integers(0, 9)
-_index = st.integers(0, 8)
+_keys = Ints(0, 5)
+_values = Ints(0, 9)
+_index = Ints(0, 8)
 
 
-def _map() -> st.SearchStrategy[Command]:
-    return st.one_of(
-        st.builds(MapInsert, _keys, _values),
-        st.builds(MapCompareExchange, _keys, st.none() | _values, st.none() | _values),
-        st.builds(MapRemoveMany, st.tuples(_keys)),
-        st.builds(MapExtend, st.lists(st.tuples(_keys, _values), max_size=3).map(tuple)),
-        st.just(MapClear()),
+def _map() -> Domain:
+    return OneOf(
+        (
+            Build(MapInsert, (_keys, _values)),
+            Build(MapCompareExchange, (_keys, Maybe(_values), Maybe(_values))),
+            Build(MapRemoveMany, (TupleOf((_keys,)),)),
+            Build(MapExtend, (ListOf(TupleOf((_keys, _values)), 0, 3, as_tuple=True),)),
+            Just(MapClear()),
+        )
     )
 
 
-def _vec() -> st.SearchStrategy[Command]:
-    return st.one_of(
-        st.builds(VecPushBack, _values),
-        st.builds(VecPushFront, _values),
-        st.builds(VecInsert, _index, _values),
-        st.builds(VecSwap, _index, _index),
-        st.builds(VecRemove, _index),
-        st.just(VecPopBack()),
-        st.just(VecPopFront()),
-        st.builds(VecTruncate, _index),
-        st.builds(VecExtend, st.lists(_values, max_size=3).map(tuple)),
-        st.just(VecClear()),
+def _vec() -> Domain:
+    return OneOf(
+        (
+            Build(VecPushBack, (_values,)),
+            Build(VecPushFront, (_values,)),
+            Build(VecInsert, (_index, _values)),
+            Build(VecSwap, (_index, _index)),
+            Build(VecRemove, (_index,)),
+            Just(VecPopBack()),
+            Just(VecPopFront()),
+            Build(VecTruncate, (_index,)),
+            Build(VecExtend, (ListOf(_values, 0, 3, as_tuple=True),)),
+            Just(VecClear()),
+        )
     )
 
 
-def _set() -> st.SearchStrategy[Command]:
-    return st.one_of(
-        st.builds(SetInsert, _values),
-        st.builds(SetRemoveMany, st.tuples(_values)),
-        st.builds(SetExtend, st.lists(_values, max_size=3).map(tuple)),
-        st.just(SetClear()),
+def _set() -> Domain:
+    return OneOf(
+        (
+            Build(SetInsert, (_values,)),
+            Build(SetRemoveMany, (TupleOf((_values,)),)),
+            Build(SetExtend, (ListOf(_values, 0, 3, as_tuple=True),)),
+            Just(SetClear()),
+        )
     )
 
 
-def _bound() -> st.SearchStrategy[Bound]:
-    return st.one_of(
-        st.builds(Bound.included, _values),
-        st.builds(Bound.excluded, _values),
-        st.just(Bound.unbounded()),
+def _bound() -> Domain:
+    return OneOf(
+        (
+            Build(Bound.included, (_values,)),
+            Build(Bound.excluded, (_values,)),
+            Just(Bound.unbounded()),
+        )
     )
 
 
-def _depq() -> st.SearchStrategy[Command]:
-    return st.one_of(
-        st.builds(DepqInsert, _values, _keys, _values),
-        st.builds(DepqCompareExchangeValue, _keys, _values, st.none() | _values),
-        st.builds(DepqUpdatePriority, _keys, _values),
-        st.builds(DepqUpdateValue, _keys, _values),
-        st.builds(DepqRemoveKeys, st.tuples(_keys)),
-        st.builds(DepqRemoveRange, _bound(), _bound()),
-        st.builds(DepqExtend, st.lists(st.tuples(_values, _keys, _values), max_size=3).map(tuple)),
-        st.just(DepqClear()),
+def _depq() -> Domain:
+    return OneOf(
+        (
+            Build(DepqInsert, (_values, _keys, _values)),
+            Build(DepqCompareExchangeValue, (_keys, _values, Maybe(_values))),
+            Build(DepqUpdatePriority, (_keys, _values)),
+            Build(DepqUpdateValue, (_keys, _values)),
+            Build(DepqRemoveKeys, (TupleOf((_keys,)),)),
+            Build(DepqRemoveRange, (_bound(), _bound())),
+            Build(DepqExtend, (ListOf(TupleOf((_values, _keys, _values)), 0, 3, as_tuple=True),)),
+            Just(DepqClear()),
+        )
     )
 
 
-def _cell() -> st.SearchStrategy[Command]:
-    return st.one_of(
-        st.builds(CellWrite, _values),
-        st.builds(CellCompareExchange, st.none() | _values, st.none() | _values),
-        st.just(CellClear()),
+def _cell() -> Domain:
+    return OneOf(
+        (
+            Build(CellWrite, (_values,)),
+            Build(CellCompareExchange, (Maybe(_values), Maybe(_values))),
+            Just(CellClear()),
+        )
     )
 
 
-def _once() -> st.SearchStrategy[Command]:
-    return st.builds(OnceWrite, _values)
+def _once() -> Domain:
+    return Build(OnceWrite, (_values,))
 
 
-_STRATEGIES = {
+_DOMAINS: dict[str, Domain] = {
     "map": _map(),
     "vec": _vec(),
     "set": _set(),
@@ -132,6 +145,20 @@ _STRATEGIES = {
     "cell": _cell(),
     "once": _once(),
 }
+_STRATEGIES = {kind: domain.strategy() for kind, domain in _DOMAINS.items()}
+
+
+def command_domain(kind: str) -> Domain:
+    """Return the domain of one client command of collection ``kind`` (both generators).
+
+    >>> import random
+    >>> command_domain("once").draw(random.Random(1))
+    OnceWrite(value=2)
+    """
+    try:
+        return _DOMAINS[kind]
+    except KeyError:
+        raise InvalidInput(f"unknown collection kind {kind!r}; known: {', '.join(KINDS)}") from None
 
 
 def command_strategy(kind: str) -> st.SearchStrategy[Command]:

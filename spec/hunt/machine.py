@@ -25,7 +25,12 @@ silent filter):
 * writers restart empty only in campaigns with ``writer_restarts`` (H16, a
   documented limitation of the reference: see docs/findings.md);
 * clock skew stays within half the TTL (larger skews make providers refuse every
-  request by design: H8, no switch).
+  request by design: H8, no switch);
+* a response is corrupted at most once: a short then a long corruption give a
+  response of the right length whose last item is a copy of another — forged
+  content that no length or offset check can see (mosaik's responses carry no
+  digest), a Byzantine fault outside the model's fault set, which the swarm
+  engine found as an I10 divergence.
 
 A failing example prints the seed and, on Hypothesis's final (shrunk) replay,
 saves the run as a trace that ``snapsync replay`` reproduces and renders.
@@ -55,7 +60,8 @@ from hypothesis.stateful import (
 from impl.messages import FetchDataResponse, SnapshotOffer
 from impl.profile import REFERENCE, Profile
 from spec.hunt.campaigns import CAMPAIGNS, Campaign
-from spec.hunt.commands import command_strategy, seed_commands
+from spec.hunt.commands import command_domain, seed_commands
+from spec.hunt.domains import Choice, Domain, Ints, ListOf, Maybe
 from spec.hunt.driver import LIVENESS_IDS, UNTIL, Driver, Finding
 from spec.hunt.scenario import (
     ELECTION_TIMEOUT_MS,
@@ -122,12 +128,71 @@ _SKEWS: tuple[int, ...] = (
     1_000,
     FAST_CONFIG.snapshot_ttl_ms // 2,
 )
-_pick = st.integers(0, 7)
 _CORRUPTIONS: tuple[str, ...] = (
     Fault.SHORT_RESPONSE.value,
     Fault.LONG_RESPONSE.value,
     Fault.WRONG_OFFSET.value,
 )
+
+
+_PICK = Ints(0, 7)
+
+RULE_ARGS: dict[str, dict[str, Domain]] = {
+    "join_late": {"who": _PICK},
+    "leave": {"who": _PICK},
+    "restart_empty": {"who": _PICK},
+    "client_write": {},
+    "node_poll": {"who": _PICK},
+    "advance_time": {"delta": Choice(_DELTAS)},
+    "deliver_message": {"which": _PICK},
+    "break_bond": {"which": _PICK},
+    "restore_bond": {"which": _PICK},
+    "set_clock_skew": {"who": _PICK, "skew": Choice(_SKEWS)},
+    "duplicate_message": {"which": _PICK},
+    "reorder_message": {"which": _PICK, "position": Ints(1, 4)},
+    "corrupt_response": {
+        "which": _PICK,
+        "mode": Choice(_CORRUPTIONS),
+        "delta": Choice((1, -1)),
+    },
+    "forge_message": {"which": _PICK},
+    "settle": {"window": Choice(_WINDOWS), "slow": Maybe(_PICK)},
+    "settle_until": {"until": Choice(tuple(UNTIL)), "slow": Maybe(_PICK)},
+    "drain_to_quiescence": {},
+}
+"""Every rule's arguments, as domains (:mod:`spec.hunt.domains`): the rules' Hypothesis
+strategies are built from them, and the swarm engine draws from them. ``client_write``
+draws its commands from :func:`write_domain` (they depend on the group's collection)."""
+
+MACRO_RULES: frozenset[str] = frozenset({"settle", "settle_until", "drain_to_quiescence"})
+"""Rules that run many model actions (fair delivery); every other rule runs one."""
+
+
+@functools.cache
+def write_domain(kind: str) -> Domain:
+    """Return the domain of one ``client_write``'s commands (1–3 of collection ``kind``)."""
+    return ListOf(command_domain(kind), 1, 3)
+
+
+@functools.cache
+def _write_strategy(kind: str) -> st.SearchStrategy[Any]:
+    return write_domain(kind).strategy()
+
+
+def shape_domains(c: Campaign) -> dict[str, Domain]:
+    """Return the domains ``setup_group`` draws a campaign's group shape from, by label."""
+    return {
+        "kind": Choice(c.kinds),
+        "items": Ints(*c.items),
+        "batch": Choice(c.batches),
+        "writers": Choice(c.writers),
+        "readers": Choice(c.readers),
+        "lagging": Choice(c.lagging),
+    }
+
+
+def _args(name: str) -> dict[str, Any]:
+    return {arg: domain.strategy() for arg, domain in RULE_ARGS[name].items()}
 
 
 class HuntFailure(AssertionError):
@@ -201,8 +266,49 @@ def _step(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _enabled(name: str) -> Callable[[GroupMachine], bool]:
-    return lambda self: self.d is not None and name in self.campaign.rules
+def _any_directions(m: GroupMachine) -> bool:
+    return bool(m.drv.world.directions())
+
+
+def _reorderable(m: GroupMachine) -> bool:
+    w = m.drv.world
+    return any(len(w.queue(s, d)) > 1 for s, d in w.directions())
+
+
+def _corruptible(m: GroupMachine) -> bool:
+    return bool(m._responses()) and any(Fault(x) in m.drv.setup.faults for x in _CORRUPTIONS)
+
+
+def _always(m: GroupMachine) -> bool:
+    return True
+
+
+GUARDS: dict[str, Callable[[GroupMachine], bool]] = {
+    "join_late": lambda m: bool(m._joinable()),
+    "leave": lambda m: bool(m._leavable()),
+    "restart_empty": lambda m: bool(m._restartable()),
+    "client_write": lambda m: m.drv.leader() is not None,
+    "node_poll": lambda m: bool(m.drv.world.up_names()),
+    "advance_time": _always,
+    "deliver_message": _any_directions,
+    "break_bond": lambda m: bool(m._breakable()),
+    "restore_bond": lambda m: bool(m._restorable()),
+    "set_clock_skew": _always,
+    "duplicate_message": _any_directions,
+    "reorder_message": _reorderable,
+    "corrupt_response": _corruptible,
+    "forge_message": lambda m: bool(m._replayable()),
+    "settle": _always,
+    "settle_until": _always,
+    "drain_to_quiescence": _always,
+}
+"""Each rule's guard: the model action's own precondition plus the hunt's discipline
+(module docstring). A rule runs only if the group is set up, its campaign enables it,
+and its guard holds (:meth:`GroupMachine.enabled`; the ``@precondition`` of every rule)."""
+
+
+def _pre(name: str) -> Callable[[GroupMachine], bool]:
+    return lambda self: self.enabled(name)
 
 
 class GroupMachine(RuleBasedStateMachine):
@@ -220,6 +326,10 @@ class GroupMachine(RuleBasedStateMachine):
         self._in_rule = False
         self._failed = False
         self._reported = 0
+        self.final: bool | None = None
+        """Whether a failure here is the one to save (None: ask Hypothesis)."""
+        self.counted_from = 0
+        """Model steps already counted elsewhere (a resumed copy's shared prefix)."""
         SESSION.examples += 1
 
     # -- setup ----------------------------------------------------------------------------------
@@ -229,15 +339,10 @@ class GroupMachine(RuleBasedStateMachine):
     def setup_group(self, data: st.DataObject) -> None:
         """Form the starting group (:func:`spec.hunt.scenario.build_group`), drawn per campaign."""
         c = self.campaign
-        shape = GroupShape(
-            kind=data.draw(st.sampled_from(c.kinds), label="kind"),
-            items=data.draw(st.integers(*c.items), label="items"),
-            batch=data.draw(st.sampled_from(c.batches), label="batch"),
-            writers=data.draw(st.sampled_from(c.writers), label="writers"),
-            readers=data.draw(st.sampled_from(c.readers), label="readers"),
-            lagging=data.draw(st.sampled_from(c.lagging), label="lagging"),
-            joint_election=c.joint_election,
-        )
+        drawn = {
+            label: data.draw(d.strategy(), label=label) for label, d in shape_domains(c).items()
+        }
+        shape = GroupShape(**drawn, joint_election=c.joint_election)
         self.shape = shape
         self.d = _fork_group(shape, self.profile, c.faults, c.prelude)
         self.program.append(f"setup_group({shape}, prelude={list(c.prelude)})")
@@ -249,6 +354,10 @@ class GroupMachine(RuleBasedStateMachine):
         if self.d is None:  # pragma: no cover - preconditions keep rules from running
             raise RuntimeError("the group is not set up")
         return self.d
+
+    def enabled(self, name: str) -> bool:
+        """Return whether rule ``name`` may run now (its ``@precondition``)."""
+        return self.d is not None and name in self.campaign.rules and GUARDS[name](self)
 
     def _note(self, text: str) -> None:
         self.program.append(text)
@@ -306,11 +415,14 @@ class GroupMachine(RuleBasedStateMachine):
         ]
 
     def _responses(self) -> list[tuple[str, str, int]]:
+        """Queued responses not corrupted yet (one corruption per message: see the module
+        docstring)."""
         out = []
         w = self.drv.world
+        tampered = self.drv.tampered
         for src, dst in w.directions():
             for k, item in enumerate(w.queue(src, dst)):
-                if isinstance(item.message, FetchDataResponse):
+                if isinstance(item.message, FetchDataResponse) and item.mid not in tampered:
                     out.append((src, dst, k))
         return out
 
@@ -326,8 +438,8 @@ class GroupMachine(RuleBasedStateMachine):
 
     # -- rules: the model's actions -------------------------------------------------------------
 
-    @precondition(lambda self: _enabled("join_late")(self) and bool(self._joinable()))
-    @rule(who=_pick)
+    @precondition(_pre("join_late"))
+    @rule(**_args("join_late"))
     @_step
     def join_late(self, who: int) -> None:
         """A lagging reader joins (or a node that left re-joins empty): ``join_late``."""
@@ -343,8 +455,8 @@ class GroupMachine(RuleBasedStateMachine):
         )
         self._note(f"join_late({name!r})")
 
-    @precondition(lambda self: _enabled("leave")(self) and bool(self._leavable()))
-    @rule(who=_pick)
+    @precondition(_pre("leave"))
+    @rule(**_args("leave"))
     @_step
     def leave(self, who: int) -> None:
         """A reader leaves, or the leader leaves with another writer in sync: ``leave``."""
@@ -353,8 +465,8 @@ class GroupMachine(RuleBasedStateMachine):
         self.drv.do(leave, name)
         self._note(f"leave({name!r})")
 
-    @precondition(lambda self: _enabled("restart_empty")(self) and bool(self._restartable()))
-    @rule(who=_pick)
+    @precondition(_pre("restart_empty"))
+    @rule(**_args("restart_empty"))
     @_step
     def restart_empty(self, who: int) -> None:
         """A node restarts with no state: ``restart_empty``."""
@@ -363,22 +475,20 @@ class GroupMachine(RuleBasedStateMachine):
         self.drv.do(restart_empty, name, election_timeout_ms=election_timeout(name))
         self._note(f"restart_empty({name!r})")
 
-    @precondition(lambda self: _enabled("client_write")(self) and self.drv.leader() is not None)
+    @precondition(_pre("client_write"))
     @rule(data=st.data())
     @_step
     def client_write(self, data: st.DataObject) -> None:
         """Clients write 1–3 commands at the leader (R8): ``client_write``."""
         kind = self.drv.setup.kind
-        commands = tuple(
-            data.draw(st.lists(command_strategy(kind), min_size=1, max_size=3), label="commands")
-        )
+        commands = tuple(data.draw(_write_strategy(kind), label="commands"))
         leader = self.drv.leader()
         assert leader is not None
         self.drv.do(client_write, leader, commands)
         self._note(f"client_write({leader!r}, {commands!r})")
 
-    @precondition(lambda self: _enabled("node_poll")(self) and bool(self.drv.world.up_names()))
-    @rule(who=_pick)
+    @precondition(_pre("node_poll"))
+    @rule(**_args("node_poll"))
     @_step
     def node_poll(self, who: int) -> None:
         """One tick of a node: ``node_poll``."""
@@ -387,18 +497,16 @@ class GroupMachine(RuleBasedStateMachine):
         self.drv.do(node_poll_action, name)
         self._note(f"node_poll({name!r})")
 
-    @precondition(_enabled("advance_time"))
-    @rule(delta=st.sampled_from(_DELTAS))
+    @precondition(_pre("advance_time"))
+    @rule(**_args("advance_time"))
     @_step
     def advance_time(self, delta: int) -> None:
         """The clock moves ``delta`` ms and due nodes poll: ``advance_time``."""
         self.drv.do(advance_time, self.drv.world.now_ms + delta)
         self._note(f"advance_time(+{delta})")
 
-    @precondition(
-        lambda self: _enabled("deliver_message")(self) and bool(self.drv.world.directions())
-    )
-    @rule(which=_pick)
+    @precondition(_pre("deliver_message"))
+    @rule(**_args("deliver_message"))
     @_step
     def deliver_message(self, which: int) -> None:
         """A bond delivers its head message: ``deliver_message``."""
@@ -407,8 +515,8 @@ class GroupMachine(RuleBasedStateMachine):
         self.drv.do(deliver_message, src, dst)
         self._note(f"deliver_message({src!r}, {dst!r})")
 
-    @precondition(lambda self: _enabled("break_bond")(self) and bool(self._breakable()))
-    @rule(which=_pick)
+    @precondition(_pre("break_bond"))
+    @rule(**_args("break_bond"))
     @_step
     def break_bond(self, which: int) -> None:
         """A bond with a reader at one end breaks: ``break_bond``."""
@@ -417,8 +525,8 @@ class GroupMachine(RuleBasedStateMachine):
         self.drv.do(break_bond, a, b)
         self._note(f"break_bond({a!r}, {b!r})")
 
-    @precondition(lambda self: _enabled("restore_bond")(self) and bool(self._restorable()))
-    @rule(which=_pick)
+    @precondition(_pre("restore_bond"))
+    @rule(**_args("restore_bond"))
     @_step
     def restore_bond(self, which: int) -> None:
         """A broken bond between two up nodes re-forms: ``restore_bond``."""
@@ -427,8 +535,8 @@ class GroupMachine(RuleBasedStateMachine):
         self.drv.do(restore_bond, a, b)
         self._note(f"restore_bond({a!r}, {b!r})")
 
-    @precondition(_enabled("set_clock_skew"))
-    @rule(who=_pick, skew=st.sampled_from(_SKEWS))
+    @precondition(_pre("set_clock_skew"))
+    @rule(**_args("set_clock_skew"))
     @_step
     def set_clock_skew(self, who: int, skew: int) -> None:
         """A node's wall clock jumps (within half the TTL): ``set_clock_skew``."""
@@ -437,10 +545,8 @@ class GroupMachine(RuleBasedStateMachine):
         self.drv.do(set_clock_skew, name, skew)
         self._note(f"set_clock_skew({name!r}, {skew})")
 
-    @precondition(
-        lambda self: _enabled("duplicate_message")(self) and bool(self.drv.world.directions())
-    )
-    @rule(which=_pick)
+    @precondition(_pre("duplicate_message"))
+    @rule(**_args("duplicate_message"))
     @_step
     def duplicate_message(self, which: int) -> None:
         """Fault ``duplicate``: a bond delivers its head message and keeps it."""
@@ -449,13 +555,8 @@ class GroupMachine(RuleBasedStateMachine):
         self.drv.do(duplicate_message, src, dst)
         self._note(f"duplicate_message({src!r}, {dst!r})")
 
-    @precondition(
-        lambda self: (
-            _enabled("reorder_message")(self)
-            and any(len(self.drv.world.queue(s, d)) > 1 for s, d in self.drv.world.directions())
-        )
-    )
-    @rule(which=_pick, position=st.integers(1, 4))
+    @precondition(_pre("reorder_message"))
+    @rule(**_args("reorder_message"))
     @_step
     def reorder_message(self, which: int, position: int) -> None:
         """Fault ``reorder``: a queued message overtakes the ones before it."""
@@ -466,18 +567,8 @@ class GroupMachine(RuleBasedStateMachine):
         self.drv.do(reorder_message, src, dst, pos)
         self._note(f"reorder_message({src!r}, {dst!r}, {pos})")
 
-    @precondition(
-        lambda self: (
-            _enabled("corrupt_response")(self)
-            and bool(self._responses())
-            and any(Fault(m) in self.drv.setup.faults for m in _CORRUPTIONS)
-        )
-    )
-    @rule(
-        which=_pick,
-        mode=st.sampled_from(_CORRUPTIONS),
-        delta=st.sampled_from((1, -1)),
-    )
+    @precondition(_pre("corrupt_response"))
+    @rule(**_args("corrupt_response"))
     @_step
     def corrupt_response(self, which: int, mode: str, delta: int) -> None:
         """Faults ``short_response``/``long_response``/``wrong_offset``: a provider
@@ -497,8 +588,8 @@ class GroupMachine(RuleBasedStateMachine):
         self.drv.do(corrupt_response_action, src, dst, position, mode, delta)
         self._note(f"corrupt_response({src!r}, {dst!r}, {position}, {mode!r}, {delta})")
 
-    @precondition(lambda self: _enabled("forge_message")(self) and bool(self._replayable()))
-    @rule(which=_pick)
+    @precondition(_pre("forge_message"))
+    @rule(**_args("forge_message"))
     @_step
     def forge_message(self, which: int) -> None:
         """Fault ``forge``: a peer re-sends one of its earlier (genuine) messages —
@@ -510,8 +601,8 @@ class GroupMachine(RuleBasedStateMachine):
 
     # -- rules: composite drivers ---------------------------------------------------------------
 
-    @precondition(_enabled("settle"))
-    @rule(window=st.sampled_from(_WINDOWS), slow=st.none() | _pick)
+    @precondition(_pre("settle"))
+    @rule(**_args("settle"))
     @_step
     def settle(self, window: int, slow: int | None) -> None:
         """Fair delivery for ``window`` ms; ``slow`` picks a provider whose responses wait."""
@@ -519,8 +610,8 @@ class GroupMachine(RuleBasedStateMachine):
         self.drv.settle(window, slow=name)
         self._note(f"settle({window}, slow={name!r})")
 
-    @precondition(_enabled("settle_until"))
-    @rule(until=st.sampled_from(tuple(UNTIL)), slow=st.none() | _pick)
+    @precondition(_pre("settle_until"))
+    @rule(**_args("settle_until"))
     @_step
     def settle_until(self, until: str, slow: int | None) -> None:
         """Fair delivery until a deep state holds (:data:`spec.hunt.driver.UNTIL`), at most
@@ -535,7 +626,7 @@ class GroupMachine(RuleBasedStateMachine):
         up = self.drv.world.up_names()
         return up[slow % len(up)]
 
-    @precondition(_enabled("drain_to_quiescence"))
+    @precondition(_pre("drain_to_quiescence"))
     @rule()
     @_step
     def drain_to_quiescence(self) -> None:
@@ -575,7 +666,7 @@ class GroupMachine(RuleBasedStateMachine):
         self._failed = True
         if SESSION.first_failure_at is None:
             SESSION.first_failure_at = time.perf_counter()
-        final = _is_final()
+        final = _is_final() if self.final is None else self.final
         trace: str | None = None
         if final and self.d is not None:
             path = SESSION.trace_path(self.campaign.name, finding.id)
@@ -608,7 +699,7 @@ class GroupMachine(RuleBasedStateMachine):
         )
 
     def _limitation(self, finding: Finding) -> None:
-        final = _is_final()
+        final = _is_final() if self.final is None else self.final
         if SESSION.fatal_limitations:
             self._fail(finding)
         trace = None
@@ -720,7 +811,7 @@ class GroupMachine(RuleBasedStateMachine):
 
     @invariant()
     def no_panic(self) -> None:
-        """PANIC: no step raises mosaik's panic (H21, H23)."""
+        """PANIC: no step raises mosaik's panic (H3, H23)."""
         self._check("PANIC")
 
     @invariant()
@@ -770,7 +861,7 @@ class GroupMachine(RuleBasedStateMachine):
                 self._note("drain_to_quiescence()  # teardown")
                 self._drain()
         finally:
-            SESSION.model_steps += d.steps
+            SESSION.model_steps += d.steps - self.counted_from
             for name, count in d.coverage.counts.items():
                 SESSION.coverage[name] = SESSION.coverage.get(name, 0) + count
 
