@@ -455,6 +455,10 @@ def follower_on_append_entries(
     3. Consistent → ``online``, R5.
     4. Inconsistent → offline; with a session the entries go to its buffer (Q13),
        else a session starts (Q0) at ``prev`` with these entries. Nothing is sent.
+       ``prev`` may lie below the reset offset, inside the committed prefix: a stale
+       AppendEntries (duplicated, or overtaken by a snapshot from another peer)
+       starts a session too. H9 off (reference): the session's ``min_anchor`` starts
+       at the node's committed index, so it never installs an older snapshot (I11).
 
     H27 (switch): mosaik runs this consistency check even while a session exists,
     so an older AppendEntries delivered late (only possible if AppendEntries could
@@ -507,6 +511,10 @@ def follower_on_append_entries(
     session, started = _session.session_new(
         session_context(node, ctx), prev, ae.leader_commit, ae.entries, ctx.now_ms
     )
+    if not ctx.profile.has(Hazard.H9) and node.committed.index > session.min_anchor:
+        # H9 fix: no anchor below what this node has already committed can serve it.
+        # A stale AppendEntries (prev below the reset offset) starts a session too.
+        session = evolve(session, min_anchor=node.committed.index)
     node = evolve(node, role=evolve(role, catchup=session))
     return node, (*effects, *started)
 

@@ -21,6 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import spec.hunt.swarm as swarm
+from impl.collections.set import SetClear, SetInsert
 from impl.profile import REFERENCE, Hazard, Profile
 from spec.hunt.campaigns import CAMPAIGNS, get_campaign
 from spec.hunt.commands import KINDS, command_domain
@@ -267,3 +268,47 @@ def test_each_hazard_fails_a_swarm_of_its_aimed_campaigns(hazard: Hazard) -> Non
             if run_walks(c, profile, walks=5, run_seed=seed, shrink_failures=False):
                 return
     raise AssertionError(f"{hazard.value}: no failing walk")
+
+
+# -- a finding of the swarm engine, kept as a regression ----------------------------------------
+
+_STALE_APPEND = (
+    ("join_late", (("who", 0),)),
+    ("settle_until", (("until", "snapshot_requested"), ("slow", None))),
+    ("client_write", (("commands", [SetClear()]),)),
+    ("node_poll", (("who", 4),)),
+    ("client_write", (("commands", [SetInsert(value=0)]),)),
+    ("reorder_message", (("which", 5), ("position", 1))),
+    ("deliver_message", (("which", 0),)),
+    ("node_poll", (("who", 4),)),
+    ("deliver_message", (("which", 0),)),
+    ("deliver_message", (("which", 1),)),
+    ("reorder_message", (("which", 2), ("position", 1))),
+    ("deliver_message", (("which", 7),)),
+    ("deliver_message", (("which", 3),)),
+    ("deliver_message", (("which", 7),)),
+    ("reorder_message", (("which", 4), ("position", 1))),
+    ("deliver_message", (("which", 3),)),
+    ("reorder_message", (("which", 7), ("position", 2))),
+    ("reorder_message", (("which", 7), ("position", 2))),
+)
+
+
+def test_stale_append_entries_then_late_offer_regresses_commit_only_under_h9() -> None:
+    """docs/findings/H9-committed: r8 installs a snapshot at 6 and commits 7; an older
+    AppendEntries (reordered) starts a new session, and a late offer at 6 is installed
+    again under H9 (I11). Reference: the session's minimum anchor is the committed index."""
+    program = Program(
+        get_campaign("transport-faults"),
+        (
+            ("kind", "set"),
+            ("items", 3),
+            ("batch", 1),
+            ("writers", 1),
+            ("readers", 2),
+            ("lagging", 1),
+        ),
+        tuple(Call(rule, args) for rule, args in _STALE_APPEND),
+    )
+    assert run_program(program, REFERENCE.with_hazards([Hazard.H9])).key == "I11"
+    assert run_program(program, REFERENCE).key is None
