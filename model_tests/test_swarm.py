@@ -312,3 +312,19 @@ def test_stale_append_entries_then_late_offer_regresses_commit_only_under_h9() -
     )
     assert run_program(program, REFERENCE.with_hazards([Hazard.H9])).key == "I11"
     assert run_program(program, REFERENCE).key is None
+
+
+def test_two_corruptions_of_one_response_forge_its_content() -> None:
+    """Why ``corrupt_response`` touches a response at most once: short then long keeps the
+    length and replaces the last item, which no length or offset check can see."""
+    from impl.messages import FetchDataResponse
+    from impl.types import Cursor, Index, Term
+    from spec.model.faults import Fault, corrupt_response
+
+    r = FetchDataResponse(Cursor(Term(1), Index(4)), 0, (1, 2, 3))
+    short = corrupt_response(r, Fault.SHORT_RESPONSE)
+    assert short is not None
+    forged = corrupt_response(short, Fault.LONG_RESPONSE)
+    assert forged is not None
+    assert (forged.offset, len(forged.items)) == (r.offset, len(r.items))
+    assert forged.items != r.items

@@ -6,10 +6,10 @@ Runs the state machines (:mod:`spec.hunt`) round-robin within the budget, with a
 progress bar on stderr. The default engine, ``swarm``, drives the machines' own
 rules, preconditions and invariants from a seeded generator and shrinks a failure
 deterministically (:mod:`spec.hunt.swarm`); ``--engine hypothesis`` runs them under
-Hypothesis's stateful engine (what the pytest suite does). Reports the steps run, steps per second,
-the coverage of hazard-relevant situations, and each violation: its invariant
-id, the time it took to find, the length of the shrunk run, and the trace file
-that ``snapsync replay`` reproduces and renders. Exit status: 0 when nothing was
+Hypothesis's stateful engine (what the pytest suite does). Reports the steps run,
+steps per second, the coverage of hazard-relevant situations, and each violation:
+its invariant id, the time it took to find, the length of the shrunk run, and the
+trace file that ``snapsync replay`` reproduces and renders. Exit status: 0 when nothing was
 found, 1 when a violation was found, 2 on bad input.
 """
 

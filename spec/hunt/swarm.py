@@ -49,7 +49,6 @@ from spec.hunt.domains import Choice
 from spec.hunt.machine import (
     MACRO_RULES,
     RULE_ARGS,
-    SESSION,
     GroupMachine,
     HuntFailure,
     machine_class,
@@ -535,7 +534,3 @@ def run_walks(
             raise RuntimeError(f"shrunk program no longer fails: {program.render()}")
         return final.failure
     return None
-
-
-# Used by the runner: the walks of one call are counted in SESSION like Hypothesis examples.
-_ = SESSION
