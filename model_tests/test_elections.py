@@ -11,7 +11,7 @@ import pytest
 
 from impl.errors import CodecError, InvalidInput
 from impl.messages import Command
-from spec.hunt.commands import seed_commands
+from spec.hunt.client_commands import seed_commands
 from spec.model.actions import join_late, leave, restart_empty
 from spec.model.state import ElectionTiming, World, WorldSetup
 from spec.sim.simulator import SimOptions, Simulator

@@ -24,7 +24,7 @@ import spec.hunt.swarm as swarm
 from impl.collections.set import SetClear, SetInsert
 from impl.profile import REFERENCE, Hazard, Profile
 from spec.hunt.campaigns import CAMPAIGNS, get_campaign
-from spec.hunt.commands import KINDS, command_domain
+from spec.hunt.client_commands import KINDS, command_domain
 from spec.hunt.domains import Choice, Domain, Ints, ListOf, Maybe
 from spec.hunt.machine import GUARDS, MACRO_RULES, RULE_ARGS, machine_class
 from spec.hunt.swarm import Call, Program, Run, run_program, run_walks, shrink, walk

@@ -44,7 +44,7 @@ import blake3
 from impl.codec import canonical_json
 from impl.errors import SnapshotSyncError
 from impl.profile import MOSAIK_0_3_13, REFERENCE, Profile
-from spec.hunt.commands import KINDS, seed_commands
+from spec.hunt.client_commands import KINDS, seed_commands
 from spec.hunt.driver import Driver
 from spec.hunt.scenario import (
     HEARTBEAT_MS,

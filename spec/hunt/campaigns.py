@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from impl.errors import InvalidInput
 from impl.profile import Hazard
-from spec.hunt.commands import KINDS
+from spec.hunt.client_commands import KINDS
 from spec.model.faults import Fault
 
 __all__ = [

@@ -79,7 +79,7 @@ from impl.messages import Command, Item, SnapshotRequest, TakeSnapshot
 from impl.profile import REFERENCE, Profile
 from impl.types import Cursor, Index, ItemRange, PeerId, Term
 from spec.hunt.campaigns import Campaign, get_campaign
-from spec.hunt.commands import command_strategy, seed_commands
+from spec.hunt.client_commands import command_strategy, seed_commands
 from spec.hunt.driver import Finding
 
 __all__ = ["DIFF_IDS", "DifferentialMachine", "NaiveModel", "differential_class"]

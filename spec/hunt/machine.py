@@ -60,7 +60,7 @@ from hypothesis.stateful import (
 from impl.messages import FetchDataResponse, SnapshotOffer
 from impl.profile import REFERENCE, Profile
 from spec.hunt.campaigns import CAMPAIGNS, Campaign
-from spec.hunt.commands import command_domain, seed_commands
+from spec.hunt.client_commands import command_domain, seed_commands
 from spec.hunt.domains import Choice, Domain, Ints, ListOf, Maybe
 from spec.hunt.driver import LIVENESS_IDS, UNTIL, Driver, Finding
 from spec.hunt.scenario import (

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from impl.config import Config
 from impl.profile import Profile
-from spec.hunt.commands import seed_commands
+from spec.hunt.client_commands import seed_commands
 from spec.hunt.driver import Driver
 from spec.model.actions import advance_time, client_write, join_late, node_poll_action
 from spec.model.faults import Fault
