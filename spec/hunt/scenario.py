@@ -123,10 +123,20 @@ def world_setup(
     )
 
 
-def build_group(driver: Driver, shape: GroupShape, *, join_lagging: bool = True) -> None:
-    """Form ``shape``'s group in ``driver`` (module docstring); lagging readers join last."""
+def build_group(
+    driver: Driver,
+    shape: GroupShape,
+    *,
+    join_lagging: bool = True,
+    redraw: ElectionTiming | None = REDRAW,
+) -> None:
+    """Form ``shape``'s group in ``driver`` (module docstring); lagging readers join last.
+
+    ``redraw`` is every node's election-timeout redraw rule (``None``: each node keeps
+    its first timeout for its whole life, as the explorer's groups do).
+    """
     d = driver
-    d.do(join_late, "w0", writer=True, election_timeout_ms=ELECTION_TIMEOUT_MS, redraw=REDRAW)
+    d.do(join_late, "w0", writer=True, election_timeout_ms=ELECTION_TIMEOUT_MS, redraw=redraw)
     if shape.joint_election:
         for i in range(1, shape.writers):
             d.do(
@@ -134,7 +144,7 @@ def build_group(driver: Driver, shape: GroupShape, *, join_lagging: bool = True)
                 f"w{i}",
                 writer=True,
                 election_timeout_ms=election_timeout(f"w{i}"),
-                redraw=REDRAW,
+                redraw=redraw,
             )
     d.do(advance_time, ELECTION_TIMEOUT_MS)
     for _ in range(6):
@@ -149,7 +159,7 @@ def build_group(driver: Driver, shape: GroupShape, *, join_lagging: bool = True)
                 f"w{i}",
                 writer=True,
                 election_timeout_ms=election_timeout(f"w{i}"),
-                redraw=REDRAW,
+                redraw=redraw,
             )
     for i in range(shape.readers):
         name = f"r{i + 1}"
@@ -158,7 +168,7 @@ def build_group(driver: Driver, shape: GroupShape, *, join_lagging: bool = True)
             name,
             writer=False,
             election_timeout_ms=election_timeout(name),
-            redraw=REDRAW,
+            redraw=redraw,
         )
     commands = seed_commands(shape.kind, shape.items)
     for command in commands:
@@ -172,5 +182,5 @@ def build_group(driver: Driver, shape: GroupShape, *, join_lagging: bool = True)
                 name,
                 writer=False,
                 election_timeout_ms=election_timeout(name),
-                redraw=REDRAW,
+                redraw=redraw,
             )

@@ -43,7 +43,8 @@ rejection: recorded, the node carries on.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,6 +110,7 @@ __all__ = [
     "join_late",
     "leave",
     "machine_for",
+    "memoised_steps",
     "next_deadline_of",
     "node_context",
     "node_poll_action",
@@ -179,6 +181,30 @@ class Transition:
 
 
 _MACHINES: dict[str, MemoMachine] = {}
+
+_STEP_MEMO: dict[tuple[Any, ...], tuple[Any, ...]] | None = None
+"""Results of node steps by (step, node, inputs, context), while :func:`memoised_steps`
+is active; ``None`` otherwise."""
+_STEP_MEMO_LIMIT = 200_000
+
+
+@contextmanager
+def memoised_steps() -> Iterator[None]:
+    """Within this block, a node step given the same node object, inputs and context as
+    an earlier one returns that step's result instead of running again.
+
+    Impl steps are pure functions of exactly these (module docstring of :mod:`impl.node`),
+    so no outcome changes. A branching driver (the explorer) reaches the same node step
+    from many global states — every interleaving of independent deliveries — and saves
+    the work; a single run almost never repeats one, so drivers of one run leave it off.
+    """
+    global _STEP_MEMO
+    saved = _STEP_MEMO
+    _STEP_MEMO = {} if saved is None else saved
+    try:
+        yield
+    finally:
+        _STEP_MEMO = saved
 
 
 def machine_for(kind: str) -> StateMachine:
@@ -348,11 +374,24 @@ class _Builder:
         step: str,
         fn: Callable[[NodeState, NodeContext], tuple[NodeState, tuple[Effect, ...]]],
         in_reply_to: FetchDataRequest | None = None,
+        inputs: tuple[Any, ...] | None = None,
     ) -> NodeOutcome:
-        """Run one impl step at ``name``, carry its effects, observe its commit."""
+        """Run one impl step at ``name``, carry its effects, observe its commit.
+
+        ``inputs`` names what ``fn`` reads besides the node and its context (``None``:
+        unknown, never memoised; see :func:`memoised_steps`).
+        """
         world = self.world
         slot = world.nodes[name]
         ctx = node_context(world, name)
+        memo = _STEP_MEMO
+        key: tuple[Any, ...] | None = None
+        if memo is not None and inputs is not None:
+            key = (step, id(slot.node), inputs, ctx, id(world.setup))
+            hit = memo.get(key)
+            if hit is not None and hit[0] is slot.node and hit[1] is world.setup:
+                node, effects = hit[2], hit[3]
+                return self._ran(name, step, slot, node, effects, in_reply_to)
         try:
             node, effects = fn(slot.node, ctx)
         except HazardPanic as panic:
@@ -371,6 +410,23 @@ class _Builder:
             outcome = NodeOutcome(name, step, error=f"InvalidState: {exc}")
             self.outcomes.append(outcome)
             return outcome
+        if memo is not None and key is not None:
+            if len(memo) >= _STEP_MEMO_LIMIT:
+                memo.clear()
+            memo[key] = (slot.node, world.setup, node, effects)
+        return self._ran(name, step, slot, node, effects, in_reply_to)
+
+    def _ran(
+        self,
+        name: str,
+        step: str,
+        slot: NodeSlot,
+        node: NodeState,
+        effects: tuple[Effect, ...],
+        in_reply_to: FetchDataRequest | None,
+    ) -> NodeOutcome:
+        """Store the result of a step that returned (``node``, ``effects``) at ``name``."""
+        world = self.world
         arms = slot.election_arms if slot.redraw is None else _arms_after(slot, node, effects)
         if arms != slot.election_arms:
             self.world = world.with_slot(evolve(slot, node=node, election_arms=arms))
@@ -408,7 +464,8 @@ class _Builder:
             slot = self.world.nodes[here]
             if not slot.up:
                 continue
-            self.run(here, "node_bond_terminated", _terminated(self.world.nodes[there].peer))
+            peer = self.world.nodes[there].peer
+            self.run(here, "node_bond_terminated", _terminated(peer), inputs=(peer,))
 
     def bond_up(self, a: str, b: str) -> None:
         """Form (or re-form) the bond ``a``–``b`` with empty queues."""
@@ -607,7 +664,12 @@ def client_write(world: World, name: str, commands: tuple[Command, ...]) -> Tran
     b = _Builder(world)
     if len(commands) == 1:
         command = commands[0]
-        b.run(name, "node_client_write", lambda node, ctx: node_client_write(node, ctx, command))
+        b.run(
+            name,
+            "node_client_write",
+            lambda node, ctx: node_client_write(node, ctx, command),
+            inputs=(command,),
+        )
     else:
         b.run(
             name,
@@ -622,7 +684,7 @@ def node_poll_action(world: World, name: str) -> Transition:
     action = "node_poll"
     _require_up(world, action, name)
     b = _Builder(world)
-    b.run(name, "node_poll", node_poll)
+    b.run(name, "node_poll", node_poll, inputs=())
     return b.finish(action, {"name": name}, world)
 
 
@@ -663,7 +725,7 @@ def advance_time(world: World, to_ms: int) -> Transition:
     b = _Builder(evolve(world, now_ms=to_ms))
     for name in due_nodes(b.world, to_ms):
         if b.world.nodes[name].up:
-            b.run(name, "node_poll", node_poll)
+            b.run(name, "node_poll", node_poll, inputs=())
     return b.finish(action, {"to_ms": to_ms}, world)
 
 
@@ -720,6 +782,7 @@ def _deliver(b: _Builder, item: InFlight) -> None:
         "node_receive",
         lambda node, ctx: node_receive(node, ctx, sender, item.message),
         in_reply_to=request,
+        inputs=(sender, item.message),
     )
 
 
