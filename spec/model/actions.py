@@ -185,7 +185,7 @@ _MACHINES: dict[str, MemoMachine] = {}
 _STEP_MEMO: dict[tuple[Any, ...], tuple[Any, ...]] | None = None
 """Results of node steps by (step, node, inputs, context), while :func:`memoised_steps`
 is active; ``None`` otherwise."""
-_STEP_MEMO_LIMIT = 200_000
+_STEP_MEMO_LIMIT = 50_000
 
 
 @contextmanager

@@ -44,6 +44,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import Enum
+from operator import itemgetter
 from typing import Any
 
 from pyrsistent import PMap, PVector
@@ -108,9 +109,13 @@ _NAME_FIELDS: frozenset[tuple[type, str]] = frozenset(
 
 _WORLD_FIELDS = frozenset({"setup", "now_ms", "nodes", "bonds", "peers", "next_mid", "ghost"})
 _BOND_FIELDS = ("lo", "hi", "up", "lo_to_hi", "hi_to_lo")
-_MEMO_LIMIT = 400_000
+_MEMO_LIMIT = 100_000
 _TIME = "T"
 """The place of a time value in a shape (the value itself goes to the time lists)."""
+_SID = itemgetter(1)
+_OBSERVER_ROLE = frozenset({"election_deadline_ms"})
+_ROLE = frozenset({"role"})
+_ARMS = frozenset({"election_arms"})
 
 
 class UnclassifiedField(InvalidInput):
@@ -153,6 +158,44 @@ def _compiled(cls: type) -> _Compiled:
     if got is None:
         got = _COMPILED[cls] = _Compiled(cls)
     return got
+
+
+_Encoder = Callable[["_Walk", Any], tuple[Any, ...]]
+_ENCODERS: dict[tuple[type, frozenset[str]], _Encoder] = {}
+
+
+def _encoder(cls: type, skip: frozenset[str] = frozenset()) -> _Encoder:
+    """Return the encoder of records of ``cls`` (fields in ``skip`` left out): a function
+    made once per class from its plan, as :mod:`impl.records` makes its updaters, so that
+    encoding a record costs one call per field instead of a loop over the plan."""
+    key = (cls, skip)
+    got = _ENCODERS.get(key)
+    if got is not None:
+        return got
+    plan = _compiled(cls)
+    lines = ["def encode(walk, v):", "    enc = walk.enc"]
+    parts = [repr(plan.tag)]
+    for k, (name, how) in enumerate(plan.fields):
+        if name in skip:
+            continue
+        if how == "plain":
+            parts.append(f"enc(v.{name})")
+        elif how == "name":
+            lines.append(f"    n{k} = v.{name}")
+            parts.append(f"walk.names.get(n{k}, n{k})")
+        else:
+            target = "walk.mono" if how == "mono" else "walk.wall"
+            lines.append(f"    t{k} = v.{name}")
+            lines.append(f"    if t{k} is not None:")
+            lines.append(f"        {target}.append(t{k})")
+            lines.append(f"        t{k} = {_TIME!r}")
+            parts.append(f"t{k}")
+    lines.append(f"    return ({', '.join(parts)},)")
+    namespace: dict[str, Any] = {}
+    exec(compile("\n".join(lines), f"<fingerprint {plan.tag}>", "exec"), namespace)
+    made: _Encoder = namespace["encode"]
+    _ENCODERS[key] = made
+    return made
 
 
 def _sorted(items: Iterable[Any]) -> tuple[Any, ...]:
@@ -274,44 +317,20 @@ class _Walk:
         return shape
 
     def _record(self, value: Any, skip: frozenset[str] = frozenset()) -> tuple[Any, ...]:
-        plan = _compiled(type(value))
-        out: list[Any] = [plan.tag]
-        for name, how in plan.fields:
-            if name in skip:
-                continue
-            v = getattr(value, name)
-            if how == "plain":
-                out.append(self.enc(v))
-            elif v is None:
-                out.append(None)
-            elif how == "mono":
-                self.mono.append(v)
-                out.append(_TIME)
-            elif how == "wall":
-                self.wall.append(v)
-                out.append(_TIME)
-            else:  # a node name
-                out.append(self.name(v))
-        return tuple(out)
+        return _encoder(type(value), skip)(self, value)
 
     def _node(self, node: NodeState) -> tuple[Any, ...]:
         """A node: an observer's follower role without its (never read) election deadline."""
-        observer = node.preference is Preference.OBSERVER
-        out: list[Any] = ["NodeState"]
-        for name, _ in _compiled(NodeState).fields:
-            v = getattr(node, name)
-            if name == "role" and observer and type(v) is FollowerRole:
-                out.append(self.intern(self._record(v, frozenset({"election_deadline_ms"}))))
-            else:
-                out.append(self.enc(v))
-        return tuple(out)
+        if node.preference is Preference.OBSERVER and type(node.role) is FollowerRole:
+            role = self.intern(_encoder(FollowerRole, _OBSERVER_ROLE)(self, node.role))
+            return (*_encoder(NodeState, _ROLE)(self, node), role)
+        return _encoder(NodeState)(self, node)
 
     # -- world components --------------------------------------------------------------------
 
     def slot(self, slot: NodeSlot) -> tuple[Any, ...]:
         """A node slot (an observer's election re-arm count dropped with its deadline)."""
-        skip = frozenset({"election_arms"}) if not slot.writer else frozenset()
-        return self._record(slot, skip)
+        return _encoder(NodeSlot, _ARMS if not slot.writer else frozenset())(self, slot)
 
     def bond(self, bond: Bond) -> tuple[Any, ...]:
         """A bond as ``(a, b, up, a→b queue, b→a queue)`` with ``a < b`` after renaming."""
@@ -369,6 +388,8 @@ class Fingerprinter:
         self._renamings: list[dict[str, str]] = maps
         self._refs: dict[Any, _Ref] = {}
         self._walks: list[_Walk] = [_Walk(m, self._refs) for m in maps]
+        self._last_peers: Any = None
+        self._orders: dict[tuple[int, tuple[str, ...]], tuple[str, ...]] = {}
         self._peer_names: dict[PeerId, str] = {}
         """Every peer id seen in a world's ``peers`` table, by name: encoded by (renamed)
         name, so that renaming a node renames its id wherever it appears."""
@@ -394,11 +415,10 @@ class Fingerprinter:
 
     def _component(
         self, k: int, obj: Any, encode: Callable[[Any], Any]
-    ) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
+    ) -> tuple[Any, int, tuple[int, ...], tuple[int, ...]]:
+        """Encode one component of a world (a node slot, a bond, the ghost) and cache it
+        by identity: ``(obj, interned number, monotonic times, wall stamps)``."""
         cache = self._components[k]
-        hit = cache.get(id(obj))
-        if hit is not None and hit[0] is obj:
-            return hit[1], hit[2], hit[3]
         walk = self._walks[k]
         walk.mono.clear()
         walk.wall.clear()
@@ -409,16 +429,21 @@ class Fingerprinter:
         mono, wall = tuple(walk.mono), tuple(walk.wall)
         if len(cache) >= _MEMO_LIMIT:
             cache.clear()
-        cache[id(obj)] = (obj, sid, mono, wall)
-        return sid, mono, wall
+        hit = cache[id(obj)] = (obj, sid, mono, wall)
+        return hit
 
     def _learn_peers(self, world: World) -> None:
         """Label every peer id of ``world`` by its node's (renamed) name; a peer learnt after
         keys were made invalidates the memos (an encoding may hold its hex form)."""
-        known = self._peer_names
-        if len(world.peers) <= len(known) and all(p in known for p in world.peers):
+        peers = world.peers
+        if peers is self._last_peers:
             return
-        known.update(world.peers)
+        known = self._peer_names
+        if len(peers) <= len(known) and all(p in known for p in peers):
+            self._last_peers = peers
+            return
+        known.update(peers)
+        self._last_peers = peers
         for walk in self._walks:
             walk.labels = {p: walk.names.get(n, n) for p, n in known.items()}
             walk.memo.clear()
@@ -427,39 +452,57 @@ class Fingerprinter:
 
     def _key_under(self, world: World, k: int, timed: bool) -> tuple[int, ...]:
         walk = self._walks[k]
-        names = walk.names
+        cache = self._components[k]
         ids: list[int] = []
         mono: list[int] = []
         wall: list[int] = []
         nodes = world.nodes
-        order = sorted(nodes, key=lambda n: names.get(n, n))
+        slot_names = (k, tuple(nodes))
+        order = self._orders.get(slot_names)
+        if order is None:
+            names = walk.names
+            order = self._orders[slot_names] = tuple(sorted(nodes, key=lambda n: names.get(n, n)))
         ids.append(len(order))
         for name in order:
-            sid, m, w = self._component(k, nodes[name], walk.slot)
-            ids.append(sid)
-            mono.extend(m)
-            wall.extend(w)
-        bonds = [self._component(k, bond, walk.bond) for bond in world.bonds.values()]
-        bonds.sort(key=lambda b: b[0])  # by the interned encoding (which names its ends)
+            obj = nodes[name]
+            hit = cache.get(id(obj))
+            if hit is None or hit[0] is not obj:
+                hit = self._component(k, obj, walk.slot)
+            ids.append(hit[1])
+            if hit[2]:
+                mono.extend(hit[2])
+            if hit[3]:
+                wall.extend(hit[3])
+        bonds = []
+        for obj in world.bonds.values():
+            hit = cache.get(id(obj))
+            if hit is None or hit[0] is not obj:
+                hit = self._component(k, obj, walk.bond)
+            bonds.append(hit)
+        bonds.sort(key=_SID)  # by the interned encoding (which names its ends)
         ids.append(len(bonds))
-        for sid, m, w in bonds:
-            ids.append(sid)
-            mono.extend(m)
-            wall.extend(w)
-        sid, m, w = self._component(k, world.ghost, walk.ghost)
-        ids.append(sid)
+        for hit in bonds:
+            ids.append(hit[1])
+            if hit[2]:
+                mono.extend(hit[2])
+            if hit[3]:
+                wall.extend(hit[3])
+        obj = world.ghost
+        hit = cache.get(id(obj))
+        if hit is None or hit[0] is not obj:
+            hit = self._component(k, obj, walk.ghost)
+        ids.append(hit[1])
         if not timed:
             return tuple(ids)
-        mono.extend(m)
-        wall.extend(w)
+        mono.extend(hit[2])
+        wall.extend(hit[3])
         now = world.now_ms
-        base = world.setup.epoch_wall_ms + now
-        floor = self.stale_floor
-        for t in mono:
-            ids.append(t - now if t > now else 0)
-        for t in wall:
-            d = t - base
-            ids.append(d if d > floor else floor)
+        if mono:
+            ids.extend([t - now if t > now else 0 for t in mono])
+        if wall:
+            base = world.setup.epoch_wall_ms + now
+            floor = self.stale_floor
+            ids.extend([d if d > floor else floor for d in [t - base for t in wall]])
         return tuple(ids)
 
     def key(self, world: World) -> tuple[int, ...]:

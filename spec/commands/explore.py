@@ -1,0 +1,290 @@
+"""``snapsync explore``: every state of a small group, every invariant, liveness on the graph.
+
+    snapsync explore [--collection K] [--items N] [--batch B] [--readers R] [--lagging L]
+                     [--writers W] [--profile P] [--hazard Hx ...] [--fault NAME ...]
+                     [--writes N] [--breaks N] [--restarts N] [--retries N] ...
+                     [--max-states M] [--depth D] [--symmetry] [--dot FILE] [--json]
+
+Breadth-first search over the group model (:mod:`spec.explore`) from the formed
+group with its lagging readers just joined: every enabled action with every
+argument, time moving to the next deadline, states merged by canonical
+fingerprint. Every model invariant is checked on every transition; the first
+violation of each id is reported with a shortest counterexample, written as a
+trace that ``snapsync replay`` reproduces, and its sequence diagram. Liveness is
+checked on the state graph: dead ends (no converged state reachable) and fair
+cycles that never converge. The "sometimes" table lists which situations were
+reached, so that a configuration that cannot reach one is visible.
+
+Exit status: 0 when nothing was found, 1 when a violation, a dead end or a
+stall was found, 2 on bad input, 130 when interrupted (the report then covers
+what was explored). docs/explore.md describes the abstractions and bounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from impl.errors import InvalidInput
+from impl.profile import PROFILES, get_profile
+from spec.explore.config import TIMINGS, ExploreConfig
+from spec.explore.report import REQUIRED_SITUATIONS, Report, explore
+from spec.explore.search import EXPLORED_SITUATIONS, ExploreResult
+from spec.hunt.client_commands import KINDS
+from spec.model.faults import parse_faults
+from spec.render import results_console
+
+__all__ = ["config_from_args", "int_option", "register"]
+
+_COUNTS: tuple[tuple[str, str, int, str], ...] = (
+    ("items", "1", 0, "entries written before the lagging readers join"),
+    ("batch", "1", 1, "fetch_batch_size"),
+    ("readers", "1", 0, "in-sync readers (providers besides the leader)"),
+    ("lagging", "1", 1, "readers that join empty and catch up (1 or 2)"),
+    ("writers", "1", 1, "writers (w0 leads)"),
+    ("writes", "1", 0, "client writes at the leader (bound)"),
+    ("breaks", "0", 0, "bond breaks (bound; never between two writers)"),
+    ("fault-budget", "1", 0, "injected faults of the --fault switches (bound)"),
+    ("restarts", "0", 0, "readers restarting empty (bound)"),
+    ("retries", "0", 0, "snapshot requests beyond one per catch-up (bound)"),
+    ("max-queue", "1", 1, "time moves only while every bond direction holds at most this"),
+    ("grain", "0", 0, "ms: time may also move by this much (0: to the next deadline only)"),
+)
+
+
+def register(sub: Any) -> None:
+    """Add ``explore`` to the CLI."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "explore",
+        help="explore every state of a small group: invariants, dead ends, stalls",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--collection", default="map", metavar="KIND", help=f"one of {', '.join(KINDS)}"
+    )
+    for name, default, lo, text in _COUNTS:
+        parser.add_argument(
+            f"--{name}", default=default, metavar="N", help=f"{text} (default {default}, ≥ {lo})"
+        )
+    parser.add_argument(
+        "--profile", default="reference", choices=sorted(PROFILES), help="default: reference"
+    )
+    parser.add_argument(
+        "--hazard", action="append", default=[], metavar="Hx", help="switch a hazard on"
+    )
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="enable a fault move: duplicate, reorder, short_response, long_response, "
+        "wrong_offset, forge (repeatable)",
+    )
+    parser.add_argument(
+        "--write-when",
+        default="sync",
+        choices=("sync", "any"),
+        help="writes only while a catch-up session exists (default) or any time",
+    )
+    parser.add_argument(
+        "--slow",
+        default="lagging",
+        choices=("lagging", "all"),
+        help="bonds that may hold messages while time moves: the lagging readers' (default)",
+    )
+    parser.add_argument(
+        "--timing", default="compact", choices=sorted(TIMINGS), help="timeout preset"
+    )
+    parser.add_argument("--symmetry", action="store_true", help="merge renamed readers' states")
+    parser.add_argument(
+        "--no-step-liveness",
+        action="store_true",
+        help="leave the per-step liveness checks (L2, L3, L5) out: liveness from the graph only",
+    )
+    parser.add_argument(
+        "--no-graph", action="store_true", help="do not keep the graph (no liveness check)"
+    )
+    parser.add_argument("--stop-on-first", action="store_true", help="stop at the first violation")
+    parser.add_argument("--max-states", default=None, metavar="M", help="stop after M states")
+    parser.add_argument("--depth", default=None, metavar="D", help="do not expand past depth D")
+    parser.add_argument(
+        "--traces",
+        default="explore-traces",
+        metavar="DIR",
+        help="where counterexample traces and diagrams go (default ./explore-traces)",
+    )
+    parser.add_argument("--dot", metavar="FILE", help="write the state graph (.dot, .svg)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(handler=_run)
+
+
+def int_option(name: str, text: object, lo: int, hi: int | None = None) -> int:
+    """Return ``text`` as an integer in ``[lo, hi]`` or raise :class:`InvalidInput` (one line).
+
+    >>> int_option("--items", "3", 0)
+    3
+    >>> int_option("--max-states", "nan", 1)
+    Traceback (most recent call last):
+    ...
+    impl.errors.InvalidInput: --max-states must be an integer ≥ 1, got 'nan'
+    """
+    bound = f"≥ {lo}" if hi is None else f"in [{lo}, {hi}]"
+    if isinstance(text, int) and not isinstance(text, bool):
+        value = text
+    else:
+        raw = str(text).strip()
+        try:
+            value = int(raw)
+        except ValueError:
+            try:
+                number = float(raw)
+            except ValueError:
+                number = math.nan
+            if not math.isfinite(number) or number != int(number):
+                raise InvalidInput(f"{name} must be an integer {bound}, got {text!r}") from None
+            value = int(number)
+    if value < lo or (hi is not None and value > hi):
+        raise InvalidInput(f"{name} must be an integer {bound}, got {text!r}")
+    return value
+
+
+def config_from_args(args: argparse.Namespace) -> ExploreConfig:
+    """Return the configuration the command line asks for (raise :class:`InvalidInput`)."""
+    counts = {
+        name.replace("-", "_"): int_option(f"--{name}", getattr(args, name.replace("-", "_")), lo)
+        for name, _, lo, _ in _COUNTS
+    }
+    max_states = None if args.max_states is None else int_option("--max-states", args.max_states, 1)
+    depth = None if args.depth is None else int_option("--depth", args.depth, 0)
+    return ExploreConfig(
+        kind=args.collection,
+        items=counts["items"],
+        batch=counts["batch"],
+        readers=counts["readers"],
+        lagging=counts["lagging"],
+        writers=counts["writers"],
+        profile=get_profile(args.profile, args.hazard),
+        faults=parse_faults(args.fault),
+        writes=counts["writes"],
+        breaks=counts["breaks"],
+        fault_budget=counts["fault_budget"],
+        restarts=counts["restarts"],
+        retries=counts["retries"],
+        max_queue=counts["max_queue"],
+        grain_ms=counts["grain"],
+        write_when=args.write_when,
+        slow=args.slow,
+        timing=args.timing,
+        symmetry=args.symmetry,
+        max_states=max_states,
+        max_depth=depth,
+        step_liveness=not args.no_step_liveness,
+        graph=not args.no_graph,
+        stop_on_first=args.stop_on_first,
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    err = Console(stderr=True)
+    columns = (
+        TextColumn("[bold]explore[/] {task.fields[profile]}"),
+        TextColumn("{task.fields[states]} states  {task.fields[frontier]} queued"),
+        TextColumn("depth {task.fields[depth]}  {task.fields[rate]} states/s"),
+        TextColumn("[red]{task.fields[found]}[/] violated"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task(
+            "explore", profile=config.profile.name, states=0, frontier=0, depth=0, rate="0", found=0
+        )
+
+        def progress(result: ExploreResult, frontier: int) -> None:
+            bar.update(
+                task,
+                states=result.states,
+                frontier=frontier,
+                depth=result.max_depth,
+                found=len(result.violations),
+            )
+
+        report = explore(config, trace_dir=Path(args.traces), dot=args.dot, progress=progress)
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2, sort_keys=True))
+    else:
+        print_report(report)
+    if report.result.interrupted:
+        return 130
+    return 0 if report.ok else 1
+
+
+def print_report(report: Report) -> None:
+    """Print the human-readable report."""
+    out = results_console() if sys.stdout.isatty() else Console(file=sys.stdout, width=160)
+    r = report.result
+    c = report.config
+    state = "complete" if r.complete else f"INCOMPLETE ({r.stopped or 'depth bound'})"
+    out.print(
+        f"explore [bold]{c.profile.name}[/] {c.kind}: items={c.items} batch={c.batch} "
+        f"readers={c.readers} lagging={c.lagging} writers={c.writers} writes={c.writes} "
+        f"breaks={c.breaks} restarts={c.restarts} retries={c.retries} "
+        f"faults={','.join(sorted(f.value for f in c.faults)) or '-'}"
+    )
+    seconds = max(r.seconds, 1e-9)
+    out.print(
+        f"{state}: {r.states} distinct states, {r.transitions} transitions, depth {r.max_depth}; "
+        f"{r.count(4)} open, {r.count(2)} cut by bounds; {r.seconds:.1f} s "
+        f"({r.states / seconds:.0f} states/s); symmetry "
+        f"{'on (' + str(r.renamings) + ' renamings)' if c.symmetry else 'off'}"
+    )
+    if r.violations:
+        table = Table(title="violations (shortest counterexample each)")
+        for col in ("id", "node", "length", "edges", "detail"):
+            table.add_column(col)
+        for vid, f in sorted(r.violations.items(), key=lambda kv: (kv[1].depth, kv[0])):
+            v = f.violation
+            table.add_row(vid, v.node or "-", str(f.depth), str(f.edges), v.detail[:90])
+        out.print(table)
+    else:
+        out.print("[green]no invariant violated[/]")
+    live = report.liveness
+    if live is None:
+        out.print("liveness: not checked")
+    else:
+        out.print(
+            f"liveness: {live.goals} converged states; {live.dead_ends} dead ends; "
+            f"{len(live.stalls)} fair stalls ({sum(s.bottom for s in live.stalls)} bottom); "
+            f"{live.unknown} states not expanded (counted as able to converge)"
+        )
+    table = Table(title="sometimes (situations reached; depth of the first)")
+    table.add_column("situation")
+    table.add_column("first at depth", justify="right")
+    table.add_column("edges", justify="right")
+    names = list(REQUIRED_SITUATIONS) + [
+        s for s in EXPLORED_SITUATIONS if s not in REQUIRED_SITUATIONS
+    ]
+    for name in names:
+        got = r.situations.get(name)
+        if got is None:
+            mark = "[yellow]never[/]" if name in REQUIRED_SITUATIONS else "never"
+            table.add_row(name, mark, "0")
+        else:
+            table.add_row(name, str(got[1]), str(got[2]))
+    out.print(table)
+    for ce in report.counterexamples:
+        status = "replays exactly" if ce.replay_exact else "[red]replay differs[/]"
+        out.print(
+            f"{ce.kind} {ce.id} ({ce.length} moves): {ce.trace} — {status}; diagram {ce.diagram}"
+        )
+    if report.graph_files:
+        svg = report.graph_files.get("svg")
+        out.print(f"state graph: {report.graph_files['dot']}" + (f", {svg}" if svg else ""))
