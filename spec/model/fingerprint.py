@@ -463,6 +463,7 @@ class Fingerprinter:
             names = walk.names
             order = self._orders[slot_names] = tuple(sorted(nodes, key=lambda n: names.get(n, n)))
         ids.append(len(order))
+        obj: Any
         for name in order:
             obj = nodes[name]
             hit = cache.get(id(obj))
