@@ -12,7 +12,7 @@ from spec.commands import check
 
 
 def test_check_json_rows_all_as_expected(capsys: pytest.CaptureFixture[str]) -> None:
-    status = main(["check", "--max-size", "10", "--hunt-budget", "0", "--json"])
+    status = main(["check", "--max-size", "10", "--hunt-budget", "0", "--no-explore", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert status == 0
     assert out["passed"] is True
@@ -34,7 +34,7 @@ def test_check_fails_when_a_stage_is_not_as_expected(
         return "broken", profile.name != "reference"
 
     monkeypatch.setattr(check, "_stage_prove", broken)
-    status = main(["check", "--max-size", "1", "--hunt-budget", "0"])
+    status = main(["check", "--max-size", "1", "--hunt-budget", "0", "--no-explore"])
     out = capsys.readouterr().out
     assert status == 1
     assert "unexpected results" in out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -157,15 +158,15 @@ def test_a_time_field_nobody_classified_is_refused() -> None:
 def test_equal_keys_have_equal_futures(config: ExploreConfig) -> None:
     """The abstraction is a bisimulation on what was explored: whenever two different worlds
     got the same key, every move takes them to states with equal keys again."""
-    from spec.explore.search import Explorer, SearchState
+    from spec.explore.search import Explorer, SearchState, Successor
 
     explorer = Explorer(config)
     expander = explorer.expander
-    first: dict[tuple[object, ...], SearchState] = {}
+    first: dict[bytes, SearchState] = {}
     pairs: list[tuple[SearchState, SearchState]] = []
     step = expander.step
 
-    def recording(state: SearchState, move: tuple[object, ...], key: tuple[object, ...]):  # type: ignore[no-untyped-def]
+    def recording(state: SearchState, move: tuple[Any, ...], key: bytes) -> Successor | None:
         got = step(state, move, key)
         if got is not None:
             seen = first.setdefault(got.key, got.state)

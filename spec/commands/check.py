@@ -9,6 +9,9 @@ Stages, each run for both profiles:
 * ``hunt`` — the Hypothesis stateful search (:mod:`spec.hunt`), when installed, for
   ``--hunt-budget`` seconds: nothing found under ``reference``; a violation found
   under ``mosaik-0.3.13``.
+* ``explore`` — a complete exploration of one small configuration
+  (:mod:`spec.explore.stage`): no violation, dead end or stall under ``reference``;
+  a violation under ``mosaik-0.3.13``. ``--no-explore`` skips it.
 
 A row is "as expected" when the stage's outcome is the one the profile calls for;
 the command exits 0 only when every row is.
@@ -74,6 +77,9 @@ def register(sub: Any) -> None:
         metavar="SECONDS",
         help="seconds of stateful search per profile (default 20; 0 skips the hunt)",
     )
+    parser.add_argument(
+        "--no-explore", action="store_true", help="skip the exhaustive exploration stage"
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(handler=_run)
 
@@ -113,8 +119,18 @@ def _stage_hunt(profile: Profile, budget: float) -> tuple[str, bool]:
     return text, bool(found) == bool(profile.hazards)
 
 
+def _stage_explore(profile: Profile) -> tuple[str, bool]:
+    from spec.explore.stage import run_stage
+
+    return run_stage(profile)
+
+
 def run_check(
-    max_size: int, hunt_budget: float, on_row: Callable[[Row], None] | None = None
+    max_size: int,
+    hunt_budget: float,
+    on_row: Callable[[Row], None] | None = None,
+    *,
+    explore: bool = True,
 ) -> list[Row]:
     """Run every stage for both profiles; return the summary rows."""
     stages: list[tuple[str, Callable[[Profile], tuple[str, bool]]]] = [
@@ -123,6 +139,8 @@ def run_check(
     ]
     if hunt_budget > 0 and _hunt_available():
         stages.append(("hunt", lambda p: _stage_hunt(p, hunt_budget)))
+    if explore:
+        stages.append(("explore", _stage_explore))
     rows: list[Row] = []
     for name, stage in stages:
         for profile in (REFERENCE, MOSAIK_0_3_13):
@@ -150,7 +168,7 @@ def _run(args: argparse.Namespace) -> int:
             if status is not None:
                 status.update(f"done: {row.stage} ({row.profile})")
 
-        rows = run_check(args.max_size, args.hunt_budget, progress)
+        rows = run_check(args.max_size, args.hunt_budget, progress, explore=not args.no_explore)
     finally:
         if status is not None:
             status.stop()

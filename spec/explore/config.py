@@ -101,7 +101,7 @@ class ExploreConfig:
     breaks: int = 0
     fault_budget: int = 1
     restarts: int = 0
-    retries: int = 1
+    retries: int = 0
     max_queue: int = 1
     write_when: str = "sync"
     """When a write may happen: ``sync`` (while some node has a catch-up session: the writes

@@ -106,7 +106,7 @@ class Successor:
     situations: frozenset[str]
     fair: tuple[Any, ...] | None
     """The move's fairness class (``None``: an environment choice)."""
-    key: tuple[Any, ...]
+    key: bytes
     """The canonical key of :attr:`state`."""
     changed: bool
     """False for a poll whose state has the key of the state it left (a stutter:
@@ -147,7 +147,7 @@ class Expander:
         self.view.point(state.world, state.tampered, state.replayable)
         return enabled_moves(state.world, state.budget(), self.config, self.view)
 
-    def expand(self, state: SearchState, key: tuple[Any, ...] | None = None) -> list[Successor]:
+    def expand(self, state: SearchState, key: bytes | None = None) -> list[Successor]:
         """Return every successor of ``state`` (whose key is ``key``), in move order.
 
         Work at the current instant is urgent: time moves only if no node has any
@@ -169,7 +169,7 @@ class Expander:
             out.append(got)
         return out
 
-    def step(self, state: SearchState, move: Move, key: tuple[Any, ...]) -> Successor | None:
+    def step(self, state: SearchState, move: Move, key: bytes) -> Successor | None:
         """Take ``move`` from ``state`` (whose key is ``key``); None if the model refuses
         it as not enabled."""
         world = state.world
@@ -264,7 +264,7 @@ class ExploreResult:
     """What a search found (the report is built from it: :mod:`spec.explore.report`)."""
 
     config: ExploreConfig
-    keys: list[tuple[int, ...]] = field(default_factory=list)
+    keys: list[bytes] = field(default_factory=list)
     parent: array[int] = field(default_factory=lambda: array("i"))
     depth: array[int] = field(default_factory=lambda: array("i"))
     flags: bytearray = field(default_factory=bytearray)
@@ -337,18 +337,34 @@ class Keys:
         self.config = config
         self.renamings = _renamings(config)
         self.fp = Fingerprinter(setup, self.renamings[1:])
+        self._extra_ids: dict[tuple[Any, ...], int] = {(): 0}
 
-    def key(self, state: SearchState) -> tuple[int, ...]:
-        """Return the key of ``state``."""
+    def key(self, state: SearchState) -> bytes:
+        """Return the key of ``state``: the integers of the least key over the renamings,
+        packed as 64-bit words (exact, and about a quarter of the tuple's memory)."""
         if len(self.renamings) == 1:
-            return self.fp.key(state.world) + self._extras(state, {})
-        return min(
-            self.fp.key_under(state.world, k) + self._extras(state, r)
-            for k, r in enumerate(self.renamings)
-        )
+            best = self.fp.key(state.world) + self._extras(state, {})
+        else:
+            best = min(
+                self.fp.key_under(state.world, k) + self._extras(state, r)
+                for k, r in enumerate(self.renamings)
+            )
+        return array("q", best).tobytes()
 
-    def _extras(self, state: SearchState, r: dict[str, str]) -> tuple[Any, ...]:
-        out: list[Any] = [state.writes, state.breaks, state.faults, state.restarts]
+    def _extras(self, state: SearchState, r: dict[str, str]) -> tuple[int, ...]:
+        """The search state's own parts: the bounds left, then one number for the checks'
+        history, the tampered messages and the replayable ones (interned)."""
+        head = (state.writes, state.breaks, state.faults, state.restarts)
+        if not (state.history.sessions or state.tampered or state.replayable):
+            return (*head, 0)
+        rest = self._rest(state, r)
+        got = self._extra_ids.get(rest)
+        if got is None:
+            got = self._extra_ids[rest] = len(self._extra_ids)
+        return (*head, got)
+
+    def _rest(self, state: SearchState, r: dict[str, str]) -> tuple[Any, ...]:
+        out: list[Any] = []
         if state.history.sessions:
             out.append(
                 tuple(
@@ -436,15 +452,13 @@ class Explorer:
         config = self.config
         key_of = self.keys.key
         expand = self.expander.expand
-        index: dict[tuple[int, ...], int] = {}
+        index: dict[bytes, int] = {}
         fair_ids: dict[tuple[Any, ...], int] = {}
         set_ids: dict[frozenset[int], int] = {}
         state0 = self.initial_state()
         frontier: deque[tuple[int, SearchState]] = deque()
 
-        def add(
-            state: SearchState, key: tuple[Any, ...], parent: int, depth: int, flags: int
-        ) -> int:
+        def add(state: SearchState, key: bytes, parent: int, depth: int, flags: int) -> int:
             found = index.get(key)
             if found is not None:
                 return found

@@ -1093,6 +1093,10 @@ class CheckHistory:
     """``(node, upgrades, anchors offered)`` of each live session, by node name."""
 
 
+_BRANCH_SNAPSHOTS = 2_048
+"""How many checked snapshot objects a :class:`BranchChecker`'s checker remembers."""
+
+
 class BranchChecker:
     """Runs :data:`INVARIANTS` on the transitions of a branching exploration.
 
@@ -1139,6 +1143,11 @@ class BranchChecker:
         history after it."""
         checker = self.checker_for(t.after.ghost)
         memo = checker.memo
+        if len(memo.snapshots) > _BRANCH_SNAPSHOTS:
+            # Caches of what was checked (each snapshot object once): forgetting them only
+            # means checking again; they would otherwise keep every snapshot alive.
+            memo.snapshots.clear()
+            memo.seen_offers.clear()
         memo.sessions = {name: (up, seen) for name, up, seen in history.sessions}
         memo.prefix = {}
         ends: dict[str, set[int]] = {}
