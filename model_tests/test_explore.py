@@ -256,6 +256,12 @@ def test_symmetry_merges_renamed_readers_and_loses_no_orbit_here() -> None:
     assert len(merged) == counts["symmetric"]
 
 
+def test_configurations_explored_in_one_process_do_not_leak_into_each_other() -> None:
+    alone = Explorer(replace(TINY, writes=1)).run().states
+    Explorer(TINY).run()  # a configuration without writes first
+    assert Explorer(replace(TINY, writes=1)).run().states == alone
+
+
 def test_expansion_is_a_function_of_the_state() -> None:
     one, two = Expander(TINY), Expander(TINY)
     state = Explorer(TINY).initial_state()

@@ -79,7 +79,11 @@ def register(sub: Any) -> None:
         "--profile", default="reference", choices=sorted(PROFILES), help="default: reference"
     )
     parser.add_argument(
-        "--hazard", action="append", default=[], metavar="Hx", help="switch a hazard on"
+        "--hazard",
+        action="append",
+        default=[],
+        metavar="Hx",
+        help="switch a hazard on in addition (repeatable)",
     )
     parser.add_argument(
         "--fault",
@@ -102,7 +106,11 @@ def register(sub: Any) -> None:
         help="bonds that may hold messages while time moves: the lagging readers' (default)",
     )
     parser.add_argument(
-        "--timing", default="compact", choices=sorted(TIMINGS), help="timeout preset"
+        "--timing",
+        default="compact",
+        choices=sorted(TIMINGS),
+        help="timeouts: compact (default; heartbeat 0.5 s, fetch 1 s, TTL 2 s, retry 2.5 s) "
+        "or hunt (0.5 / 2 / 4 / 6 s)",
     )
     parser.add_argument("--symmetry", action="store_true", help="merge renamed readers' states")
     parser.add_argument(
@@ -245,6 +253,12 @@ def print_report(report: Report) -> None:
         f"{r.count(4)} open, {r.count(2)} cut by bounds; {r.seconds:.1f} s "
         f"({r.states / seconds:.0f} states/s); symmetry "
         f"{'on (' + str(r.renamings) + ' renamings)' if c.symmetry else 'off'}"
+    )
+    time = report.time_abstraction()
+    out.print(
+        f"time: jumps to the next deadline; quantum {time['quantum_ms']} ms, heartbeat "
+        f"{time['heartbeat_ms']} ms: "
+        + ("no order of events lost" if time["jumps_exact"] else "[yellow]not exact[/] (§2.1)")
     )
     if r.violations:
         table = Table(title="violations (shortest counterexample each)")

@@ -64,7 +64,7 @@ map, batch 1 and one lagging reader unless given)."""
 
 LIVENESS: dict[str, dict[str, Any]] = {
     "H6": {"readers": 0, "items": 1, "writes": 0},
-    "H1": {"readers": 1, "items": 2, "batch": 1, "writes": 0},
+    "H1": {"readers": 1, "items": 3, "batch": 1, "writes": 0},
 }
 """The liveness hazards, explored completely without the per-step liveness checks: their
 dead ends and stalls are found on the state graph alone."""

@@ -61,6 +61,8 @@ class Liveness:
     dead_ends: int = 0
     dead_end: int | None = None
     """The shallowest dead end."""
+    dead: frozenset[int] = frozenset()
+    """Every dead end."""
     stalls: list[Stall] = field(default_factory=list)
     fair_components: int = 0
     """Strongly connected components of the fair-suffix graph without goal states that
@@ -114,6 +116,7 @@ def analyse(result: ExploreResult, graph: nx.DiGraph | None = None) -> Liveness:
     out.unknown = sum(1 for v in range(n) if flags[v] & (CUT | OPEN))
     alive = _reaching(g, targets)
     dead = [v for v in range(n) if v not in alive]
+    out.dead = frozenset(dead)
     out.dead_ends = len(dead)
     if dead:
         out.dead_end = min(dead, key=lambda v: (result.depth[v], v))

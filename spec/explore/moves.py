@@ -35,7 +35,7 @@ from impl.messages import FetchDataResponse
 from spec.explore.config import ExploreConfig
 from spec.hunt.campaigns import Campaign
 from spec.hunt.driver import Driver
-from spec.hunt.machine import RULE_ARGS, GroupMachine, machine_class
+from spec.hunt.machine import RULE_ARGS, GroupMachine
 from spec.hunt.scenario import election_timeout
 from spec.model.actions import (
     ACTIONS,
@@ -116,7 +116,14 @@ class HuntView:
             rules=frozenset(rules),
             faults=config.faults,
         )
-        self.machine: GroupMachine = machine_class(self.campaign, config.profile)()
+        # A class of its own: the hunt caches its machine classes by campaign name, and
+        # every configuration's campaign is called "explore".
+        cls = type(
+            "ExploreMachine",
+            (GroupMachine,),
+            {"campaign": self.campaign, "profile": config.profile},
+        )
+        self.machine: GroupMachine = cls()
         self.driver = Driver.__new__(Driver)
         self.driver.setup = config.setup
         self.driver.tampered = set()

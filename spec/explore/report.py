@@ -119,6 +119,15 @@ class Report:
         dead = live is not None and (live.dead_ends > 0 or bool(live.stalls))
         return not self.result.violations and not dead
 
+    def time_abstraction(self) -> dict[str, Any]:
+        """Return whether jumping to the next deadline loses no order of events here
+        (docs/explore.md §2.1): one writer (its heartbeat is never more than one interval
+        away) and every timing constant a multiple of the heartbeat interval."""
+        quantum = self.config.time_quantum()
+        heartbeat = self.config.setup.heartbeat_interval_ms
+        exact = quantum == heartbeat and self.config.writers == 1 and not self.config.grain_ms
+        return {"quantum_ms": quantum, "heartbeat_ms": heartbeat, "jumps_exact": exact}
+
     def as_json(self) -> dict[str, Any]:
         """Return the JSON form (``snapsync explore --json``)."""
         r = self.result
@@ -143,6 +152,7 @@ class Report:
             "open": r.count(OPEN),
             "goal_states": r.count(GOAL),
             "symmetry": {"on": self.config.symmetry, "renamings": r.renamings},
+            "time": self.time_abstraction(),
             "violations": {
                 vid: {
                     "node": f.violation.node,
@@ -309,13 +319,7 @@ def write_state_graph(
         )
     import pydot
 
-    dead: set[int] = set()
-    if liveness is not None and liveness.dead_ends:
-        from spec.explore.liveness import _reaching
-
-        targets = [v for v in range(result.states) if result.flags[v] & (GOAL | CUT | OPEN)]
-        alive = _reaching(graph, targets)
-        dead = {v for v in range(result.states) if v not in alive}
+    dead = liveness.dead if liveness is not None else frozenset()
     stall_states = {v for s in (liveness.stalls if liveness else []) for v in s.cycle}
     dot = pydot.Dot("explore", graph_type="digraph", rankdir="TB")
     dot.set_node_defaults(shape="circle", style="filled", fillcolor="white", fontsize="9")
