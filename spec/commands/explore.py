@@ -299,6 +299,9 @@ def print_report(report: Report) -> None:
         out.print(
             f"{ce.kind} {ce.id} ({ce.length} moves): {ce.trace} — {status}; diagram {ce.diagram}"
         )
-    if report.graph_files:
-        svg = report.graph_files.get("svg")
-        out.print(f"state graph: {report.graph_files['dot']}" + (f", {svg}" if svg else ""))
+    files = report.graph_files
+    if files.get("skipped"):
+        out.print(f"[yellow]state graph not written[/]: {files['skipped']}")
+    elif files:
+        svg = files.get("svg")
+        out.print(f"state graph: {files['dot']}" + (f", {svg}" if svg else ""))

@@ -26,7 +26,7 @@ from typing import Any
 from spec.explore.pins import config_of
 from spec.explore.report import Report, explore
 
-__all__ = ["LADDERS", "LIVENESS", "Found", "find", "main"]
+__all__ = ["LADDERS", "LIVENESS", "Found", "find", "liveness", "main", "spec_of"]
 
 LADDERS: dict[str, tuple[dict[str, Any], ...]] = {
     "H1": (
@@ -100,14 +100,16 @@ class Found:
         }
 
 
-def _spec(hazard: str, base: dict[str, Any], **extra: Any) -> dict[str, Any]:
+def spec_of(hazard: str, base: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """Return the table entry of a rung: ``reference`` with ``hazard`` alone, ``base``,
+    ``extra``."""
     return {"profile": "reference", "hazards": [hazard], **base, **extra}
 
 
 def find(hazard: str, trace_dir: Path | None = None) -> Found | None:
     """Explore ``hazard``'s ladder; return the first configuration that exhibits it."""
     for base in LADDERS[hazard]:
-        spec = _spec(hazard, base, stop_on_first=True)
+        spec = spec_of(hazard, base, stop_on_first=True)
         report = explore(config_of(spec), trace_dir=trace_dir)
         live = report.liveness
         if report.result.violations or (live is not None and (live.dead_ends or live.stalls)):
@@ -117,7 +119,7 @@ def find(hazard: str, trace_dir: Path | None = None) -> Found | None:
 
 def liveness(hazard: str, trace_dir: Path | None = None) -> Found:
     """Explore ``hazard``'s liveness configuration completely, graph liveness only."""
-    spec = _spec(hazard, LIVENESS[hazard], step_liveness=False)
+    spec = spec_of(hazard, LIVENESS[hazard], step_liveness=False)
     return Found(hazard, spec, explore(config_of(spec), trace_dir=trace_dir))
 
 

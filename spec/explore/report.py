@@ -24,7 +24,6 @@ from typing import Any
 
 import networkx as nx
 
-from impl.errors import InvalidInput
 from spec.explore.config import ExploreConfig, build_initial
 from spec.explore.liveness import Liveness, analyse, state_graph
 from spec.explore.moves import take
@@ -304,7 +303,7 @@ def write_state_graph(
     graph: nx.DiGraph,
     path: Path,
     *,
-    limit: int = DOT_LIMIT,
+    limit: int | None = None,
 ) -> dict[str, str | None]:
     """Write the state graph as ``.dot`` (and ``.svg`` where graphviz is installed).
 
@@ -312,11 +311,14 @@ def write_state_graph(
     finalized (reached by an install) green; quiescent (goal) pale green; violating red;
     dead ends orange; not expanded (cut or open) grey, dashed.
     """
+    limit = DOT_LIMIT if limit is None else limit
     if result.states > limit:
-        raise InvalidInput(
-            f"--dot draws at most {limit} states; this graph has {result.states} "
-            "(explore a smaller configuration or lower --max-states)"
-        )
+        return {
+            "dot": None,
+            "svg": None,
+            "skipped": f"{result.states} states: --dot draws at most {limit} "
+            "(explore a smaller configuration or lower --max-states)",
+        }
     import pydot
 
     dead = liveness.dead if liveness is not None else frozenset()
