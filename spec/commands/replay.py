@@ -4,12 +4,16 @@ Every recorded action is executed again on the model, every invariant is
 re-checked, and each step must reproduce its recorded line byte for byte (see
 :mod:`spec.sim.replay`). A malformed trace is rejected with its line number and
 field (exit status 2); a trace that replays but diverges exits with status 1.
+
+The diagram (``--dot``) collapses the lead-in and heartbeat-only stretches into
+bands unless ``--all-steps`` is given; docs/findings.md says how to read it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from rich.table import Table
@@ -29,7 +33,16 @@ def register(sub: Any) -> None:
     parser.add_argument("trace", metavar="TRACE", help="a JSON-lines trace (docs/formats/trace.md)")
     parser.add_argument("--dot", metavar="FILE", help="write the sequence diagram (.dot, and .svg)")
     parser.add_argument(
-        "--max-rows", type=int, default=400, help="rows of the diagram (default 400)"
+        "--max-rows",
+        type=int,
+        default=400,
+        metavar="N",
+        help="rows and bands of the diagram; violation rows are always drawn (default 400)",
+    )
+    parser.add_argument(
+        "--all-steps",
+        action="store_true",
+        help="draw every step: no lead-in band, no heartbeat bands",
     )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(handler=_run)
@@ -39,7 +52,13 @@ def _run(args: argparse.Namespace) -> int:
     result = replay_file(args.trace, keep_records=bool(args.dot))
     files: dict[str, str | None] = {}
     if args.dot:
-        dot, svg = write_diagram(result.records, args.dot, max_rows=args.max_rows)
+        dot, svg = write_diagram(
+            result.records,
+            args.dot,
+            max_rows=args.max_rows,
+            collapse=not args.all_steps,
+            name=Path(args.trace).name.split(".")[0],
+        )
         files = {"dot": str(dot), "svg": None if svg is None else str(svg)}
     if args.json:
         print(json.dumps(_json(result, files), indent=2, sort_keys=True))

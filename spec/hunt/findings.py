@@ -9,15 +9,19 @@ the liveness verdicts L1/L2/L4 on the final state) are re-evaluated as well as
 the model's; the tests assert that each saved finding is still found, without
 depending on the random search finding it again.
 
-``python -m spec.hunt.findings OUT_DIR [Hx ...]`` regenerates them.
+``python -m spec.hunt.findings OUT_DIR [Hx ...]`` re-hunts and regenerates them;
+``python -m spec.hunt.findings --redraw OUT_DIR`` only redraws the diagram of every
+saved trace (:func:`redraw`), leaving the traces untouched.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +30,11 @@ from spec.hunt.campaigns import LIMITATION_CAMPAIGNS, order_for
 from spec.hunt.driver import Driver, Finding
 from spec.hunt.runner import ViolationReport, hunt
 from spec.model.actions import ACTIONS
-from spec.render import write_diagram
+from spec.render import dot_available, write_diagram
 from spec.sim.replay import replay_file
 from spec.sim.trace import TraceReader, decode_args, setup_from_header
 
-__all__ = ["expected_finding", "generate", "recheck"]
+__all__ = ["Redrawn", "expected_finding", "generate", "recheck", "redraw"]
 
 
 def expected_finding(path: str | Path) -> dict[str, Any]:
@@ -93,7 +97,7 @@ def _save(report: ViolationReport | dict[str, Any], out: Path, name: str) -> dic
     shutil.copyfile(src, dst)
     entry["trace"] = str(dst)
     result = replay_file(dst)
-    dot, svg = write_diagram(result.records, out / f"{name}.dot")
+    dot, svg = write_diagram(result.records, out / f"{name}.dot", name=name)
     entry["dot"] = str(dot)
     entry["svg"] = None if svg is None else str(svg)
     entry["replay_exact"] = result.exact
@@ -143,7 +147,75 @@ def generate(
     return entries
 
 
+@dataclass(frozen=True, slots=True)
+class Redrawn:
+    """One redrawn diagram: its trace, the files written, and whether the trace replayed."""
+
+    trace: Path
+    dot: Path
+    svg: Path | None
+    exact: bool
+
+
+def redraw(out: Path) -> list[Redrawn]:
+    """Redraw ``Hx.dot`` (and ``Hx.svg`` where graphviz is installed) for every
+    ``Hx.trace.jsonl`` in ``out``, in name order; the traces are not changed.
+
+    Each trace is replayed first, so a trace the model no longer reproduces is
+    reported (``exact`` false); its diagram is still drawn from the recorded lines.
+    """
+    drawn: list[Redrawn] = []
+    for trace in sorted(out.glob("*.trace.jsonl")):
+        name = trace.name.removesuffix(".trace.jsonl")
+        result = replay_file(trace)
+        dot, svg = write_diagram(result.records, out / f"{name}.dot", name=name)
+        drawn.append(Redrawn(trace, dot, svg, result.exact))
+    return drawn
+
+
+def _main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m spec.hunt.findings",
+        description="Regenerate the findings under OUT_DIR (default docs/findings).",
+    )
+    parser.add_argument(
+        "--redraw",
+        action="store_true",
+        help="only redraw the diagrams (.dot, and .svg with graphviz) of the saved traces",
+    )
+    parser.add_argument("out", nargs="?", default="docs/findings", metavar="OUT_DIR")
+    parser.add_argument("hazards", nargs="*", metavar="Hx", help="hazards to re-hunt (default all)")
+    args = parser.parse_args(argv)
+    target = Path(args.out)
+    if not args.redraw:
+        for entry in generate(target, args.hazards):
+            print(json.dumps({k: v for k, v in entry.items() if k != "program"}))
+        return 0
+    if args.hazards:
+        parser.error("--redraw takes no hazards: it redraws every saved trace")
+    status = 0
+    for item in redraw(target):
+        print(
+            json.dumps(
+                {
+                    "trace": str(item.trace),
+                    "dot": str(item.dot),
+                    "svg": None if item.svg is None else str(item.svg),
+                    "replay_exact": item.exact,
+                }
+            )
+        )
+        if not item.exact:
+            print(f"{item.trace}: the model no longer replays this trace exactly", file=sys.stderr)
+            status = 1
+    if not dot_available() and any(target.glob("*.svg")):
+        print(
+            "graphviz `dot` is not installed: the .svg files were not redrawn and are now stale",
+            file=sys.stderr,
+        )
+        status = 1
+    return status
+
+
 if __name__ == "__main__":  # pragma: no cover - a maintenance tool
-    target = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/findings")
-    for entry in generate(target, sys.argv[2:]):
-        print(json.dumps({k: v for k, v in entry.items() if k != "program"}))
+    sys.exit(_main(sys.argv[1:]))
