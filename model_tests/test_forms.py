@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -597,3 +598,19 @@ def test_invalid_context_values_are_the_constructors_rejections() -> None:
     assert rejected({**body, "profile": {"name": "x", "hazards": ["H99"]}}, NodeContext).field == (
         "profile.hazards[0]"
     )
+
+
+# -- the documentation ---------------------------------------------------------------------------
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "formats" / "json.md"
+
+
+def test_doc_has_an_example_of_every_state_form() -> None:
+    """Every state and context tag has a canonical example in json.md (test_codec checks
+    that every example decodes and re-encodes byte for byte)."""
+    text = DOC.read_text(encoding="utf-8")
+    examples = [json.loads(b) for b in re.findall(r"```json\n(.*?)\n```", text, re.S)]
+    shown = {e["type"] for e in examples if isinstance(e, dict) and "type" in e}
+    assert sorted(set(STATE_TYPES) - shown) == []
+    for tag in STATE_TYPES:
+        assert f"`{tag}`" in text, tag
