@@ -50,10 +50,10 @@ from impl.messages import (
     SnapshotRequest,
     Vote,
 )
-from impl.node import NodeContext, NodeState, ProviderState
+from impl.node_state import NodeContext, NodeState
 from impl.profile import Profile
-from impl.provider import ProviderContext
-from impl.session import SessionContext, SessionState
+from impl.provider_state import ProviderContext, ProviderState
+from impl.session_state import SessionContext, SessionState
 from impl.steps import STEP_IDS
 from impl.types import Cursor, Index, ItemRange, PeerId, Term
 
