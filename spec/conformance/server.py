@@ -56,6 +56,7 @@ class AdapterServer:
             "step": self._step,
         }
         self._configs: dict[str, bool] = {}
+        self._decoded: dict[Any, Any] = {}
 
     def _hello(self, request: dict[str, Any]) -> dict[str, Any]:
         if request.get("protocol") != PROTOCOL:
@@ -102,6 +103,7 @@ class AdapterServer:
             request["context"],
             request["input"],
             self.profile,
+            self._decoded,
         )
 
     def answer(self, line: bytes) -> str:
