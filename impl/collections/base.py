@@ -21,6 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 from impl.config import Config
 from impl.messages import Command, Item, SnapshotRequest
 from impl.profile import Profile
+from impl.registry import tagged
 from impl.types import Cursor, ItemRange, PeerId, Term
 
 __all__ = ["ApplyContext", "PendingRequest", "Snapshot", "StateMachine"]
@@ -44,6 +45,7 @@ class Snapshot(Protocol):
         ...
 
 
+@tagged("ApplyContext")
 @dataclass(frozen=True, slots=True)
 class ApplyContext:
     """What ``apply_batch`` sees (mosaik ``LocalApplyContext`` plus the node-local inputs).
@@ -63,6 +65,7 @@ class ApplyContext:
     config: Config
 
 
+@tagged("PendingRequest")
 @dataclass(frozen=True, slots=True)
 class PendingRequest:
     """A snapshot to serve: mosaik ``PendingRequest{request, position, snapshot}`` (mod.rs:336-340).
@@ -72,7 +75,8 @@ class PendingRequest:
 
     request: SnapshotRequest
     position: Cursor
-    snapshot: Any  # a Snapshot; Any keeps the dataclass hashable-agnostic
+    snapshot: Snapshot
+    """The snapshot of the collection after the whole batch, shared by the batch's requests."""
 
 
 class StateMachine(Protocol):
