@@ -39,11 +39,10 @@ def p4(case: dict[str, Any]) -> dict[str, Any]:
     config = context["config"]
     mosaik_expiry = "H7" in context["profile"]["hazards"]
     available = provider["available"]
-    for position, entry in available:
-        if position == anchor:
-            break
-    else:
+    held = [entry for position, entry in available if position == anchor]
+    if not held:
         return _ignored(provider, "unknown_anchor")
+    entry = held[0]
     if entry["deadline_ms"] <= now and not mosaik_expiry:
         return _ignored(provider, "unknown_anchor")
     start = request["range"]["start"]

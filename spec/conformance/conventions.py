@@ -31,10 +31,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import impl.forms  # noqa: F401  (registers the state and context forms)
 from impl import provider as _provider
 from impl import raft as _raft
 from impl import session as _session
-import impl.forms  # noqa: F401  (registers the state and context forms)
 from impl.codec import decode, encode
 from impl.collections import COLLECTIONS
 from impl.collections.base import ApplyContext, StateMachine

@@ -23,6 +23,7 @@ arc set is kept, in run order, so the result is deterministic.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import sys
 from collections import Counter
@@ -101,7 +102,9 @@ class _Raw:
 # -- argument extraction: real call → (pre, ctx, inputs) per convention --------------------
 
 
-def _node(args: tuple[Any, ...], names: tuple[str, ...], ctx: bool = True) -> tuple[Any, Any, dict[str, Any]]:
+def _node(
+    args: tuple[Any, ...], names: tuple[str, ...], ctx: bool = True
+) -> tuple[Any, Any, dict[str, Any]]:
     start = 2 if ctx else 1
     return args[0], args[1] if ctx else None, dict(zip(names, args[start:], strict=True))
 
@@ -169,7 +172,9 @@ class Recorder:
     config: Config = field(default_factory=Config)
     _active: bool = True
 
-    def begin(self, kind: str, name: str, profile: Profile, collection: str, config: Config) -> None:
+    def begin(
+        self, kind: str, name: str, profile: Profile, collection: str, config: Config
+    ) -> None:
         """Start attributing calls to one model run."""
         self.source = (kind, name)
         self.profile = profile
@@ -182,7 +187,9 @@ class Recorder:
         self.counts[key] = n + 1
         return (n < KEEP_FIRST or n % KEEP_EVERY == 0) and n < KEEP_FIRST + KEEP_MAX * KEEP_EVERY
 
-    def add(self, step: str, pre: Any, ctx: Any, inputs: dict[str, Any], collection: str | None = None) -> None:
+    def add(
+        self, step: str, pre: Any, ctx: Any, inputs: dict[str, Any], collection: str | None = None
+    ) -> None:
         """Record one call (already in convention form)."""
         config = getattr(ctx, "config", None)
         if isinstance(ctx, ApplyStepContext):
@@ -190,7 +197,9 @@ class Recorder:
         machine = getattr(ctx, "machine", None)
         kind = collection or (machine.kind if machine is not None else self.collection)
         self.raws.append(
-            _Raw(step, kind, config or self.config, pre, ctx, inputs, self.source, self.profile.name)
+            _Raw(
+                step, kind, config or self.config, pre, ctx, inputs, self.source, self.profile.name
+            )
         )
 
     def _plain(self, step: str, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -280,7 +289,7 @@ class Recorder:
     def installed(self) -> Iterator[Recorder]:
         """Wrap every step function for the duration of the block."""
         patches: list[tuple[Any, str, Any]] = []
-        for step, target in STEP_IDS.items():
+        for step in STEP_IDS:
             if step in ("S1", "S2", "S3"):
                 continue
             original = _ORIGINALS[step]
@@ -399,7 +408,11 @@ def _arcs(raw_call: Call, profile: Profile) -> frozenset[tuple[str, int, int, in
     """Return the arcs the call takes in the behaviour modules under ``profile``."""
     try:
         conv, machine, pre, ctx, inputs, used = decode_call(
-            raw_call.step, raw_call.collection, raw_call.pre, raw_call.context, raw_call.input,
+            raw_call.step,
+            raw_call.collection,
+            raw_call.pre,
+            raw_call.context,
+            raw_call.input,
             profile,
         )
     except CodecError:
@@ -482,10 +495,9 @@ def recorded_calls(quick: bool = False) -> list[Call]:
         for kind, name, run in _sources(quick):
             for profile in (REFERENCE, MOSAIK_0_3_13):
                 recorder.begin(kind, name, profile, "map", Config())
-                try:
+                # A run that hits mosaik's panic has recorded its calls up to it.
+                with contextlib.suppress(SnapshotSyncError):
                     run(profile)
-                except SnapshotSyncError:
-                    pass  # a run that hits mosaik's panic has recorded its calls up to it
     STATS.recorded = len(recorder.raws)
     by_text: dict[str, Call] = {}
     for raw in recorder.raws:
@@ -493,7 +505,9 @@ def recorded_calls(quick: bool = False) -> list[Call]:
         if call is None:
             STATS.unencodable[raw.step] += 1
             continue
-        key = canonical_json([call.step, call.collection, call.config, call.pre, call.context, call.input])
+        key = canonical_json(
+            [call.step, call.collection, call.config, call.pre, call.context, call.input]
+        )
         known = by_text.get(key)
         if known is None:
             by_text[key] = call
@@ -503,14 +517,14 @@ def recorded_calls(quick: bool = False) -> list[Call]:
     kept: dict[tuple[Any, ...], Call] = {}
     profiles = {REFERENCE.name: REFERENCE, MOSAIK_0_3_13.name: MOSAIK_0_3_13}
     for call in by_text.values():
-        # The branches the call took in the run that made it (its first profile).
-        key = (
+        # The branches the call takes under the first (by name) profile it occurred in.
+        arcs_key = (
             call.step,
             call.collection if call.step in ("S1", "S2", "S3") else "",
             _arcs(call, profiles[call.reachable_in[0]]),
         )
-        if key not in kept:
-            kept[key] = call
+        if arcs_key not in kept:
+            kept[arcs_key] = call
     STATS.kept = len(kept)
     return list(kept.values())
 
@@ -519,4 +533,3 @@ def _with_reachable(call: Call, profile: str) -> Call:
     from dataclasses import replace
 
     return replace(call, reachable_in=tuple(sorted({*call.reachable_in, profile})))
-

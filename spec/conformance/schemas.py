@@ -88,7 +88,7 @@ class _Builder:
     def ref(self, name: str) -> dict[str, Any]:
         return {"$ref": f"#/$defs/{name}"}
 
-    def of(self, tp: Any) -> dict[str, Any]:  # noqa: PLR0911, PLR0912 - one branch per form
+    def of(self, tp: Any) -> dict[str, Any]:
         if tp is COLLECTION_STATE:
             raise TypeError("resolve the collection state first")
         text = tp if isinstance(tp, str) else getattr(tp, "__forward_arg__", None)
@@ -129,7 +129,9 @@ class _Builder:
             }
         if origin is frozenset:
             return {"type": "array", "items": self.of(args[0]), "uniqueItems": True}
-        if origin is PVector or (origin is not None and getattr(origin, "__name__", "") == "PVector"):
+        if origin is PVector or (
+            origin is not None and getattr(origin, "__name__", "") == "PVector"
+        ):
             return {"type": "array", "items": self.of(args[0])}
         if origin is PMap or (origin is not None and getattr(origin, "__name__", "") == "PMap"):
             pair = {
@@ -165,11 +167,19 @@ class _Builder:
             if cls in (state, snap):
                 item = self.ref("datum")
                 if kind == "map":
-                    item = {"type": "array", "prefixItems": [item, item], "minItems": 2,
-                            "maxItems": 2}
+                    item = {
+                        "type": "array",
+                        "prefixItems": [item, item],
+                        "minItems": 2,
+                        "maxItems": 2,
+                    }
                 elif kind == "depq":
-                    item = {"type": "array", "prefixItems": [item, item, item],
-                            "minItems": 3, "maxItems": 3}
+                    item = {
+                        "type": "array",
+                        "prefixItems": [item, item, item],
+                        "minItems": 3,
+                        "maxItems": 3,
+                    }
                 props: dict[str, Any] = {"items": {"type": "array", "items": item}}
                 if kind in ("cell", "once"):
                     props["items"]["maxItems"] = 1
@@ -242,16 +252,14 @@ def _step_rules(b: _Builder) -> list[dict[str, Any]]:
     for conv in CONVENTIONS.values():
         kinds = list(COLLECTIONS) if conv.step in COLLECTION_STEPS else [None]
         for kind in kinds:
-            machine = COLLECTIONS[kind or "map"]
+            state_type = type(COLLECTIONS[kind or "map"].initial())
 
-            def resolve(tp: Any) -> Any:
-                return type(machine.initial()) if tp is COLLECTION_STATE else tp
+            def resolve(tp: Any, state_type: type = state_type) -> Any:
+                return state_type if tp is COLLECTION_STATE else tp
 
             pre = {"type": "null"} if conv.pre is None else b.of(resolve(conv.pre))
             context = (
-                {"type": "null"}
-                if conv.context is None
-                else b.of(CONTEXT_KINDS[conv.context][0])
+                {"type": "null"} if conv.context is None else b.of(CONTEXT_KINDS[conv.context][0])
             )
             inputs = {
                 "type": "object",
@@ -378,8 +386,15 @@ def manifest_schema() -> dict[str, Any]:
         "type": "object",
         "additionalProperties": False,
         "required": [
-            "format", "format_version", "snapsync_version", "profiles", "cases", "bytes",
-            "counts", "files", "conventions",
+            "format",
+            "format_version",
+            "snapsync_version",
+            "profiles",
+            "cases",
+            "bytes",
+            "counts",
+            "files",
+            "conventions",
         ],
         "properties": {
             "format": {"const": FORMAT},
@@ -391,7 +406,9 @@ def manifest_schema() -> dict[str, Any]:
             "counts": {"type": "object", "additionalProperties": counts},
             "files": {
                 "type": "object",
-                "propertyNames": {"pattern": "^[^/]+/[A-Z][0-9]+a?/[A-Z][0-9]+a?-[0-9a-f]{16}\\.json$"},
+                "propertyNames": {
+                    "pattern": "^[^/]+/[A-Z][0-9]+a?/[A-Z][0-9]+a?-[0-9a-f]{16}\\.json$"
+                },
                 "additionalProperties": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
             },
             "conventions": {
@@ -399,8 +416,17 @@ def manifest_schema() -> dict[str, Any]:
                 "items": {
                     "type": "object",
                     "additionalProperties": False,
-                    "required": ["step", "title", "function", "pre", "context", "input",
-                                 "result", "produces", "effect_order"],
+                    "required": [
+                        "step",
+                        "title",
+                        "function",
+                        "pre",
+                        "context",
+                        "input",
+                        "result",
+                        "produces",
+                        "effect_order",
+                    ],
                     "properties": {
                         "step": {"enum": list(CONVENTIONS)},
                         "title": {"type": "string"},
@@ -451,8 +477,18 @@ def request_schema() -> dict[str, Any]:
     step = {
         "type": "object",
         "additionalProperties": False,
-        "required": ["id", "op", "case", "step", "profile", "collection", "config", "pre",
-                     "context", "input"],
+        "required": [
+            "id",
+            "op",
+            "case",
+            "step",
+            "profile",
+            "collection",
+            "config",
+            "pre",
+            "context",
+            "input",
+        ],
         "properties": {
             "id": {"type": "integer", "minimum": 1},
             "op": {"const": "step"},

@@ -122,8 +122,11 @@ def _type_guard(source: list[str], a: int, b: int) -> bool:
 
 def _not_step(module: str, function: str) -> bool:
     key = f"{module}:{function}"
-    return any(key in names or key.startswith(tuple(n + "." for n in names))
-               for _, names in NOT_STEPS.values())
+    return any(
+        key in names or key.startswith(tuple(n + "." for n in names))
+        for _, names in NOT_STEPS.values()
+    )
+
 
 _IMPL = Path(impl.__file__).parent
 
@@ -166,9 +169,13 @@ class StatsReport:
 
     def goal_modules(self) -> list[ModuleCoverage]:
         """Return the modules the goal is about."""
-        return [m for m in self.modules if any(
-            m.module == g or (g.endswith("/") and m.module.startswith(g)) for g in GOAL_MODULES
-        )]
+        return [
+            m
+            for m in self.modules
+            if any(
+                m.module == g or (g.endswith("/") and m.module.startswith(g)) for g in GOAL_MODULES
+            )
+        ]
 
     def whole_percent(self) -> float:
         """Return the branch coverage of the goal modules taken together, every function."""
@@ -271,7 +278,11 @@ def measure(directory: Path) -> StatsReport:
         cov.start()
         try:
             outcome = run_step(
-                case["step"], case["collection"], case["pre"], case["context"], case["input"],
+                case["step"],
+                case["collection"],
+                case["pre"],
+                case["context"],
+                case["input"],
                 cache=cache,
             )
         finally:
