@@ -298,7 +298,7 @@ def _raft_conventions() -> list[Convention]:
             (_SENDER, ae),
             _NODE_RESULT,
             lambda n, c, i, m, p: _raft.follower_accept_in_sync(n, c, i["sender"], i["message"]),
-            ("error:InvalidState",),
+            ("error:InvalidState", "error:InvalidInput"),
             "Send(AppendEntriesResponse) when there were entries",
         ),
         Convention(

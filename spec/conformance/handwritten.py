@@ -192,7 +192,8 @@ def snapshot(anchor: Cursor, n: int) -> Any:
 
 
 def entries(*terms: int, start: int = 0) -> tuple[LogEntry, ...]:
-    return tuple(LogEntry(Term(t), (start + i, i)) for i, t in enumerate(terms))
+    """Log entries of the given terms, each a Map insert (the hand-made groups are Maps)."""
+    return tuple(LogEntry(Term(t), MapInsert(start + i, i)) for i, t in enumerate(terms))
 
 
 def fresh(
@@ -462,6 +463,16 @@ def _provider(h: _Hand) -> None:
         "P4 expiry: timer first (reference) vs served until pruned (H7)",
         "serves (and revives) a snapshot whose TTL ran out",
         "a fetch at the very deadline of the snapshot's TTL",
+    )
+    h.add(
+        "P4",
+        provider(),
+        pctx(),
+        {"sender": A, "request": FetchDataRequest(X, ItemRange(3, 3))},
+        "p4-empty-range",
+        "P4 guard: a non-empty clamped range (an empty one does not even revive the TTL)",
+        "answers, or revives the TTL for, an empty range",
+        "a fetch of [3,3): ignored (empty_range), no ArmTimer",
     )
     top = U64_MAX - 1
     h.add(
@@ -1488,6 +1499,19 @@ def _raft(h: _Hand) -> None:
         "R9: the session finalizes; the node installs and resets",
         "keeps the session, or applies the buffered entries",
         "a complete session: installed, log reset to (1,12) + entries 13, 14; not pending",
+    )
+    gapped = complete()
+    gapped = replace(gapped, buffered=gapped.buffered.append((Index(15), Term(1), MapInsert(9, 9))))
+    h.add(
+        "R9",
+        follower(gapped, log=log_of(1, 1), committed=cur(2), term=1),
+        nctx(now=300),
+        {},
+        "r9-finish-gap",
+        "R9 → Q5 → Q12 guard: the kept entries are contiguous after the anchor (H3)",
+        "installs a log with a hole (mosaik panics at session.rs:662)",
+        "a complete session whose buffer jumps from 14 to 16: InvalidState (reference), "
+        "HazardPanic H3 (mosaik)",
     )
     h.add(
         "R10",

@@ -486,12 +486,35 @@ class RecordingStats:
 STATS = RecordingStats()
 
 
+@contextmanager
+def _fresh_model() -> Iterator[None]:
+    """Run with empty model caches, restored afterwards.
+
+    The model shares results across runs (memoised state machines, pre-built hunt groups);
+    a run that hits a cache does not call the steps a fresh run calls, so what is recorded
+    would depend on what ran before in the process.
+    """
+    from spec.hunt import machine as hunt_machine
+    from spec.model import actions
+
+    saved = (dict(actions._MACHINES), dict(hunt_machine._GROUPS))
+    actions._MACHINES.clear()
+    hunt_machine._GROUPS.clear()
+    try:
+        yield
+    finally:
+        actions._MACHINES.clear()
+        actions._MACHINES.update(saved[0])
+        hunt_machine._GROUPS.clear()
+        hunt_machine._GROUPS.update(saved[1])
+
+
 def recorded_calls(quick: bool = False) -> list[Call]:
     """Run every source under both profiles while recording; return the deduplicated calls."""
     from spec.sim.simulator import cyclic_gc_paused
 
     recorder = Recorder()
-    with recorder.installed(), cyclic_gc_paused():
+    with _fresh_model(), recorder.installed(), cyclic_gc_paused():
         for kind, name, run in _sources(quick):
             for profile in (REFERENCE, MOSAIK_0_3_13):
                 recorder.begin(kind, name, profile, "map", Config())

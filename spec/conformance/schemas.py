@@ -18,13 +18,16 @@ is the anchor projects' most common complaint).
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 import typing
 from enum import Enum
+from pathlib import Path
 from typing import Any, NewType
 
 from pyrsistent.typing import PMap, PVector
 
+from impl.codec import DATUM
 from impl.collections import COLLECTIONS
 from impl.collections.base import Snapshot, StateMachine
 from impl.ids import UniqueId
@@ -53,6 +56,7 @@ __all__ = [
     "expectations_schema",
     "manifest_schema",
     "request_schema",
+    "write_schemas",
 ]
 
 _DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -67,26 +71,32 @@ def _collection_types() -> dict[str, tuple[type, type]]:
     return types_
 
 
+_INLINE: dict[str, dict[str, Any]] = {
+    "u64": {"type": "integer", "minimum": 0, "maximum": U64_MAX},
+    "int": {"type": "integer", "minimum": _I64_MIN, "maximum": U64_MAX},
+    "hex32": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+}
+
+
 class _Builder:
     """Turns static types into schemas, collecting one ``$defs`` entry per record."""
 
     def __init__(self) -> None:
+        # Small forms are written inline (a $ref costs a lookup per value); a datum is one
+        # subschema whose keywords each apply to one JSON type (no anyOf per value).
         self.defs: dict[str, Any] = {
-            "u64": {"type": "integer", "minimum": 0, "maximum": U64_MAX},
-            "int": {"type": "integer", "minimum": _I64_MIN, "maximum": U64_MAX},
-            "hex32": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
             "datum": {
-                "anyOf": [
-                    {"$ref": "#/$defs/u64"},
-                    {"type": "string"},
-                    {"type": "array", "items": {"$ref": "#/$defs/datum"}},
-                ]
+                "type": ["integer", "string", "array"],
+                "minimum": 0,
+                "maximum": U64_MAX,
+                "items": {"$ref": "#/$defs/datum"},
             },
         }
         self._any_pending = False
 
     def ref(self, name: str) -> dict[str, Any]:
-        return {"$ref": f"#/$defs/{name}"}
+        inline = _INLINE.get(name)
+        return dict(inline) if inline is not None else {"$ref": f"#/$defs/{name}"}
 
     def of(self, tp: Any) -> dict[str, Any]:
         if tp is COLLECTION_STATE:
@@ -94,7 +104,7 @@ class _Builder:
         text = tp if isinstance(tp, str) else getattr(tp, "__forward_arg__", None)
         if text is not None and "Datum" in str(text):
             return self.ref("datum")
-        if tp in ("Datum", "Item"):
+        if tp in ("Datum", "Item") or tp is DATUM:
             return self.ref("datum")
         if tp is Any or tp is object:
             self._any_pending = True
@@ -111,10 +121,7 @@ class _Builder:
             if len(args) == 3 and args[0] is int and args[1] is str:
                 return self.ref("datum")
             members = [a for a in args if a is not type(None)]
-            if len(members) == 1:
-                inner = self.of(members[0])
-            else:
-                inner = {"oneOf": [self.tagged(m) for m in members]}
+            inner = self.of(members[0]) if len(members) == 1 else self.union(members)
             if len(members) < len(args):
                 return {"anyOf": [inner, {"type": "null"}]}
             return inner
@@ -142,7 +149,7 @@ class _Builder:
             }
             return {"type": "array", "items": pair}
         if tp is Snapshot:
-            return {"oneOf": [self.tagged(snap) for _, snap in _collection_types().values()]}
+            return self.union([snap for _, snap in _collection_types().values()])
         if tp is StateMachine:
             return {"enum": list(COLLECTIONS)}
         if isinstance(tp, type):
@@ -220,6 +227,23 @@ class _Builder:
                 "additionalProperties": False,
                 "required": [*required, "type"],
                 "properties": {**props, "type": {"const": tag}},
+            }
+        return self.ref(name)
+
+    def union(self, members: list[Any]) -> dict[str, Any]:
+        """A tagged union, discriminated by ``type`` (one branch validated, not all)."""
+        tags = [tag_of(m) for m in members]
+        name = "union." + ".".join(sorted(tags))
+        if name not in self.defs:
+            self.defs[name] = {}
+            self.defs[name] = {
+                "type": "object",
+                "required": ["type"],
+                "properties": {"type": {"enum": sorted(tags)}},
+                "allOf": [
+                    {"if": {"properties": {"type": {"const": tag_of(m)}}}, "then": self.tagged(m)}
+                    for m in members
+                ],
             }
         return self.ref(name)
 
@@ -608,3 +632,17 @@ SCHEMA_FILES = {
     "expected-failures.schema.json": expectations_schema,
 }
 """Each committed schema file and the function that generates it."""
+
+
+def write_schemas(directory: Path) -> list[Path]:
+    """Write every schema of :data:`SCHEMA_FILES` under ``directory`` (sorted keys, indented)."""
+    written = []
+    for name, make in SCHEMA_FILES.items():
+        path = Path(directory) / name
+        path.write_text(json.dumps(make(), indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":  # regenerate the committed files: python -m spec.conformance.schemas
+    write_schemas(Path(__file__).resolve().parent.parent / "schemas")
