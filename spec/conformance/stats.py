@@ -6,7 +6,8 @@ JSON, call the step, encode the result) under coverage.py with branch measuremen
 The replay also checks each outcome against the vector's expected one: a mismatch
 means the tree is not the reference's.
 
-Reported per module of ``impl/``: branches taken / branches, lines run / lines;
+Reported per module of ``impl/``: branches taken / branches (lines are not reported:
+a module's ``def`` and ``class`` lines run when it is imported, before any replay);
 the goal (≥ 95 % of the branches of session.py, provider.py, raft.py and
 collections/) with its figure; and every branch not taken, with its function.
 
