@@ -825,7 +825,13 @@ class _Items(_Codec):
                 raise CodecError(_join(path, name), f"missing field of {form.cls.__name__}")
         at = _join(path, "items")
         dec = _DATUM_CODEC.dec
-        items = [dec(item, _at(at, i)) for i, item in enumerate(_array(data["items"], at))]
+        items = [
+            # A string or an in-range integer is its own datum: no call, no path string.
+            item
+            if type(item) is str or (type(item) is int and 0 <= item <= U64_MAX)
+            else dec(item, _at(at, i))
+            for i, item in enumerate(_array(data["items"], at))
+        ]
         flags = []
         for flag in form.flags:
             _expect(data[flag], bool, "a boolean", _join(path, flag))

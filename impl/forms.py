@@ -53,7 +53,7 @@ from impl.collections.base import ApplyContext, PendingRequest, Snapshot, StateM
 from impl.collections.cell import CellSnapshot, CellState, OptionSnapshot, OptionState
 from impl.collections.depq import DepqMachine, DepqSnapshot, DepqState
 from impl.collections.encoding import encode as postcard
-from impl.collections.encoding import priority_key
+from impl.collections.encoding import is_plain_datum, priority_key
 from impl.collections.map import MapSnapshot, MapState
 from impl.collections.once import OnceSnapshot, OnceState
 from impl.collections.pseq import PSeq, PSortedMap
@@ -100,13 +100,19 @@ def _at(i: int, j: int | None = None) -> str:
     return f"[{i}]" if j is None else f"[{i}][{j}]"
 
 
-def _bytes_of(datum: Item, field: str) -> bytes:
-    """Return the postcard bytes of ``datum`` (its canonical key), or reject it at ``field``
-    (a string that is not Unicode text has none)."""
+def _bytes_of(datum: Item, i: int, j: int | None = None) -> bytes:
+    """Return the postcard bytes of ``datum`` (its canonical key), or reject it at item
+    ``[i]`` (part ``[j]``): a string that is not Unicode text has none."""
     try:
         return postcard(datum)
     except InvalidInput as exc:
-        raise CodecError(field, str(exc)) from None
+        raise CodecError(_at(i, j), str(exc)) from None
+
+
+def _check_datum(datum: Item, i: int, j: int | None = None) -> None:
+    """Reject a datum without a canonical encoding (see :func:`_bytes_of`), cheaply."""
+    if not is_plain_datum(datum):
+        _bytes_of(datum, i, j)
 
 
 def _parts(item: Item, i: int, arity: int, what: str) -> tuple[Item, ...]:
@@ -128,21 +134,21 @@ def _map_entries(items: list[Item]) -> PSortedMap[bytes, Any]:
     keyed = []
     for i, item in enumerate(items):
         key, value = _parts(item, i, 2, "Map")
-        _bytes_of(value, _at(i, 1))
-        keyed.append((_bytes_of(key, _at(i, 0)), item))
+        _check_datum(value, i, 1)
+        keyed.append((_bytes_of(key, i, 0), item))
     _in_canonical_order(keyed)
     return PSortedMap.from_sorted(keyed)
 
 
 def _set_members(items: list[Item]) -> PSortedMap[bytes, Any]:
-    keyed = [(_bytes_of(item, _at(i)), item) for i, item in enumerate(items)]
+    keyed = [(_bytes_of(item, i), item) for i, item in enumerate(items)]
     _in_canonical_order(keyed)
     return PSortedMap.from_sorted(keyed)
 
 
 def _vec_elements(items: list[Item]) -> PSeq[Any]:
     for i, item in enumerate(items):
-        _bytes_of(item, _at(i))
+        _check_datum(item, i)
     return PSeq.from_iterable(items)
 
 
@@ -151,9 +157,9 @@ def _depq_state(items: list[Item]) -> DepqState:
     ranks = []
     for i, item in enumerate(items):
         priority, key, value = _parts(item, i, 3, "DEPQ")
-        _bytes_of(priority, _at(i, 0))
-        _bytes_of(value, _at(i, 2))
-        raw = _bytes_of(key, _at(i, 1))
+        _check_datum(priority, i, 0)
+        _check_datum(value, i, 2)
+        raw = _bytes_of(key, i, 1)
         keyed.append((raw, item))
         ranks.append(((priority_key(priority), raw), None))
     _in_canonical_order(keyed)
@@ -166,7 +172,7 @@ def _option_value(items: list[Item]) -> Item | None:
         raise CodecError(_at(1), "a Cell or Once holds at most one item")
     if not items:
         return None
-    _bytes_of(items[0], _at(0))
+    _check_datum(items[0], 0)
     return items[0]
 
 

@@ -25,6 +25,8 @@ from impl.codec import EncodeError, decode, dumps, encode, encode_tagged, loads
 from impl.collections import COLLECTIONS
 from impl.collections.base import ApplyContext, PendingRequest
 from impl.collections.depq import DepqMachine
+from impl.collections.encoding import encode as postcard
+from impl.collections.encoding import mosaik_wrapped
 from impl.collections.map import MAP, MapInsert, MapSnapshot, MapState
 from impl.config import Config
 from impl.effects import InstallSnapshot
@@ -44,7 +46,13 @@ from impl.node_state import (
 from impl.profile import MOSAIK_0_3_13, PROFILES, REFERENCE, Hazard, Profile
 from impl.provider_state import AvailableSnapshot, ProviderContext, ProviderState
 from impl.registry import TAGS
-from impl.session_state import PendingFetch, SessionContext, SessionState
+from impl.session_state import (
+    BufferedEntry,
+    Candidate,
+    PendingFetch,
+    SessionContext,
+    SessionState,
+)
 from impl.types import U64_MAX, Cursor, ItemRange, PeerId
 from model_tests.test_codec import commands, cursors, data, indices, log_stores, peers, terms
 from spec.model.actions import ACTIONS, initial_world, node_context
@@ -614,3 +622,34 @@ def test_doc_has_an_example_of_every_state_form() -> None:
     assert sorted(set(STATE_TYPES) - shown) == []
     for tag in STATE_TYPES:
         assert f"`{tag}`" in text, tag
+
+
+def test_canonical_order_compares_the_key_bytes_without_the_encoded_prefix() -> None:
+    """collections.md, "Exactly which bytes": (1, 200) before (2, 1); mosaik's
+    length-prefixed Encoded<K> bytes would put them the other way round."""
+    a, b = (1, 200), (2, 1)
+    assert postcard(a).hex() == "01c801"
+    assert postcard(b).hex() == "0201"
+    assert postcard(a) < postcard(b)
+    assert mosaik_wrapped(postcard(b)) < mosaik_wrapped(postcard(a))
+    snapshot = MAP.empty_snapshot().append([(b, 0), (a, 0)])
+    assert encode(snapshot) == {"items": [[[1, 200], 0], [[2, 1], 0]]}
+    err = rejected({"items": [[[2, 1], 0], [[1, 200], 0]]}, MapSnapshot)
+    assert err.field == "items[1]"
+    assert err.reason == "not in canonical order: key bytes 01c801 after 0201"
+
+
+@given(
+    st.tuples(indices, terms, commands),
+    st.tuples(st.builds(SnapshotInfo, cursors, u64), peer_sets),
+)
+def test_buffered_entry_and_candidate_forms_round_trip(entry: Any, candidate: Any) -> None:
+    """The two tuple aliases of SessionState: ``[index, term, command]`` and
+    ``[SnapshotInfo, [PeerId]]``."""
+    body = encode(entry, BufferedEntry)
+    assert body[:2] == [entry[0], entry[1]]
+    assert decode(json.loads(json.dumps(body)), BufferedEntry) == entry
+    body = encode(candidate, Candidate)
+    assert body[0] == encode(candidate[0])
+    assert body[1] == sorted(p.hex() for p in candidate[1])
+    assert decode(json.loads(json.dumps(body)), Candidate) == candidate

@@ -8,8 +8,8 @@ new snapshot instead of mutating one.
 
 Canonical order (DESIGN.md): Map/Set/DEPQ snapshot items are ordered by the
 postcard encoding of the key (Set: of the value), compared as bytes; Vec by
-position; Cell/Once hold 0 or 1 item. Any implementation that sorts by the bytes
-it already puts on the wire serves chunks that match ours.
+position; Cell/Once hold 0 or 1 item. The bytes are those of the key itself, not
+of mosaik's length-prefixed ``Encoded<K>`` wire form (docs/protocol/collections.md).
 """
 
 from __future__ import annotations
