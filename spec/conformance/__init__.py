@@ -1,0 +1,30 @@
+"""The conformance kit: validating another implementation against the reference, step by step.
+
+What it holds (docs/conformance.md is the guide, docs/formats/vectors.md and
+docs/formats/adapter.md the formats):
+
+* :mod:`~spec.conformance.conventions` — the **step call conventions**: for every
+  inventory step id (R1–R10, S1–S3, P1–P6, Q0–Q13, Q11a), what a vector's ``pre``,
+  ``context`` and ``input`` are, what its result carries, and how the reference
+  computes it (decode → call the pure step in ``impl/`` → encode).
+* :mod:`~spec.conformance.cases` — the case (vector) file: its envelope, its
+  content-derived id, its Wycheproof-style ``why``; strict reading.
+* :mod:`~spec.conformance.tree` — the vector tree on disk, ``manifest.json`` (sha256 of
+  every file), verification and the ``vectors pack`` archive.
+* :mod:`~spec.conformance.recording`, :mod:`~spec.conformance.handwritten`,
+  :mod:`~spec.conformance.generate` — vector generation: the real inputs of the
+  steps the model calls in scenarios, simulations and hunt walks, deduplicated by
+  the branches each call takes, plus hand-written cases for every rejection and
+  ignore reason.
+* :mod:`~spec.conformance.protocol` — the adapter protocol (JSON lines on stdio):
+  requests, answers, the op table, strict answer checking.
+* :mod:`~spec.conformance.server` — the reference served as an adapter
+  (``snapsync adapter``).
+* :mod:`~spec.conformance.runner` — ``snapsync conform``: runs every case through an
+  adapter process (timeouts, crashes, restarts), compares (first differing JSON
+  path), accounts (expected failures, "attempted N of M").
+* :mod:`~spec.conformance.diff` — normalisation and the first difference.
+* :mod:`~spec.conformance.stats` — branch coverage of ``impl/`` by the vectors alone.
+* :mod:`~spec.conformance.schemas` — JSON Schemas of the case, manifest and adapter
+  messages, generated from the conventions and the codec's forms.
+"""
