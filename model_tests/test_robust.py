@@ -207,6 +207,11 @@ def test_signals_first_is_cooperative_second_is_immediate() -> None:
         assert stopped.reason == "interrupt"
     with stop.signals_handled(), pytest.raises(KeyboardInterrupt):
         _interrupt()  # outside any cooperative block: at once
+    with stop.signals_handled(), stop.stopping() as terminated:
+        os.kill(os.getpid(), signal.SIGTERM)  # SIGTERM is the same stop, exit 143
+        stop.stop_point()
+    assert terminated.reason == "terminate"
+    assert stop.exit_status(terminated.reason, 0) == stop.TERMINATED
 
 
 def test_children_never_outlive_their_block() -> None:
