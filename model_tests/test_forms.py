@@ -443,7 +443,7 @@ def rejected(data: Any, tp: Any) -> CodecError:
         ("cell", [1, 2], "items[1]", "at most one item"),
         ("once", [1, 2], "items[1]", "at most one item"),
         ("vec", [1, -1], "items[1]", "out of u64 range"),
-        ("vec", ["\ud800"], "items[0]", "not valid UTF-8 text"),
+        ("vec", ["\ud800"], "items[0]", "lone surrogate U+D800"),
     ],
 )
 def test_invalid_collection_items(kind: str, items: Any, field: str, reason: str) -> None:

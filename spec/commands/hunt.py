@@ -9,8 +9,11 @@ deterministically (:mod:`spec.hunt.swarm`); ``--engine hypothesis`` runs them un
 Hypothesis's stateful engine (what the pytest suite does). Reports the steps run,
 steps per second, the coverage of hazard-relevant situations, and each violation:
 its invariant id, the time it took to find, the length of the shrunk run, and the
-trace file that ``snapsync replay`` reproduces and renders. Exit status: 0 when nothing was
-found, 1 when a violation was found, 2 on bad input.
+trace file that ``snapsync replay`` reproduces and renders. The hunt ends within
+``--budget`` plus at most 5 s (saving the trace of a violation found at the end).
+Ctrl-C stops it and prints the partial report of what ran and was found so far.
+Exit status: 0 when nothing was found, 1 when a violation was found, 2 on bad
+input, 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -18,17 +21,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from impl.errors import InvalidInput
 from impl.profile import PROFILES, get_profile
 from spec.hunt.campaigns import CAMPAIGNS, LIMITATION_CAMPAIGNS, get_campaign
 from spec.hunt.runner import ENGINES, HuntReport, hunt
+from spec.robust.options import MAX_COUNT, count, seconds, seed
+from spec.robust.output import writable_dir
+from spec.robust.stop import exit_status
 
 __all__ = ["register"]
 
@@ -55,9 +59,13 @@ def register(sub: Any) -> None:
         help="switch a hazard on in addition (repeatable)",
     )
     parser.add_argument(
-        "--budget", type=float, default=60.0, metavar="SECONDS", help="time budget (default 60)"
+        "--budget",
+        type=seconds(positive=True),
+        default=60.0,
+        metavar="SECONDS",
+        help="time budget, > 0 (default 60)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    parser.add_argument("--seed", type=seed, default=0, help="base seed (default 0)")
     parser.add_argument(
         "--campaign",
         action="append",
@@ -68,17 +76,22 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--engine",
         default="swarm",
-        metavar="{" + ",".join(ENGINES) + "}",
+        choices=ENGINES,
         help="swarm: the machines' rules driven by a seeded generator with a deterministic "
         "shrinker (fast; default); hypothesis: Hypothesis's stateful engine",
     )
     parser.add_argument(
-        "--examples", type=int, default=25, help="Hypothesis examples per call (default 25)"
+        "--examples",
+        type=count(1, MAX_COUNT),
+        default=25,
+        help="Hypothesis examples per call (default 25)",
     )
-    parser.add_argument("--walks", type=int, default=10, help="swarm walks per call (default 10)")
+    parser.add_argument(
+        "--walks", type=count(1, MAX_COUNT), default=10, help="swarm walks per call (default 10)"
+    )
     parser.add_argument(
         "--shrink-budget",
-        type=float,
+        type=seconds(),
         default=20.0,
         metavar="SECONDS",
         help="swarm: time to shrink each violation (default 20)",
@@ -103,17 +116,10 @@ def register(sub: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     if args.list:
         return _list(args.json)
-    if args.budget <= 0:
-        raise InvalidInput(f"--budget must be positive, got {args.budget}")
-    if args.engine not in ENGINES:
-        raise InvalidInput(f"unknown engine {args.engine!r}; known: {', '.join(ENGINES)}")
-    for flag in ("examples", "walks"):
-        if getattr(args, flag) <= 0:
-            raise InvalidInput(f"--{flag} must be positive, got {getattr(args, flag)}")
-    if args.shrink_budget < 0:
-        raise InvalidInput(f"--shrink-budget must not be negative, got {args.shrink_budget}")
     profile = get_profile(args.profile, args.hazard)
     campaigns = [get_campaign(name) for name in args.campaign] or None
+    # Checked before the hunt: a finding must never be lost to an unwritable directory.
+    traces = writable_dir("--traces", args.traces, create=False)
     err = Console(stderr=True)
     columns = (
         TextColumn("[bold]hunt[/] {task.fields[profile]}"),
@@ -150,7 +156,7 @@ def _run(args: argparse.Namespace) -> int:
             budget_s=args.budget,
             seed_base=args.seed,
             examples_per_call=args.examples,
-            trace_dir=Path(args.traces),
+            trace_dir=traces,
             campaigns=campaigns,
             include_limitations=args.include_limitations,
             stop_on_first=args.stop_on_first,
@@ -163,7 +169,7 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(report.as_json(), indent=2, sort_keys=True))
     else:
         _print(report)
-    return 1 if report.violations else 0
+    return exit_status(report.stopped, 1 if report.violations else 0)
 
 
 def _list(as_json: bool) -> int:
@@ -197,6 +203,11 @@ def _print(report: HuntReport) -> None:
         f"({report.model_steps_per_s:.0f}/s), {report.examples} examples in "
         f"{report.elapsed_s:.1f} s"
     )
+    if report.stopped is not None:
+        out.print(
+            f"[yellow]stopped ({report.stopped}) after {report.elapsed_s:.1f} s of the "
+            f"{report.budget_s:g} s budget: a partial report[/]"
+        )
     if report.violations:
         table = Table(title="violations")
         for col in ("id", "campaign", "found after", "shrunk steps", "trace", "detail"):
@@ -207,10 +218,12 @@ def _print(report: HuntReport) -> None:
                 v.campaign,
                 f"{v.time_to_find_s:.2f} s",
                 str(v.shrunk_steps),
-                v.trace or "-",
+                v.trace or (f"not saved: {v.trace_error}" if v.trace_error else "-"),
                 v.detail[:80],
             )
         out.print(table)
+    elif report.stopped is not None:
+        out.print("[yellow]no violation found before the stop[/]")
     else:
         out.print("[green]no violation found[/]")
     for lim in report.limitations:

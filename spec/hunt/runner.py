@@ -10,6 +10,14 @@ swarm shrinker or by Hypothesis), its shrunk replay saved as a trace
 ``stop_on_first`` the hunt ends at the first violation (the per-hazard measurement
 uses it).
 
+Budget and stops: the whole hunt runs under ``deadline(budget_s)`` and every model
+step is a stop point (:mod:`spec.robust.stop`), so the hunt ends within the budget
+plus at most :data:`~spec.robust.stop.FINISH_GRACE_S` (the shielded final replay
+that saves a violation found just before the end). Ctrl-C ends it the same way, and
+the report of what was run and found so far comes back with ``stopped`` set. A
+trace that cannot be written (an unwritable ``trace_dir``) never replaces its
+finding: the violation is reported with ``trace: null`` and ``trace_error``.
+
 Limitations: a finding that is a documented limitation of the reference (H16,
 L4: a quorum that cannot commit because its voters are themselves catching up)
 is reported under ``limitations``, never as a violation. Campaigns built to
@@ -41,6 +49,7 @@ from spec.hunt.campaigns import LIMITATION_CAMPAIGNS, Campaign, order_for
 from spec.hunt.differential import differential_class
 from spec.hunt.machine import SESSION, HuntFailure, RunRecord, machine_class
 from spec.hunt.swarm import COARSE, Mode, run_walks
+from spec.robust.stop import Stop, StopReason, deadline, stop_point, stopping
 
 __all__ = [
     "DOCUMENTED_LIMITATIONS",
@@ -80,6 +89,8 @@ class ViolationReport:
     trace: str | None
     seed: int
     program: list[str]
+    trace_error: str | None = None
+    """Why no trace was saved (e.g. the trace directory is not writable), if so."""
 
     def as_json(self) -> dict[str, Any]:
         """Return the JSON form."""
@@ -92,6 +103,7 @@ class ViolationReport:
             "shrunk_steps": self.shrunk_steps,
             "model_steps": self.model_steps,
             "trace": self.trace,
+            "trace_error": self.trace_error,
             "seed": self.seed,
             "program": self.program,
         }
@@ -126,6 +138,8 @@ class HuntReport:
     excluded: list[dict[str, str]] = field(default_factory=list)
     coverage: dict[str, int] = field(default_factory=dict)
     campaigns: dict[str, CampaignStats] = field(default_factory=dict)
+    stopped: StopReason | None = None
+    """Why the hunt ended before its budget (Ctrl-C, SIGTERM), or None."""
 
     @property
     def rule_steps_per_s(self) -> float:
@@ -140,6 +154,7 @@ class HuntReport:
         return {
             "profile": self.profile,
             "engine": self.engine,
+            "stopped": self.stopped,
             "hazards": self.hazards,
             "budget_s": self.budget_s,
             "elapsed_s": round(self.elapsed_s, 3),
@@ -346,6 +361,55 @@ def hunt(
     for c in chosen:
         report.campaigns[c.name] = CampaignStats()
     started = time.perf_counter()
+    with deadline(budget_s), stopping() as stopped:
+        _rounds(
+            report,
+            chosen,
+            profile,
+            started,
+            progress,
+            _Options(
+                budget_s,
+                seed_base,
+                examples_per_call,
+                trace_dir,
+                stop_on_first,
+                shrink,
+                engine,
+                walks_per_call,
+                shrink_budget_s,
+            ),
+        )
+    report.stopped = stopped.reason if stopped.reason != "budget" else None
+    report.elapsed_s = time.perf_counter() - started
+    if progress is not None:
+        progress(report, "stopped" if report.stopped else "done")
+    return report
+
+
+@dataclass(frozen=True, slots=True)
+class _Options:
+    budget_s: float
+    seed_base: int
+    examples_per_call: int
+    trace_dir: Path | None
+    stop_on_first: bool
+    shrink: bool
+    engine: str
+    walks_per_call: int
+    shrink_budget_s: float
+
+
+def _rounds(
+    report: HuntReport,
+    chosen: list[Campaign],
+    profile: Profile,
+    started: float,
+    progress: Callable[[HuntReport, str], None] | None,
+    o: _Options,
+) -> None:
+    """The round-robin of :func:`hunt` (until every campaign failed, the budget is spent,
+    or a stop point raises)."""
     call = 0
     seen_limitations: set[str] = set()
     wanted = {h.value for h in profile.hazards}
@@ -353,71 +417,91 @@ def hunt(
     while True:
         active = [c for c in chosen if not report.campaigns[c.name].failed]
         if not active:
-            break
+            return
         # Campaigns aimed at the named hazards get three turns per round.
         extra = [c for c in aimed if c in active] * 2
         for turn, campaign in enumerate(extra + active):
             if report.campaigns[campaign.name].failed:
                 continue
-            elapsed = time.perf_counter() - started
-            if elapsed >= budget_s:
-                break
+            if time.perf_counter() - started >= o.budget_s:
+                return
+            stop_point()
             call += 1
-            run_seed = seed_base + call
+            run_seed = o.seed_base + call
             if progress is not None:
                 progress(report, campaign.name)
-            swarm = engine == "swarm" and not campaign.differential
-            error, seconds = run_campaign(
-                campaign,
-                profile,
-                examples=walks_per_call if swarm else examples_per_call,
-                run_seed=run_seed,
-                trace_dir=trace_dir,
-                shrink=shrink,
-                engine=engine,
-                shrink_budget_s=shrink_budget_s,
-                # An aimed campaign's extra turns run it as written (coarse walks).
-                modes=(COARSE,) if turn < len(extra) else (),
-            )
-            stats = report.campaigns[campaign.name]
-            stats.calls += 1
-            stats.examples += SESSION.examples
-            stats.rule_steps += SESSION.rule_steps
-            stats.model_steps += SESSION.model_steps
-            stats.seconds += seconds
-            report.rule_steps += SESSION.rule_steps
-            report.model_steps += SESSION.model_steps
-            report.examples += SESSION.examples
-            for name, count in SESSION.coverage.items():
-                report.coverage[name] = report.coverage.get(name, 0) + count
-            for record in SESSION.limitations:
-                ident = record.finding.limitation or record.finding.id
-                if ident in seen_limitations:
-                    continue
-                seen_limitations.add(ident)
-                report.limitations.append(
-                    {
-                        "limitation": ident,
-                        "id": record.finding.id,
-                        "campaign": campaign.name,
-                        "detail": record.finding.detail,
-                        "trace": record.trace,
-                        "documented": DOCUMENTED_LIMITATIONS.get(ident, {}).get("doc"),
-                    }
+            swarm = o.engine == "swarm" and not campaign.differential
+            began = time.perf_counter()
+            stop: Stop | None = None
+            error: BaseException | None = None
+            try:
+                error, _ = run_campaign(
+                    campaign,
+                    profile,
+                    examples=o.walks_per_call if swarm else o.examples_per_call,
+                    run_seed=run_seed,
+                    trace_dir=o.trace_dir,
+                    shrink=o.shrink,
+                    engine=o.engine,
+                    shrink_budget_s=o.shrink_budget_s,
+                    # An aimed campaign's extra turns run it as written (coarse walks).
+                    modes=(COARSE,) if turn < len(extra) else (),
                 )
+            except Stop as exc:
+                # Stopped mid-call: a failure found but not yet shrunk is still reported.
+                stop = exc
+                error = _pending_failure()
+            _account(report, campaign, time.perf_counter() - began, seen_limitations)
             if error is not None:
-                stats.failed = True
-                report.violations.append(_violation(campaign, error, run_seed, started, trace_dir))
-                if stop_on_first:
-                    report.elapsed_s = time.perf_counter() - started
-                    return report
-        else:
+                report.campaigns[campaign.name].failed = True
+                report.violations.append(
+                    _violation(campaign, error, run_seed, started, o.trace_dir)
+                )
+            if stop is not None:
+                raise stop
+            if error is not None and o.stop_on_first:
+                return
+
+
+def _pending_failure() -> BaseException | None:
+    """The failure a stopped call had found (the last one recorded), if any."""
+    if not SESSION.failures:
+        return None
+    record = SESSION.failures[-1]
+    return HuntFailure(record.finding, f"{record.finding.id}: {record.finding.detail}")
+
+
+def _account(
+    report: HuntReport, campaign: Campaign, seconds: float, seen_limitations: set[str]
+) -> None:
+    """Add what the last call did (:data:`SESSION`) to the report."""
+    stats = report.campaigns[campaign.name]
+    stats.calls += 1
+    stats.examples += SESSION.examples
+    stats.rule_steps += SESSION.rule_steps
+    stats.model_steps += SESSION.model_steps
+    stats.seconds += seconds
+    report.rule_steps += SESSION.rule_steps
+    report.model_steps += SESSION.model_steps
+    report.examples += SESSION.examples
+    for name, count in SESSION.coverage.items():
+        report.coverage[name] = report.coverage.get(name, 0) + count
+    for record in SESSION.limitations:
+        ident = record.finding.limitation or record.finding.id
+        if ident in seen_limitations:
             continue
-        break
-    report.elapsed_s = time.perf_counter() - started
-    if progress is not None:
-        progress(report, "done")
-    return report
+        seen_limitations.add(ident)
+        report.limitations.append(
+            {
+                "limitation": ident,
+                "id": record.finding.id,
+                "campaign": campaign.name,
+                "detail": record.finding.detail,
+                "trace": record.trace,
+                "trace_error": record.trace_error,
+                "documented": DOCUMENTED_LIMITATIONS.get(ident, {}).get("doc"),
+            }
+        )
 
 
 def _violation(
@@ -445,9 +529,12 @@ def _violation(
             seed=run_seed,
             program=record.program if record is not None else [],
         )
-    trace = record.trace
+    trace, trace_error = record.trace, record.trace_error
     if trace is None and campaign.differential:
-        trace = _save_program(trace_dir, campaign.name, record, run_seed)
+        try:
+            trace = _save_program(trace_dir, campaign.name, record, run_seed)
+        except OSError as exc:
+            trace_error = f"cannot write the program: {exc.strerror or exc}"
     return ViolationReport(
         id=record.finding.id,
         campaign=campaign.name,
@@ -459,6 +546,7 @@ def _violation(
         trace=trace,
         seed=run_seed,
         program=record.program,
+        trace_error=trace_error,
     )
 
 

@@ -55,6 +55,7 @@ from spec.hunt.machine import (
     shape_domains,
     write_domain,
 )
+from spec.robust.stop import Stop, shielded, stop_requested
 
 __all__ = [
     "COARSE",
@@ -356,7 +357,11 @@ class _Shrinker:
 
     @property
     def spent(self) -> bool:
-        return self.tried >= self.max_runs or time.perf_counter() >= self.deadline
+        return (
+            self.tried >= self.max_runs
+            or time.perf_counter() >= self.deadline
+            or stop_requested() is not None
+        )
 
     def consider(self, candidate: Program, *, simpler: bool = False) -> bool:
         """Run ``candidate``; keep it (trimmed) if it fails the same way and is smaller —
@@ -485,21 +490,25 @@ def shrink(
     ``settle``, and a prefix of the program into one composite call
     (:func:`_prefixes`); simplify arguments. A candidate is kept when it fails with the
     same :func:`failure_key` and is smaller (:func:`_size`: fewer calls first); it
-    is kept trimmed to the calls that ran up to its failure.
+    is kept trimmed to the calls that ran up to its failure. A stop (Ctrl-C, the
+    hunt's budget) ends the shrinking with the smallest program found so far.
     """
     sh = _Shrinker(run, profile, deadline, max_runs)
     progress = True
-    while progress and not sh.spent:
-        progress = sh.drop_rules()
-        progress |= sh.delete_spans()
-        while sh.first_success(_prefixes(sh.best)):
-            progress = True
-        while sh.first_success(_collapses(sh.best)):
-            progress = True
-        while sh.first_success(_shapes(sh.best), simpler=True):
-            progress = True
-        while sh.first_success(_arguments(sh.best), simpler=True):
-            progress = True
+    try:
+        while progress and not sh.spent:
+            progress = sh.drop_rules()
+            progress |= sh.delete_spans()
+            while sh.first_success(_prefixes(sh.best)):
+                progress = True
+            while sh.first_success(_collapses(sh.best)):
+                progress = True
+            while sh.first_success(_shapes(sh.best), simpler=True):
+                progress = True
+            while sh.first_success(_arguments(sh.best), simpler=True):
+                progress = True
+    except Stop:
+        pass  # the candidate in progress is dropped; ``best`` still fails the same way
     return sh.best, sh.tried
 
 
@@ -519,7 +528,10 @@ def run_walks(
     """Run ``walks`` walks of ``campaign``; on a failure, shrink it and replay it for the trace.
 
     Fills :data:`spec.hunt.machine.SESSION` as a Hypothesis run does (the caller
-    resets it); returns the failure of the final replay, or None.
+    resets it); returns the failure of the final replay, or None. A stop during a walk
+    unwinds (:class:`~spec.robust.stop.Stop`); a stop while a failure is shrunk keeps the
+    smallest program so far, whose final replay (that saves the trace) runs
+    :func:`~spec.robust.stop.shielded`, so a found violation is never lost to a stop.
     """
     for k in range(walks):
         rng = random.Random(f"swarm:{run_seed}:{campaign.name}:{k}")
@@ -529,7 +541,11 @@ def run_walks(
         program = _trimmed(run)
         if shrink_failures:
             program, _ = shrink(run, profile, deadline=time.perf_counter() + shrink_budget_s)
-        final = run_program(program, profile, final=True)
+        try:
+            with shielded():
+                final = run_program(program, profile, final=True)
+        except Stop:
+            return run.failure  # not replayed for its trace: reported with its program
         if final.failure is None:  # pragma: no cover - programs replay deterministically
             raise RuntimeError(f"shrunk program no longer fails: {program.render()}")
         return final.failure

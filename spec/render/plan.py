@@ -384,9 +384,21 @@ class _Reader:
                 if action == "reorder_message":
                     queue.insert(0, queue.pop(position))
                 else:
-                    # The trace keeps the message as sent; the rewrite itself is not recorded.
-                    how = f"{args.get('mode')}, delta {args.get('delta')}"
+                    mode = args.get("mode")
+                    how = (
+                        f"{mode}, offset {args.get('delta'):+}" if mode == "wrong_offset" else mode
+                    )
                     self.corrupted[queue[position]] = f"corrupted at #{step.get('seq')}: {how}"
+        # The arrow shows the message as delivered: the rewrite, where the trace records one.
+        for item in step.get("rewritten") or []:
+            mid, message = (
+                (item.get("mid"), item.get("message"))
+                if isinstance(item, Mapping)
+                else (None, None)
+            )
+            if isinstance(mid, int) and mid in self.messages and isinstance(message, Mapping):
+                src, dst, _, sent_seq = self.messages[mid]
+                self.messages[mid] = (src, dst, message, sent_seq)
         gone = list(step.get("lost") or [])
         if action != "duplicate_message":
             gone += list(step.get("delivered") or [])
