@@ -1,44 +1,25 @@
 """Strict JSON reading for the conformance kit (readers are verifiers).
 
 :func:`strict_loads` parses one JSON text the way every reader of the kit must
-(docs/formats/json.md): duplicate object keys, ``NaN``/``Infinity`` and numbers
-that overflow a double are errors, not silently accepted. Writers use
+(docs/formats/json.md, "Limits"): it is :func:`impl.codec.parse_json`, the one strict
+parser of every reader in snapsync, so duplicate object keys, ``NaN``/``Infinity``,
+numbers that overflow a double, nesting past ``MAX_DEPTH`` and lone surrogates are
+errors, not silently accepted. Writers use
 :func:`impl.codec.canonical_json`.
 """
 
 from __future__ import annotations
 
-import json
-import math
 from typing import Any
+
+from impl.codec import parse_json
+from impl.errors import CodecError
 
 __all__ = ["JSONError", "json_type", "strict_loads"]
 
 
 class JSONError(ValueError):
     """A text is not strict JSON; ``str()`` says why (no path: the text itself is bad)."""
-
-
-def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out = dict(pairs)
-    if len(out) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise ValueError(f"duplicate key {key!r}")
-            seen.add(key)
-    return out
-
-
-def _constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _float(text: str) -> float:
-    value = float(text)
-    if math.isinf(value):
-        raise ValueError(f"number {text} overflows a double")
-    return value
 
 
 def strict_loads(text: str | bytes) -> Any:
@@ -52,13 +33,11 @@ def strict_loads(text: str | bytes) -> Any:
     spec.conformance.jsonio.JSONError: duplicate key 'a'
     """
     try:
-        return json.loads(
-            text, object_pairs_hook=_pairs, parse_constant=_constant, parse_float=_float
-        )
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise JSONError(str(exc)) from None
-    except RecursionError:
-        raise JSONError("nested too deeply") from None
+        return parse_json(text)
+    except CodecError as exc:
+        raise JSONError(
+            str(exc) if exc.field else exc.reason.removeprefix("invalid JSON: ")
+        ) from None
 
 
 def json_type(value: object) -> str:
