@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "spec.commands.prove",
     "spec.commands.hunt",
     "spec.commands.check",
+    "spec.commands.validate",
 )
 
 
