@@ -7,14 +7,11 @@ Every duration is in milliseconds. The four parameters enter the group id throug
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 from impl.errors import InvalidInput
 from impl.ids import UniqueId
+from impl.messages import SnapshotRequest
 from impl.types import U64_MAX
-
-if TYPE_CHECKING:
-    from impl.messages import SnapshotRequest
 
 __all__ = ["Config"]
 

@@ -19,8 +19,9 @@ import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
-import impl.collections as collections_pkg
-from impl.collections import COLLECTIONS, apply_s1, get_collection
+import impl.collections.apply as collections_apply
+from impl.collections import COLLECTIONS, get_collection
+from impl.collections.apply import apply_s1
 from impl.collections.base import ApplyContext, PendingRequest, Snapshot, StateMachine
 from impl.collections.cell import (
     CELL,
@@ -704,7 +705,7 @@ def test_s1_skip_rules(kind: str) -> None:
 
 def test_s1_skip_rules_check_catches_a_mutant(monkeypatch: pytest.MonkeyPatch) -> None:
     """Mutant: a node that serves every request (even its own and expired ones)."""
-    monkeypatch.setattr(collections_pkg, "snapshot_wanted", lambda request, context: True)
+    monkeypatch.setattr(collections_apply, "snapshot_wanted", lambda request, context: True)
     with pytest.raises(AssertionError):
         check_s1_skip_rules(MAP)
 

@@ -25,6 +25,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "spec.commands.prove",
     "spec.commands.hunt",
     "spec.commands.check",
+    "spec.commands.vectors",
+    "spec.commands.adapter",
+    "spec.commands.conform",
     "spec.commands.validate",
 )
 

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Self, TypeAlias
 
-from impl.collections import apply_s1
+from impl.collections.apply import apply_s1
 from impl.collections.base import ApplyContext, PendingRequest
 from impl.collections.encoding import validated, validated_optional
 from impl.collections.map import compare_matches

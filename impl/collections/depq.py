@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeAlias
 
-from impl.collections import apply_s1
+from impl.collections.apply import apply_s1
 from impl.collections.base import ApplyContext, PendingRequest
 from impl.collections.encoding import (
     encode,

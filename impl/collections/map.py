@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from impl.collections import apply_s1
+from impl.collections.apply import apply_s1
 from impl.collections.base import ApplyContext, PendingRequest
 from impl.collections.encoding import (
     encode,
@@ -277,7 +277,7 @@ class MapMachine:
         profile: Profile,
     ) -> tuple[MapState, tuple[PendingRequest, ...]]:
         """S1 for Map (map.rs:554-638): every command counts; see
-        :func:`impl.collections.apply_s1`."""
+        :func:`impl.collections.apply.apply_s1`."""
         _check_state(state)
         return apply_s1(state, commands, ctx, profile, self._step, self.create_snapshot)
 

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from impl.collections import apply_s1
+from impl.collections.apply import apply_s1
 from impl.collections.base import ApplyContext, PendingRequest
 from impl.collections.encoding import validated, validated_tuple, validated_u64
 from impl.collections.pseq import PSeq

@@ -42,7 +42,7 @@ from typing import Any
 
 from impl.effects import Send
 from impl.messages import FetchDataResponse, RequestSnapshot, SnapshotOffer, TakeSnapshot
-from impl.node import LeaderRole
+from impl.node_state import LeaderRole
 from impl.raft import session_context
 from impl.session import dead_state, is_served, is_sync_complete
 from spec.hunt.coverage import Coverage

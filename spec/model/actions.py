@@ -62,10 +62,6 @@ from impl.messages import (
     Message,
 )
 from impl.node import (
-    LeaderRole,
-    NodeContext,
-    NodeState,
-    Preference,
     node_bond_terminated,
     node_client_write,
     node_new,
@@ -73,6 +69,7 @@ from impl.node import (
     node_poll,
     node_receive,
 )
+from impl.node_state import LeaderRole, NodeContext, NodeState, Preference
 from impl.raft import ELECTION_TIMER, start_election
 from impl.records import constructor, evolve
 from impl.types import ItemRange, PeerId, Term
@@ -200,7 +197,7 @@ def initial_world(setup: WorldSetup) -> World:
 
 
 def node_context(world: World, name: str) -> NodeContext:
-    """Return the :class:`~impl.node.NodeContext` of node ``name`` in ``world``."""
+    """Return the :class:`~impl.node_state.NodeContext` of node ``name`` in ``world``."""
     slot = world.nodes[name]
     setup = world.setup
     return _node_context(

@@ -30,8 +30,9 @@ from typing import Any
 from impl.effects import InstallSnapshot, SetCommitted
 from impl.errors import InvalidInput
 from impl.messages import FetchDataResponse, SnapshotOffer
-from impl.node import NodeState
-from impl.session import SessionState, check_session_invariants
+from impl.node_state import NodeState
+from impl.session import check_session_invariants
+from impl.session_state import SessionState
 from impl.types import Cursor, Index, ItemRange
 from spec.model.actions import NodeOutcome, Transition, machine_for
 from spec.model.ghost import Ghost, Oracle
