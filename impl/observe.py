@@ -36,13 +36,14 @@ from typing import TYPE_CHECKING, Any
 import blake3
 
 from impl.errors import InvalidInput
+from impl.node import node_next_deadline
+from impl.node_state import CandidateRole, FollowerRole, LeaderRole, NodeState
 from impl.registry import tagged
 from impl.types import U64_MAX, Cursor, PeerId, Term, check_u64
 
 if TYPE_CHECKING:
     from impl.collections.base import StateMachine
     from impl.messages import Item
-    from impl.node import NodeState
 
 __all__ = [
     "EMPTY_DIGEST",
@@ -152,8 +153,6 @@ def observe(node: NodeState, machine: StateMachine) -> Observation:
     ``machine`` is the node's collection (its kind must match). Pure, and memoised
     per state-machine state: a step that did not change the state reuses its digest.
     """
-    from impl.node import CandidateRole, FollowerRole, LeaderRole, node_next_deadline
-
     if machine.kind != node.kind:
         raise InvalidInput(f"observe: machine is {machine.kind!r} but the node is {node.kind!r}")
     role = node.role

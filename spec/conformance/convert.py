@@ -39,7 +39,7 @@ from impl.codec import canonical_json
 from impl.effects import TimerKind
 from impl.errors import CodecError, InvalidInput
 from impl.messages import Command
-from impl.node import CandidateRole, FollowerRole, LeaderRole, NodeState, Preference
+from impl.node_state import CandidateRole, FollowerRole, LeaderRole, NodeState, Preference
 from impl.types import PeerId
 from spec.conformance.events import (
     OPTIONAL,

@@ -25,7 +25,7 @@ from typing import Any
 
 from impl.collections.base import StateMachine
 from impl.effects import Effect, Ignored, InstallSnapshot, SetCommitted
-from impl.node import CandidateRole, FollowerRole, LeaderRole, NodeState
+from impl.node_state import CandidateRole, FollowerRole, LeaderRole, NodeState
 from impl.observe import ObservedRole, state_digest
 from spec.conformance.events import EventKind, SessionPhase
 

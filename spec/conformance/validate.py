@@ -53,18 +53,20 @@ from impl.effects import Broadcast, Effect, Send, TimerKind
 from impl.errors import HazardPanic, InvalidInput, InvalidState, NotLeader
 from impl.messages import FetchDataRequest, Message, RequestVote
 from impl.node import (
-    CandidateRole,
-    FollowerRole,
-    LeaderRole,
-    NodeContext,
-    NodeState,
-    Preference,
     node_bond_terminated,
     node_client_write,
     node_new,
     node_next_deadline,
     node_poll,
     node_receive,
+)
+from impl.node_state import (
+    CandidateRole,
+    FollowerRole,
+    LeaderRole,
+    NodeContext,
+    NodeState,
+    Preference,
 )
 from impl.observe import ObservedRole
 from impl.profile import Profile
