@@ -91,6 +91,7 @@ from spec.model.actions import (
     set_clock_skew,
 )
 from spec.model.faults import Fault
+from spec.model.host import catching_up
 from spec.model.state import NodeStatus
 
 __all__ = [
@@ -387,7 +388,7 @@ class GroupMachine(RuleBasedStateMachine):
             if name == leader or not slot.writer:
                 continue
             node = slot.node
-            if node.catchup is None and node.online and node.log.last() == lead.log.last():
+            if not catching_up(node) and node.online and node.log.last() == lead.log.last():
                 return True
         return False
 
