@@ -32,8 +32,13 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the top-level parser with every registered subcommand."""
+FAST_COMMANDS: dict[str, str] = {"adapter": "spec.commands.adapter"}
+"""Subcommands started many times by a harness (``snapsync drive`` restarts the adapter per
+run): ``main`` registers only that one, so a start does not import every other command."""
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Return the top-level parser with every registered subcommand (or just ``only``)."""
     parser = argparse.ArgumentParser(
         prog="snapsync",
         description=(
@@ -42,15 +47,17 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in COMMAND_MODULES if only is None else (only,):
         importlib.import_module(name).register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the process exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    fast = FAST_COMMANDS.get(words[0]) if words else None
+    parser = build_parser(fast)
+    args = parser.parse_args(words)
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()

@@ -78,6 +78,7 @@ from spec.conformance.events import (
     EventKind,
     EventLog,
     EventLogError,
+    LogHeader,
     WriteResult,
 )
 from spec.conformance.outputs import state_outputs
@@ -88,6 +89,7 @@ __all__ = [
     "DEFAULT_MAX_HYPOTHESES",
     "FREE_ELECTION_TIMEOUT_MS",
     "Attribution",
+    "LogValidator",
     "Verdict",
     "attribute",
     "validate_log",
@@ -136,7 +138,11 @@ class Expected:
             return False
         f = e.fields
         if self.kind is EventKind.SEND:
-            return bool(f["to"] == self.peer and f["message"] == self.message_json())
+            if f["to"] != self.peer:
+                return False
+            if e._decoded is not None:  # already decoded (a drive log): compare the records
+                return bool(e._decoded == self.message)
+            return bool(f["message"] == self.message_json())
         if self.kind is EventKind.COMMIT:
             if f["committed"] != self.fields["committed"]:
                 return False
@@ -305,13 +311,23 @@ class _Dead(Exception):
 # -- the validator ---------------------------------------------------------------------------------
 
 
-class _Validator:
+class LogValidator:
+    """The validator of one node's log, fed one event at a time (:func:`validate_log` feeds a
+    whole log; ``snapsync drive`` feeds its hosted node's events as they happen)."""
+
     def __init__(
-        self, log: EventLog, profile: Profile, max_hypotheses: int, max_hidden: int
+        self,
+        header: LogHeader,
+        profile: Profile,
+        max_hypotheses: int = DEFAULT_MAX_HYPOTHESES,
+        max_hidden: int = DEFAULT_MAX_HIDDEN,
     ) -> None:
-        h = log.header
-        self.log = log
-        self.header = h
+        if max_hypotheses < 1:
+            raise InvalidInput(f"max_hypotheses must be at least 1, got {max_hypotheses}")
+        if max_hidden < 0:
+            raise InvalidInput(f"max_hidden must not be negative, got {max_hidden}")
+        h = header
+        self.header = header
         self.profile = profile
         self.machine: StateMachine = machine_for(h.kind)
         self.preference = Preference.NORMAL if h.writer else Preference.OBSERVER
@@ -320,6 +336,10 @@ class _Validator:
         self.max_hidden = max_hidden
         self.max_hypotheses = max_hypotheses
         self.reasons: list[str] = []
+        self.events: list[Event] = []
+        self.frontier = [_Hyp(None)]
+        self.verdict = Verdict(True, h.label, profile.name, 0, 0)
+        self.seconds = 0.0
 
     # -- running one spec step ------------------------------------------------------------------
 
@@ -691,32 +711,56 @@ class _Validator:
 
     # -- the whole log --------------------------------------------------------------------------
 
-    def validate(self) -> Verdict:
+    def feed(self, e: Event) -> bool:
+        """Explain one more event; return False once the log is rejected (see :attr:`verdict`)."""
+        verdict = self.verdict
+        if not verdict.accepted:
+            return False
         started = time.perf_counter()
-        events = self.log.events
-        frontier = [_Hyp(None)]
-        verdict = Verdict(True, self.header.label, self.profile.name, len(events), 0)
-        for index, e in enumerate(events):
-            self.reasons = []
-            survivors: list[_Hyp] = []
-            if len(frontier) == 1:
-                survivors.extend(self._advance_one(frontier[0], e))
-            else:
-                for h in frontier:
-                    survivors.extend(self._advance_one(h, e))
-                survivors = _dedup(survivors)
-            if len(survivors) > self.max_hypotheses:
-                verdict.truncated = True
-                survivors = survivors[: self.max_hypotheses]
-            if not survivors:
-                return self._reject(verdict, frontier, e, index, started)
-            verdict.max_hypotheses = max(verdict.max_hypotheses, len(survivors))
-            frontier = survivors
+        index = len(self.events)
+        self.events.append(e)
+        verdict.events = len(self.events)
+        frontier = self.frontier
+        self.reasons = []
+        survivors: list[_Hyp] = []
+        if len(frontier) == 1:
+            survivors.extend(self._advance_one(frontier[0], e))
+        else:
+            for h in frontier:
+                survivors.extend(self._advance_one(h, e))
+            survivors = _dedup(survivors)
+        if len(survivors) > self.max_hypotheses:
+            verdict.truncated = True
+            survivors = survivors[: self.max_hypotheses]
+        if not survivors:
+            self._reject(verdict, frontier, e, index)
+            self.seconds += time.perf_counter() - started
+            verdict.seconds = self.seconds
+            return False
+        verdict.max_hypotheses = max(verdict.max_hypotheses, len(survivors))
+        verdict.explained = len(self.events)
+        self.frontier = survivors
+        self.seconds += time.perf_counter() - started
+        return True
+
+    def owed(self) -> list[str]:
+        """Return what the current step still owes (the first hypothesis'), if anything."""
+        if not self.verdict.accepted or any(not h.pending for h in self.frontier):
+            return []
+        return [x.describe() for x in self.frontier[0].pending]
+
+    def finish(self) -> Verdict:
+        """Return the verdict of the log fed so far, judged as complete (no step owes)."""
+        verdict = self.verdict
+        verdict.seconds = self.seconds
+        if not verdict.accepted:
+            return verdict
+        events = self.events
+        frontier = self.frontier
         done = [h for h in frontier if not h.pending]
         if not done:
             h = frontier[0]
             verdict.accepted = False
-            verdict.explained = len(events)
             last = events[-1] if events else None
             verdict.line = h.step_line or (last.line if last is not None else 1)
             verdict.event = _describe_line(events, verdict.line)
@@ -725,11 +769,9 @@ class _Validator:
                 x.describe() for x in h.pending[:6]
             )
             verdict.allowed = [_allowed(g) for g in frontier[:3]]
-            verdict.seconds = time.perf_counter() - started
             return verdict
         verdict.explained = len(events)
         verdict.hidden_polls = done[0].hidden_total
-        verdict.seconds = time.perf_counter() - started
         return verdict
 
     def _advance_one(self, h: _Hyp, e: Event) -> Iterable[_Hyp]:
@@ -744,9 +786,7 @@ class _Validator:
             self.reasons.append(f"the spec refuses this input: {exc}")
             return []
 
-    def _reject(
-        self, verdict: Verdict, frontier: list[_Hyp], e: Event, index: int, started: float
-    ) -> Verdict:
+    def _reject(self, verdict: Verdict, frontier: list[_Hyp], e: Event, index: int) -> None:
         verdict.accepted = False
         verdict.explained = index
         verdict.line = e.line
@@ -756,8 +796,6 @@ class _Validator:
         verdict.allowed = [self._preview(h, e) for h in frontier[:3]]
         owed = [h.step_line for h in frontier if h.pending]
         verdict.step_line = owed[0] if owed else None
-        verdict.seconds = time.perf_counter() - started
-        return verdict
 
     def _preview(self, h: _Hyp, e: Event) -> str:
         """Describe what the spec allows after ``h`` (its owed outputs, or a poll's)."""
@@ -830,11 +868,13 @@ def validate_log(
     Raises :class:`~spec.conformance.events.EventLogError` if a message in the log
     is malformed (a verifier's answer: the line and the field).
     """
-    if max_hypotheses < 1:
-        raise InvalidInput(f"max_hypotheses must be at least 1, got {max_hypotheses}")
-    if max_hidden < 0:
-        raise InvalidInput(f"max_hidden must not be negative, got {max_hidden}")
-    return _Validator(log, profile, max_hypotheses, max_hidden).validate()
+    validator = LogValidator(log.header, profile, max_hypotheses, max_hidden)
+    for e in log.events:
+        if not validator.feed(e):
+            break
+    verdict = validator.finish()
+    verdict.events = len(log.events)
+    return verdict
 
 
 @dataclass(frozen=True, slots=True)

@@ -345,8 +345,13 @@ class GroupMachine(RuleBasedStateMachine):
         }
         shape = GroupShape(**drawn, joint_election=c.joint_election)
         self.shape = shape
-        self.d = _fork_group(shape, self.profile, c.faults, c.prelude)
+        self.d = self.start_group(shape)
         self.program.append(f"setup_group({shape}, prelude={list(c.prelude)})")
+
+    def start_group(self, shape: GroupShape) -> Driver:
+        """Return the driver of a run's starting group (a fork of a cached build of it)."""
+        c = self.campaign
+        return _fork_group(shape, self.profile, c.faults, c.prelude)
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -670,15 +675,8 @@ class GroupMachine(RuleBasedStateMachine):
         final = _is_final() if self.final is None else self.final
         trace: str | None = None
         if final and self.d is not None:
-            path = SESSION.trace_path(self.campaign.name, finding.id)
-            meta = {
-                "hunt": {
-                    "campaign": self.campaign.name,
-                    "finding": finding.as_json(),
-                    "program": list(self.program),
-                }
-            }
-            trace = str(self.d.write_trace(path, seed=SESSION.seed, meta=meta))
+            path = SESSION.trace_path(self.campaign.name, finding.id.replace(":", "-"))
+            trace = str(self.d.write_trace(path, seed=SESSION.seed, meta=self.trace_meta(finding)))
         SESSION.failures.append(
             RunRecord(
                 self.campaign.name,
@@ -698,6 +696,16 @@ class GroupMachine(RuleBasedStateMachine):
             f"campaign={self.campaign.name} profile={self.profile.name} seed={seed} "
             f"trace={trace or '(saved on the shrunk replay)'}",
         )
+
+    def trace_meta(self, finding: Finding) -> dict[str, Any]:
+        """Return the ``meta`` of a failing run's trace header."""
+        return {
+            "hunt": {
+                "campaign": self.campaign.name,
+                "finding": finding.as_json(),
+                "program": list(self.program),
+            }
+        }
 
     def _limitation(self, finding: Finding) -> None:
         final = _is_final() if self.final is None else self.final
