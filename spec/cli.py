@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "spec.commands.adapter",
     "spec.commands.conform",
     "spec.commands.validate",
+    "spec.commands.drive",
 )
 
 

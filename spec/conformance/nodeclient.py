@@ -73,6 +73,13 @@ class NodeProcess:
 
     def start(self) -> Hello:
         """Start the process and check its hello; raise :class:`AdapterError` if unusable."""
+        if self._popen is None:
+            self.spawn()
+        return self.handshake()
+
+    def spawn(self) -> None:
+        """Start the process and send its hello, without waiting for the answer (a harness
+        that needs many fresh processes starts the next one while it uses this one)."""
         try:
             self._popen = subprocess.Popen(
                 self.argv,
@@ -87,15 +94,25 @@ class NodeProcess:
                 f"cannot start adapter {self.argv[0]!r}: {exc.strerror or exc}"
             ) from None
         self._next_id = 0
-        hello = {
-            "id": 0,
-            "op": "hello",
-            "ops": ["hello", *NODE_OPS],
-            "protocol": PROTOCOL,
-            "version": PROTOCOL_VERSION,
-        }
+        self._hello_line = canonical_json(
+            {
+                "id": 0,
+                "op": "hello",
+                "ops": ["hello", *NODE_OPS],
+                "protocol": PROTOCOL,
+                "version": PROTOCOL_VERSION,
+            }
+        )
+        assert self._popen.stdin is not None
+        with contextlib.suppress(OSError):  # a process that died at once: handshake says so
+            self._popen.stdin.write(self._hello_line.encode() + b"\n")
+
+    def handshake(self) -> Hello:
+        """Read and check the hello answer of a spawned process (:meth:`spawn`)."""
+        if self._popen is None:
+            raise AdapterError(f"adapter {self.command!r} was not started")
         try:
-            answer = self._exchange(canonical_json(hello), max(self.hello_timeout, self.timeout))
+            answer = self._receive(0, "hello", max(self.hello_timeout, self.timeout))
             parsed = parse_hello(answer)
         except (HostError, MalformedAnswer) as exc:
             tail = self.stderr_tail()
@@ -165,17 +182,21 @@ class NodeProcess:
         popen = self._popen
         assert popen is not None
         assert popen.stdin is not None
-        assert popen.stdout is not None
-        assert popen.stderr is not None
-        expected = self._next_id
         with contextlib.suppress(OSError):  # a dead pipe: the crash shows when stdout ends
             popen.stdin.write(line.encode() + b"\n")
+        return self._receive(self._next_id, _op_of(line), timeout)
+
+    def _receive(self, expected: int, op: str, timeout: float) -> Answer:
+        popen = self._popen
+        assert popen is not None
+        assert popen.stdout is not None
+        assert popen.stderr is not None
         out, err = popen.stdout.fileno(), popen.stderr.fileno()
         deadline = time.monotonic() + timeout
         while b"\n" not in self._buffer:
             wait = deadline - time.monotonic()
             if wait <= 0:
-                raise HostError("timeout", f"no answer to {_op_of(line)} within {timeout:g} s")
+                raise HostError("timeout", f"no answer to {op} within {timeout:g} s")
             ready, _, _ = select.select([out, err], [], [], wait)
             if err in ready:
                 data = os.read(err, 1 << 16)
@@ -188,7 +209,7 @@ class NodeProcess:
                     tail = self.stderr_tail()
                     raise HostError(
                         "crash",
-                        f"the adapter exited at {_op_of(line)} (status {status})"
+                        f"the adapter exited at {op} (status {status})"
                         + (f"; stderr: {tail}" if tail else ""),
                     )
                 self._buffer += data
@@ -196,7 +217,7 @@ class NodeProcess:
         try:
             return parse_answer(answer, expected)
         except MalformedAnswer as exc:
-            raise HostError("malformed", f"answer to {_op_of(line)}: {exc}") from None
+            raise HostError("malformed", f"answer to {op}: {exc}") from None
 
 
 def _op_of(line: str) -> str:

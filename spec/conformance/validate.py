@@ -19,8 +19,9 @@ rejecting (TLA+ trace validation does the same with TLC, CCF and etcd-raft):
 * **When an election timer fires.** Election timeouts are random in the spec
   (base + jitter, redrawn at every re-arm), so the validator does not fix them: a
   follower or candidate starts an election when the log says so (a ``timer``
-  ``election`` event, or an unexplained ``RequestVote``), if the spec lets it
-  stand (a writer, not leading, not catching up).
+  ``election`` event, a logged ``poll`` whose outputs are an election's, or an
+  unexplained ``RequestVote``), if the spec lets it stand (a writer, not leading,
+  not catching up).
 * **Which idle peer gets which chunk.** The reference asks idle peers in peer-id
   order (leader last); mosaik iterates a hash set. A ``FetchDataRequest`` of the
   scheduled range to another idle, available peer of the session is accepted, and
@@ -591,6 +592,12 @@ class LogValidator:
             yield self.apply(h, e)
         except _Dead as dead:
             self.reasons.append(dead.reason)
+        if kind is EventKind.POLL and not h.crashed and _may_stand(h.node):
+            # Election timeouts are free: a logged poll may be the one whose timer fired.
+            try:
+                yield self.run(h, "election", e.time_ms, e.wall_ms, e)
+            except _Dead as dead:
+                self.reasons.append(dead.reason)
         if self.hidden_allowed and kind is not EventKind.START and h.node is not None:
             for silent in self._silent_polls(h, e):
                 try:
