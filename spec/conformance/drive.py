@@ -460,8 +460,18 @@ def drive(
 
     # The adapter must at least start and say hello (one clear line if it cannot).
     probe = NodeProcess(settings.command, timeout=settings.timeout_s)
-    report.implementation = probe.start().implementation
+    hello = probe.start()
     probe.close()
+    report.implementation = hello.implementation
+    # Groups only of the collections the adapter implements (its hello says which).
+    chosen = [
+        replace(c, kinds=tuple(k for k in c.kinds if k in hello.collections))
+        for c in chosen
+        if any(k in hello.collections for k in c.kinds)
+    ]
+    if not chosen:
+        kinds = ", ".join(sorted(hello.collections)) or "none"
+        raise InvalidInput(f"no campaign drives the collections the adapter implements ({kinds})")
     SESSION.__init__()  # type: ignore[misc]
     SESSION.seed = seed
     SESSION.trace_dir = trace_dir

@@ -43,6 +43,7 @@ A log must be complete: when it ends, no step may still owe an output
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -164,7 +165,7 @@ class Expected:
             assert self.peer is not None
             return f"send {_message_text(self.message)} to {self.peer.short()}"
         if k is EventKind.COMMIT:
-            return f"commit {f['committed']}"
+            return f"commit {f['committed']} (digest {f['digest'].value()[:8]})"
         if k is EventKind.APPEND:
             return f"append last {f['last']}"
         if k is EventKind.ROLE:
@@ -571,10 +572,11 @@ class LogValidator:
                 yield found
                 return
             if h.pending:
+                near = _nearest(h.pending, e)
                 self.reasons.append(
                     f"the step of line {h.step_line} ({h.step_text}) still owes "
                     + "; ".join(x.describe() for x in h.pending[:4])
-                    + ", not this"
+                    + (f", not this ({near})" if near else ", not this")
                 )
                 return
             if not self.hidden_allowed or h.node is None or h.crashed:
@@ -834,6 +836,62 @@ def _describe_line(events: Sequence[Event], line: int) -> str | None:
         if e.line == line:
             return e.describe()
     return None
+
+
+def _nearest(pending: tuple[Expected, ...], e: Event) -> str | None:
+    """Name the first field in which ``e`` differs from the owed output most like it."""
+    for x in pending:
+        if x.kind is not e.kind:
+            continue
+        f = e.fields
+        if x.kind is EventKind.SEND:
+            if f["to"] != x.peer:
+                continue
+            got, want = f["message"], x.message_json()
+            path = _first_difference(want, got, "message")
+            if path is not None:
+                return f"{path}: the spec has {_at(want, path)}, the log {_at(got, path)}"
+        elif x.kind is EventKind.COMMIT:
+            if f["committed"] != x.fields["committed"]:
+                return f"committed: the spec has {x.fields['committed']}, the log {f['committed']}"
+            want_digest = x.fields["digest"].value()
+            return f"digest: the spec has {want_digest[:16]}, the log {f['digest'][:16]}"
+        else:
+            for name, value in x.fields.items():
+                if f.get(name) != value:
+                    return f"{name}: the spec has {value}, the log {f.get(name)}"
+    return None
+
+
+def _first_difference(want: Any, got: Any, path: str) -> str | None:
+    """Return the codec path of the first difference between two JSON values."""
+    if isinstance(want, dict) and isinstance(got, dict):
+        for key in sorted(set(want) | set(got)):
+            if want.get(key) != got.get(key):
+                return _first_difference(want.get(key), got.get(key), f"{path}.{key}")
+        return None
+    if isinstance(want, list) and isinstance(got, list):
+        for i, (a, b) in enumerate(zip(want, got, strict=False)):
+            if a != b:
+                return _first_difference(a, b, f"{path}[{i}]")
+        return None if len(want) == len(got) else f"{path} (length)"
+    return None if want == got else path
+
+
+def _at(value: Any, path: str) -> str:
+    """Return the JSON text of ``value`` at the codec ``path`` (its leading name dropped)."""
+    import re
+
+    for part in re.findall(r"\.([^.\[]+)|\[(\d+)\]", path.removeprefix("message")):
+        key, index = part
+        if key == " (length)":
+            break
+        try:
+            value = value[int(index)] if index else value[key]
+        except (KeyError, IndexError, TypeError):
+            return "nothing"
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _looks_like_election(e: Event) -> bool:
