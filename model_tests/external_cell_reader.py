@@ -28,7 +28,15 @@ from typing import Any
 
 import blake3
 
-NODE_OPS = ["node_new", "receive", "poll", "client_write", "bond_terminated", "next_deadline", "observe"]
+NODE_OPS = [
+    "node_new",
+    "receive",
+    "poll",
+    "client_write",
+    "bond_terminated",
+    "next_deadline",
+    "observe",
+]
 STATE_SYNC = {"RequestSnapshot", "SnapshotOffer", "FetchDataRequest", "FetchDataResponse"}
 
 
@@ -257,9 +265,8 @@ class Node:
                     and canon(self.value) == canon(current)
                 ):
                     self.value = new
-            elif kind == "Cell.Clear":
-                if self.bug != "clear":
-                    self.value = None
+            elif kind == "Cell.Clear" and self.bug != "clear":
+                self.value = None  # the "clear" bug skips it
         position = cursor(term, self.committed["index"] + len(run))
         for request in wanted:
             self.requests.append((request, position, self.value))
@@ -312,7 +319,10 @@ class Node:
                 kept = snapshot if held is None else held[1]
                 self.available[key] = (position, kept, deadline)
                 count = 0 if snapshot is None else 1
-                offer = {"info": {"anchor": position, "items_count": count}, "type": "SnapshotOffer"}
+                offer = {
+                    "info": {"anchor": position, "items_count": count},
+                    "type": "SnapshotOffer",
+                }
                 effects.append({"message": offer, "to": request["requested_by"], "type": "Send"})
             self.requests = []
         else:
@@ -329,7 +339,9 @@ class Node:
         return self.finish(now, wall, before, [])
 
 
-def answer(nodes: dict[str, Node], request: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+def answer(
+    nodes: dict[str, Node], request: dict[str, Any], args: argparse.Namespace
+) -> dict[str, Any]:
     op = request.get("op")
     if op == "hello":
         return {
@@ -350,8 +362,8 @@ def answer(nodes: dict[str, Node], request: dict[str, Any], args: argparse.Names
             Path(args.log_dir).mkdir(parents=True, exist_ok=True)
             path = Path(args.log_dir) / f"{request['node']}.events.jsonl"
             log = path.open("w", encoding="utf-8")
-        node = nodes[request["node"]] = Node(request, args.bug, log)
-        return {"result": {"observation": node.observation()}}
+        created = nodes[request["node"]] = Node(request, args.bug, log)
+        return {"result": {"observation": created.observation()}}
     node = nodes.get(request.get("node", ""))
     if node is None:
         return {"unsupported": f"op {op!r} on an unknown node"}
