@@ -285,6 +285,8 @@ def _kind_of(message: Any) -> str:
 def _sub(path: str, name: str) -> str:
     if not name:
         return path
+    if not path:
+        return name
     return f"{path}{name}" if name.startswith("[") else f"{path}.{name}"
 
 
