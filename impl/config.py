@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from impl.errors import InvalidInput
 from impl.ids import UniqueId
 from impl.messages import SnapshotRequest
+from impl.registry import tagged
 from impl.types import U64_MAX
 
 __all__ = ["Config"]
@@ -25,6 +26,8 @@ def _check(value: int, what: str, *, minimum: int, maximum: int) -> None:
         raise InvalidInput(f"Config.{what} must be in [{minimum}, {maximum}], got {value}")
 
 
+@tagged("Config")
+@tagged("Config")
 @dataclass(frozen=True, slots=True)
 class Config:
     """The four snapshot-sync parameters with mosaik's defaults (mod.rs:163-184, 254-263).

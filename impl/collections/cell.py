@@ -147,11 +147,13 @@ class OptionSnapshot:
         return type(self)(option_append(self.value, items), self.range_end_ignored)
 
 
+@tagged("Cell.State")
 @dataclass(frozen=True, slots=True)
 class CellState(OptionState):
     """The cell's value (``None``: empty)."""
 
 
+@tagged("Cell.Snapshot")
 @dataclass(frozen=True, slots=True)
 class CellSnapshot(OptionSnapshot):
     """A Cell snapshot (see :class:`OptionSnapshot`)."""

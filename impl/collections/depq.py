@@ -246,6 +246,7 @@ DepqCommand: TypeAlias = (
 )
 
 
+@tagged("Depq.State")
 @dataclass(frozen=True, slots=True)
 class DepqState:
     """The queue's two indexes (see the module docstring)."""
@@ -332,6 +333,7 @@ def _range_ranks(by_priority: _ByPriority, start: Bound, end: Bound) -> tuple[in
     return lo, hi
 
 
+@tagged("Depq.Snapshot")
 @dataclass(frozen=True, slots=True)
 class DepqSnapshot:
     """A DEPQ snapshot: items ``(priority, key, value)`` in canonical key order."""

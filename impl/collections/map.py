@@ -153,6 +153,7 @@ def compare_matches(current: Datum, expected: Datum, profile: Profile) -> bool:
     return encode(current) == encode(expected)
 
 
+@tagged("Map.State")
 @dataclass(frozen=True, slots=True)
 class MapState:
     """The map's entries, sorted by the canonical encoding of the key."""
@@ -172,6 +173,7 @@ class MapState:
         return None if entry is None else entry[1]
 
 
+@tagged("Map.Snapshot")
 @dataclass(frozen=True, slots=True)
 class MapSnapshot:
     """A Map snapshot (mosaik ``MapSnapshot``): items ``(key, value)`` in canonical order."""

@@ -45,11 +45,13 @@ class OnceWrite:
 OnceCommand: TypeAlias = OnceWrite | TakeSnapshot
 
 
+@tagged("Once.State")
 @dataclass(frozen=True, slots=True)
 class OnceState(OptionState):
     """The value once written (``None``: not yet written)."""
 
 
+@tagged("Once.Snapshot")
 @dataclass(frozen=True, slots=True)
 class OnceSnapshot(OptionSnapshot):
     """A Once snapshot (see :class:`~impl.collections.cell.OptionSnapshot`)."""

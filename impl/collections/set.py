@@ -90,6 +90,7 @@ class SetExtend:
 SetCommand: TypeAlias = SetClear | SetInsert | SetRemoveMany | SetExtend | TakeSnapshot
 
 
+@tagged("Set.State")
 @dataclass(frozen=True, slots=True)
 class SetState:
     """The set's values, sorted by their canonical encoding."""
@@ -108,6 +109,7 @@ class SetState:
         return encode(value) in self.members
 
 
+@tagged("Set.Snapshot")
 @dataclass(frozen=True, slots=True)
 class SetSnapshot:
     """A Set snapshot (mosaik ``SetSnapshot``): the values in canonical order."""

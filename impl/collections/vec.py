@@ -178,6 +178,7 @@ VecCommand: TypeAlias = (
 )
 
 
+@tagged("Vec.State")
 @dataclass(frozen=True, slots=True)
 class VecState:
     """The vector's elements in order."""
@@ -192,6 +193,7 @@ class VecState:
         return len(self.elements)
 
 
+@tagged("Vec.Snapshot")
 @dataclass(frozen=True, slots=True)
 class VecSnapshot:
     """A Vec snapshot (mosaik ``VecSnapshot``): the elements by position."""

@@ -69,6 +69,29 @@ def register(sub: Any) -> None:
     pack.add_argument("--json", action="store_true", help="machine-readable output")
     pack.set_defaults(handler=_pack)
 
+    stats = cmds.add_parser(
+        "stats",
+        help="replay every vector under coverage.py and print the branch coverage of impl/",
+        description=(
+            "Replay every vector of DIR through the reference under coverage.py (branch "
+            "measurement, the step call only) and print, per module of impl/, the branches "
+            "and lines the vectors alone exercise, the goal (at least 95%% of the branches of "
+            "session.py, provider.py, raft.py and collections/) and every branch not taken. "
+            "Also checks that each replayed outcome is the vector's. Exit 1 if the goal is "
+            "missed or an outcome differs."
+        ),
+    )
+    stats.add_argument("dir", metavar="DIR", help="the vector tree")
+    stats.add_argument(
+        "--missing",
+        type=int,
+        default=40,
+        metavar="N",
+        help="list at most N branches not taken per module (default 40; 0: all)",
+    )
+    stats.add_argument("--json", action="store_true", help="machine-readable output")
+    stats.set_defaults(handler=_stats)
+
 
 def _generate(args: argparse.Namespace) -> int:
     import time
@@ -111,3 +134,60 @@ def _pack(args: argparse.Namespace) -> int:
     else:
         print(f"wrote {output} ({size / 1e6:.2f} MB), sha256 {sha}")
     return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from spec.conformance.stats import GOAL, GOAL_MODULES, measure
+    from spec.render import results_console
+
+    report = measure(Path(args.dir))
+    ok = report.goal_percent() >= GOAL and not report.mismatches
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2, sort_keys=True))
+        return 0 if ok else 1
+    console = results_console()
+    table = Table(title=f"branch coverage of impl/ by {report.cases} vectors")
+    for col in ("module", "branches", "taken", "%", "type guards", "not step code"):
+        table.add_column(col, justify="left" if col == "module" else "right")
+    for m in report.modules:
+        table.add_row(
+            m.module,
+            str(m.branches),
+            str(m.branches_taken),
+            f"{m.branch_percent:.1f}",
+            str(m.type_guards),
+            str(m.excluded_branches),
+        )
+    console.print(table)
+    from spec.conformance.stats import NOT_STEPS, _not_step
+
+    for group, (why, names) in NOT_STEPS.items():
+        print(f"not step code ({group}): {why}: {', '.join(names)}")
+    guards = sum(m.type_guards for m in report.goal_modules())
+    print(
+        f"not counted: {guards} type guards (a branch from a Python type test to a raise: "
+        "JSON cannot carry a value of the wrong type, the codec refuses it first)"
+    )
+    for m in report.goal_modules():
+        missing = [b for b in m.missing_branches if not _not_step(m.module, b[2])]
+        if not missing:
+            continue
+        shown = missing if args.missing == 0 else missing[: args.missing]
+        print(f"not taken in impl/{m.module}, step code ({len(missing)}):")
+        for a, b, fn in shown:
+            print(f"  {a} -> {'exit' if b < 0 else b}  in {fn}")
+        if len(shown) < len(missing):
+            print(f"  ... {len(missing) - len(shown)} more (--missing 0 lists all)")
+    for mismatch in report.mismatches:
+        print(f"replay differs from the vector: {mismatch}")
+    verdict = "met" if report.goal_percent() >= GOAL else "MISSED"
+    total, taken = report.step_branches()
+    print(
+        f"goal: {report.goal_percent():.1f}% ({taken} of {total}) of the branches of the step "
+        f"code of {', '.join(GOAL_MODULES)} taken by the vectors alone (required {GOAL:.0f}%): "
+        f"{verdict}; every function of those modules: {report.whole_percent():.1f}%; "
+        f"{len(report.mismatches)} replay mismatches"
+    )
+    return 0 if ok else 1

@@ -26,10 +26,12 @@ through it. docs/formats/vectors.md's convention table is generated from
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import impl.forms  # noqa: F401  (registers the state and context forms)
 from impl import provider as _provider
 from impl import raft as _raft
 from impl import session as _session
@@ -40,6 +42,7 @@ from impl.effects import Effect
 from impl.errors import CodecError, HazardPanic, SnapshotSyncError
 from impl.messages import (
     AppendEntries,
+    AppendEntriesResponse,
     Command,
     FetchDataRequest,
     FetchDataResponse,
@@ -70,6 +73,7 @@ __all__ = [
     "StepError",
     "conventions_json",
     "conventions_markdown",
+    "encode_call",
     "error_form",
     "run_step",
     "suite_of",
@@ -204,11 +208,11 @@ def _state_only(value: Any) -> tuple[Any, ...]:
 
 
 def _r3(node: Any, ctx: Any, inp: Mapping[str, Any], _m: StateMachine, _p: Profile) -> Any:
-    if inp["vote"] is Vote.GRANTED:
-        return _raft.leader_record_vote(node, ctx, inp["follower"], inp["last_log_index"])
-    return _raft.leader_record_no_vote(
-        node, ctx, inp["follower"], abstained=inp["vote"] is Vote.ABSTAINED
+    # The leader's dispatch of an acknowledgement by its vote (record_vote / record_no_vote).
+    response = AppendEntriesResponse(
+        term=node.term, last_log_index=inp["last_log_index"], vote=inp["vote"]
     )
+    return _raft.leader_on_append_entries_response(node, ctx, inp["follower"], response)
 
 
 def _r6(node: Any, ctx: Any, inp: Mapping[str, Any], _m: StateMachine, _p: Profile) -> Any:
@@ -294,7 +298,7 @@ def _raft_conventions() -> list[Convention]:
             (_SENDER, ae),
             _NODE_RESULT,
             lambda n, c, i, m, p: _raft.follower_accept_in_sync(n, c, i["sender"], i["message"]),
-            ("error:InvalidState",),
+            ("error:InvalidState", "error:InvalidInput"),
             "Send(AppendEntriesResponse) when there were entries",
         ),
         Convention(
@@ -784,12 +788,27 @@ def _resolve(tp: Any, machine: StateMachine) -> Any:
     return tp
 
 
-def _decode_at(data: Any, tp: Any, where: str) -> Any:
+def _decode_at(data: Any, tp: Any, where: str, cache: dict[Any, Any] | None = None) -> Any:
+    key = None
+    if cache is not None and isinstance(data, dict):
+        # Decoded records are immutable, so equal JSON can share one decoded value.
+        key = (tp, json.dumps(data, separators=(",", ":")))
+        found = cache.get(key)
+        if found is not None:
+            return found
     try:
-        return decode(data, tp)
+        value = decode(data, tp)
     except CodecError as exc:
         path = f"{where}.{exc.field}" if exc.field else where
         raise CodecError(path, exc.reason) from None
+    if key is not None and cache is not None:
+        if len(cache) >= _CACHE_SIZE:
+            cache.clear()
+        cache[key] = value
+    return value
+
+
+_CACHE_SIZE = 2048
 
 
 def machine_of(collection: str) -> StateMachine:
@@ -807,6 +826,7 @@ def decode_call(
     context: Any,
     inputs: Any,
     profile: Profile | None = None,
+    cache: dict[Any, Any] | None = None,
 ) -> tuple[Convention, StateMachine, Any, Any, dict[str, Any], Profile]:
     """Decode a case's call per its convention; ``profile`` overrides the case's own.
 
@@ -822,7 +842,7 @@ def decode_call(
             raise CodecError("pre", f"{step} takes no state: pre must be null")
         state = None
     else:
-        state = _decode_at(pre, _resolve(conv.pre, machine), "pre")
+        state = _decode_at(pre, _resolve(conv.pre, machine), "pre", cache)
     ctx: Any = None
     if conv.context is None:
         if context is not None:
@@ -830,7 +850,7 @@ def decode_call(
     else:
         if profile is not None and isinstance(context, dict):
             context = {**context, "profile": encode(profile)}
-        ctx = _decode_at(context, CONTEXT_KINDS[conv.context][0], "context")
+        ctx = _decode_at(context, CONTEXT_KINDS[conv.context][0], "context", cache)
     if not isinstance(inputs, dict):
         raise CodecError("input", "expected an object")
     for key in sorted(inputs):
@@ -876,6 +896,26 @@ def encode_result(
     }
 
 
+def encode_call(
+    step: str, collection: str, config: Any, pre: Any, ctx: Any, inputs: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Return a call's JSON parts (``config``, ``pre``, ``context``, ``input``) from Python
+    values, each in the form its convention gives it (the inverse of :func:`decode_call`).
+
+    Raises :class:`impl.codec.EncodeError` if a value does not fit its form.
+    """
+    from impl.config import Config
+
+    conv = CONVENTIONS[step]
+    machine = machine_of(collection)
+    return {
+        "config": encode(config, Config),
+        "pre": None if conv.pre is None else encode(pre, _resolve(conv.pre, machine)),
+        "context": None if conv.context is None else encode(ctx, CONTEXT_KINDS[conv.context][0]),
+        "input": {f.name: encode(inputs[f.name], _resolve(f.tp, machine)) for f in conv.inputs},
+    }
+
+
 def run_step(
     step: str,
     collection: str,
@@ -883,16 +923,18 @@ def run_step(
     context: Any,
     inputs: Any,
     profile: Profile | None = None,
+    cache: dict[Any, Any] | None = None,
 ) -> dict[str, Any]:
     """Run one case through the reference: ``{"result": {...}}`` or ``{"error": {...}}``.
 
     ``profile`` (default: the case's, read from its context) overrides the profile of
     the context: ``snapsync adapter --profile P`` and hazard attribution use it. A
     malformed call answers ``{"error": {"kind": "MalformedRequest", "field": path}}``.
+    ``cache`` (a dict the caller keeps) shares decoded states and contexts between calls.
     """
     try:
         conv, machine, state, ctx, values, used = decode_call(
-            step, collection, pre, context, inputs, profile
+            step, collection, pre, context, inputs, profile, cache
         )
         result = call_step(conv, machine, state, ctx, values, used)
         return {"result": encode_result(conv, machine, result)}

@@ -68,23 +68,30 @@ def render(value: Any, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _drop_details(value: Any) -> Any:
-    if isinstance(value, dict):
-        if value.get("type") == "Ignored":
-            return {k: _drop_details(v) for k, v in value.items() if k != "detail"}
-        return {k: _drop_details(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_drop_details(v) for v in value]
-    return value
-
-
 def normalize_result(result: Any) -> Any:
     """Return ``result`` without the informative ``detail`` of its ``Ignored`` effects.
+
+    Effects appear only in a result's ``effects`` array (an ``Ignored`` is never inside
+    another record), so only that array is looked at; the result is not copied when
+    nothing is dropped.
 
     >>> normalize_result({"effects": [{"type": "Ignored", "reason": "stale_term", "detail": "x"}]})
     {'effects': [{'type': 'Ignored', 'reason': 'stale_term'}]}
     """
-    return _drop_details(result)
+    if not isinstance(result, dict):
+        return result
+    effects = result.get("effects")
+    if not isinstance(effects, list) or not any(
+        isinstance(e, dict) and e.get("type") == "Ignored" and "detail" in e for e in effects
+    ):
+        return result
+    cleaned = [
+        {k: v for k, v in e.items() if k != "detail"}
+        if isinstance(e, dict) and e.get("type") == "Ignored"
+        else e
+        for e in effects
+    ]
+    return {**result, "effects": cleaned}
 
 
 def normalize_error(error: Any) -> Any:

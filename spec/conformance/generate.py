@@ -29,8 +29,9 @@ __all__ = ["all_calls", "generate"]
 def all_calls(quick: bool = False) -> list[Call]:
     """Return every call of the tree: hand-written ones, then the recorded ones."""
     from spec.conformance.handwritten import hand_calls
+    from spec.conformance.recording import recorded_calls
 
-    return list(hand_calls())
+    return [*hand_calls(), *recorded_calls(quick=quick)]
 
 
 def generate(

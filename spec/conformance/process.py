@@ -11,7 +11,10 @@ answer or the failure it caused, in request order:
 * after each of these the process is killed (its whole process group) and started
   again, it gets a new ``hello``, and the requests that were in flight behind the
   culprit are sent again; after ``max_restarts`` restarts the exchange stops
-  (:attr:`Exchange.stopped` says why).
+  (:attr:`Exchange.stopped` says why);
+* a timeout or crash with several requests unanswered is not pinned on the oldest:
+  those requests are replayed one at a time, and the one that fails alone is the
+  culprit (an adapter may answer a batch of requests in one write).
 
 A request written into a dead pipe is not a crash by itself: answers already on
 stdout are read first, and the crash is attributed when stdout ends.
@@ -187,6 +190,9 @@ class Exchange(Generic[J]):
     hello_timeout: float = 30.0
     window: int = 32
     max_restarts: int = 50
+    exact: Callable[[J, int, bytes], bool] | None = None
+    """Optional fast path: a line for which ``exact(job, id, line)`` holds is answered as
+    ``Answer(id, "exact", None)`` without being parsed (the runner's byte-equal check)."""
     hello: Hello | None = None
     restarts: int = 0
     stopped: str | None = None
@@ -235,11 +241,9 @@ class Exchange(Generic[J]):
         """End the process: close its stdin (the protocol's end of run), then kill it."""
         if self._proc is not None:
             proc, self._proc = self._proc, None
-            try:
-                os.close(proc.stdin)
-                proc.popen.stdin = None
-            except OSError:
-                pass
+            if proc.popen.stdin is not None:
+                with contextlib.suppress(OSError):
+                    proc.popen.stdin.close()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.popen.wait(timeout=2)
             proc.kill()
@@ -252,14 +256,25 @@ class Exchange(Generic[J]):
         if self.restarts > self.max_restarts:
             self.stopped = f"stopped after {self.max_restarts} restarts (last: {why})"
             return False
-        self.start()
+        try:
+            self.start()
+        except AdapterError as exc:
+            self.stopped = f"stopped: the adapter could not be restarted ({exc})"
+            return False
         return True
 
     def run(self, jobs: Sequence[J]) -> Iterator[tuple[J, Answer | Failure, float]]:
-        """Yield ``(job, answer or failure, seconds)`` for each job, in order."""
+        """Yield ``(job, answer or failure, seconds)`` for each job, in order.
+
+        A timeout or crash while several requests are unanswered cannot name its culprit
+        (an adapter may hold back the answers of a batch it read at once): those requests
+        are sent again, one at a time, to the restarted process, and the one that fails
+        alone is the culprit (steps are pure, so a failure repeats).
+        """
         if self._proc is None:
             self.start()
         queue: deque[J] = deque(jobs)
+        careful = 0  # the next `careful` jobs of the queue go one at a time
         while queue and self._proc is not None:
             proc = self._proc
             inflight: deque[tuple[J, int, float]] = deque()
@@ -268,8 +283,9 @@ class Exchange(Generic[J]):
             failure: Failure | None = None
             while queue or inflight:
                 now = time.monotonic()
-                while queue and len(inflight) < self.window:
+                while queue and len(inflight) < self.window and not (careful and inflight):
                     job = queue.popleft()
+                    careful = max(careful - 1, 0)
                     proc.write(self.request(job, next_id).encode() + b"\n")
                     inflight.append((job, next_id, now))
                     next_id += 1
@@ -289,14 +305,18 @@ class Exchange(Generic[J]):
                         + (f"; last stderr: {tail}" if tail else ""),
                     )
                     break
+                exact = self.exact
                 for line in lines:
                     job, rid, sent = inflight[0]
                     now = time.monotonic()
-                    try:
-                        answer = parse_answer(line, rid)
-                    except MalformedAnswer as exc:
-                        failure = Failure("malformed", str(exc))
-                        break
+                    if exact is not None and exact(job, rid, line):
+                        answer = Answer(rid, "exact", None)
+                    else:
+                        try:
+                            answer = parse_answer(line, rid)
+                        except MalformedAnswer as exc:
+                            failure = Failure("malformed", str(exc))
+                            break
                     inflight.popleft()
                     yield job, answer, now - max(last, sent)
                     last = now
@@ -304,8 +324,17 @@ class Exchange(Generic[J]):
                     break
             if failure is None:
                 return
-            culprit, _, sent = inflight.popleft()
-            yield culprit, failure, time.monotonic() - max(last, sent)
-            queue.extendleft(job for job, _, _ in reversed(inflight))
+            if failure.kind != "malformed" and len(inflight) > 1:
+                # Unattributable: replay the unanswered requests one at a time.
+                queue.extendleft(job for job, _, _ in reversed(inflight))
+                careful = len(inflight)
+                self.events.append(
+                    f"{failure.kind} with {len(inflight)} requests unanswered: "
+                    "sent again one at a time to find the culprit"
+                )
+            else:
+                culprit, _, sent = inflight.popleft()
+                yield culprit, failure, time.monotonic() - max(last, sent)
+                queue.extendleft(job for job, _, _ in reversed(inflight))
             if not self._restart(f"{failure.kind} at a request"):
                 return

@@ -96,7 +96,10 @@ class MalformedAnswer(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """One well-formed answer: its ``kind`` (result / error / unsupported) and value."""
+    """One well-formed answer: its ``kind`` (result / error / unsupported) and value.
+
+    ``kind`` is ``"exact"`` (value ``None``) when the runner found the line byte for byte
+    equal to the reference's answer and did not parse it."""
 
     id: int
     kind: str

@@ -23,6 +23,7 @@ arc set is kept, in run order, so the result is deterministic.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import sys
 from collections import Counter
@@ -54,9 +55,9 @@ from spec.conformance.conventions import (
 
 __all__ = ["KEEP_EVERY", "KEEP_FIRST", "KEEP_MAX", "Recorder", "recorded_calls"]
 
-KEEP_FIRST = 30
-KEEP_EVERY = 15
-KEEP_MAX = 80
+KEEP_FIRST = 6
+KEEP_EVERY = 40
+KEEP_MAX = 4
 
 _TRACED = frozenset(
     str(Path(impl.__file__).parent / name)
@@ -101,7 +102,9 @@ class _Raw:
 # -- argument extraction: real call → (pre, ctx, inputs) per convention --------------------
 
 
-def _node(args: tuple[Any, ...], names: tuple[str, ...], ctx: bool = True) -> tuple[Any, Any, dict[str, Any]]:
+def _node(
+    args: tuple[Any, ...], names: tuple[str, ...], ctx: bool = True
+) -> tuple[Any, Any, dict[str, Any]]:
     start = 2 if ctx else 1
     return args[0], args[1] if ctx else None, dict(zip(names, args[start:], strict=True))
 
@@ -169,7 +172,9 @@ class Recorder:
     config: Config = field(default_factory=Config)
     _active: bool = True
 
-    def begin(self, kind: str, name: str, profile: Profile, collection: str, config: Config) -> None:
+    def begin(
+        self, kind: str, name: str, profile: Profile, collection: str, config: Config
+    ) -> None:
         """Start attributing calls to one model run."""
         self.source = (kind, name)
         self.profile = profile
@@ -182,7 +187,9 @@ class Recorder:
         self.counts[key] = n + 1
         return (n < KEEP_FIRST or n % KEEP_EVERY == 0) and n < KEEP_FIRST + KEEP_MAX * KEEP_EVERY
 
-    def add(self, step: str, pre: Any, ctx: Any, inputs: dict[str, Any], collection: str | None = None) -> None:
+    def add(
+        self, step: str, pre: Any, ctx: Any, inputs: dict[str, Any], collection: str | None = None
+    ) -> None:
         """Record one call (already in convention form)."""
         config = getattr(ctx, "config", None)
         if isinstance(ctx, ApplyStepContext):
@@ -190,7 +197,9 @@ class Recorder:
         machine = getattr(ctx, "machine", None)
         kind = collection or (machine.kind if machine is not None else self.collection)
         self.raws.append(
-            _Raw(step, kind, config or self.config, pre, ctx, inputs, self.source, self.profile.name)
+            _Raw(
+                step, kind, config or self.config, pre, ctx, inputs, self.source, self.profile.name
+            )
         )
 
     def _plain(self, step: str, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -280,7 +289,7 @@ class Recorder:
     def installed(self) -> Iterator[Recorder]:
         """Wrap every step function for the duration of the block."""
         patches: list[tuple[Any, str, Any]] = []
-        for step, target in STEP_IDS.items():
+        for step in STEP_IDS:
             if step in ("S1", "S2", "S3"):
                 continue
             original = _ORIGINALS[step]
@@ -399,7 +408,11 @@ def _arcs(raw_call: Call, profile: Profile) -> frozenset[tuple[str, int, int, in
     """Return the arcs the call takes in the behaviour modules under ``profile``."""
     try:
         conv, machine, pre, ctx, inputs, used = decode_call(
-            raw_call.step, raw_call.collection, raw_call.pre, raw_call.context, raw_call.input,
+            raw_call.step,
+            raw_call.collection,
+            raw_call.pre,
+            raw_call.context,
+            raw_call.input,
             profile,
         )
     except CodecError:
@@ -473,19 +486,41 @@ class RecordingStats:
 STATS = RecordingStats()
 
 
+@contextmanager
+def _fresh_model() -> Iterator[None]:
+    """Run with empty model caches, restored afterwards.
+
+    The model shares results across runs (memoised state machines, pre-built hunt groups);
+    a run that hits a cache does not call the steps a fresh run calls, so what is recorded
+    would depend on what ran before in the process.
+    """
+    from spec.hunt import machine as hunt_machine
+    from spec.model import actions
+
+    saved = (dict(actions._MACHINES), dict(hunt_machine._GROUPS))
+    actions._MACHINES.clear()
+    hunt_machine._GROUPS.clear()
+    try:
+        yield
+    finally:
+        actions._MACHINES.clear()
+        actions._MACHINES.update(saved[0])
+        hunt_machine._GROUPS.clear()
+        hunt_machine._GROUPS.update(saved[1])
+
+
 def recorded_calls(quick: bool = False) -> list[Call]:
     """Run every source under both profiles while recording; return the deduplicated calls."""
     from spec.sim.simulator import cyclic_gc_paused
 
     recorder = Recorder()
-    with recorder.installed(), cyclic_gc_paused():
+    with _fresh_model(), recorder.installed(), cyclic_gc_paused():
         for kind, name, run in _sources(quick):
             for profile in (REFERENCE, MOSAIK_0_3_13):
                 recorder.begin(kind, name, profile, "map", Config())
-                try:
+                # A run that hits mosaik's panic has recorded its calls up to it.
+                with contextlib.suppress(SnapshotSyncError):
                     run(profile)
-                except SnapshotSyncError:
-                    pass  # a run that hits mosaik's panic has recorded its calls up to it
     STATS.recorded = len(recorder.raws)
     by_text: dict[str, Call] = {}
     for raw in recorder.raws:
@@ -493,7 +528,9 @@ def recorded_calls(quick: bool = False) -> list[Call]:
         if call is None:
             STATS.unencodable[raw.step] += 1
             continue
-        key = canonical_json([call.step, call.collection, call.config, call.pre, call.context, call.input])
+        key = canonical_json(
+            [call.step, call.collection, call.config, call.pre, call.context, call.input]
+        )
         known = by_text.get(key)
         if known is None:
             by_text[key] = call
@@ -501,15 +538,16 @@ def recorded_calls(quick: bool = False) -> list[Call]:
             by_text[key] = _with_reachable(known, raw.profile)
     STATS.distinct = len(by_text)
     kept: dict[tuple[Any, ...], Call] = {}
+    profiles = {REFERENCE.name: REFERENCE, MOSAIK_0_3_13.name: MOSAIK_0_3_13}
     for call in by_text.values():
-        key = (
+        # The branches the call takes under the first (by name) profile it occurred in.
+        arcs_key = (
             call.step,
             call.collection if call.step in ("S1", "S2", "S3") else "",
-            _arcs(call, REFERENCE),
-            _arcs(call, MOSAIK_0_3_13),
+            _arcs(call, profiles[call.reachable_in[0]]),
         )
-        if key not in kept:
-            kept[key] = call
+        if arcs_key not in kept:
+            kept[arcs_key] = call
     STATS.kept = len(kept)
     return list(kept.values())
 
@@ -518,4 +556,3 @@ def _with_reachable(call: Call, profile: str) -> Call:
     from dataclasses import replace
 
     return replace(call, reachable_in=tuple(sorted({*call.reachable_in, profile})))
-

@@ -66,14 +66,15 @@ def summary_line(report: ConformReport) -> str:
         1 for o in report.outcomes if o.status == "unsupported" and o.kind == "hello"
     )
     answered_unsupported = report.count("unsupported") - hello_unsupported
-    rate = report.attempted / report.seconds if report.seconds > 0 else 0.0
+    rate = report.attempted / report.run_seconds if report.run_seconds > 0 else 0.0
     text = (
         f"attempted {report.attempted} of {report.selected} cases "
         f"({hello_unsupported} not sent: unsupported by the hello); "
         f"{report.count('passed')} passed, {report.count('failed')} failed, "
         f"{report.count('expected-fail')} expected failures, "
         f"{answered_unsupported} answered unsupported; "
-        f"{report.restarts} restarts; {report.seconds:.1f} s ({rate:.0f} cases/s)"
+        f"{report.restarts} restarts; {report.seconds:.1f} s "
+        f"({rate:.0f} cases/s after the adapter's start)"
     )
     if report.count("not-attempted"):
         text += f"; {report.count('not-attempted')} not attempted: {report.stopped}"

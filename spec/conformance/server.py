@@ -59,6 +59,7 @@ class AdapterServer:
         # The node-level ops (issue #11, snapsync drive): the reference playing whole nodes.
         self.handlers.update(NodeOps(profile).handlers)
         self._configs: dict[str, bool] = {}
+        self._decoded: dict[Any, Any] = {}
 
     def _hello(self, request: dict[str, Any]) -> dict[str, Any]:
         if request.get("protocol") != PROTOCOL:
@@ -105,6 +106,7 @@ class AdapterServer:
             request["context"],
             request["input"],
             self.profile,
+            self._decoded,
         )
 
     def answer(self, line: bytes) -> str:
