@@ -38,7 +38,6 @@ import blake3
 from impl.errors import InvalidInput
 from impl.node import node_next_deadline
 from impl.node_state import CandidateRole, FollowerRole, LeaderRole, NodeState
-from impl.registry import tagged
 from impl.types import U64_MAX, Cursor, PeerId, Term, check_u64
 
 if TYPE_CHECKING:
@@ -85,7 +84,6 @@ class ObservedRole(StrEnum):
     LEADER = "leader"
 
 
-@tagged("Observation")
 @dataclass(frozen=True, slots=True)
 class Observation:
     """One node's observable projection (module docstring)."""
