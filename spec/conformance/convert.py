@@ -115,9 +115,12 @@ def due_timer(node: NodeState, now_ms: int) -> TimerKind | None:
 class _Converter:
     """Re-executes a trace and builds every node's log (module docstring)."""
 
-    def __init__(self, world: World, explicit_polls: bool, implementation: str) -> None:
+    def __init__(
+        self, world: World, explicit_polls: bool, implementation: str, digests: bool
+    ) -> None:
         self.world = world
         self.explicit_polls = explicit_polls
+        self.digests = digests
         self.implementation = implementation
         self.logs: dict[str, ConvertedLog] = {}
         self.sends: dict[int, tuple[PeerId, int]] = {}
@@ -260,7 +263,7 @@ class _Converter:
             fields = dict(out.fields)
             digest = fields.get("digest")
             if isinstance(digest, LazyDigest):
-                fields["digest"] = digest.value()
+                fields["digest"] = digest.value() if self.digests else None
             self.add(world, name, out.kind, **fields)
 
 
@@ -269,10 +272,12 @@ def logs_from_trace(
     *,
     explicit_polls: bool = False,
     implementation: str = "snapsync model (converted trace)",
+    digests: bool = True,
 ) -> dict[str, ConvertedLog]:
     """Return every node's event log of the trace given as ``lines``, by node name.
 
-    The trace is re-executed; a step whose re-execution differs from its recorded
+    ``digests=False`` leaves the commits' state digests out (null): each costs a pass
+    over the state. The trace is re-executed; a step whose re-execution differs from its recorded
     line (a trace that does not replay exactly) is rejected with :class:`TraceError`,
     since its logs would describe another run.
     """
@@ -287,7 +292,7 @@ def logs_from_trace(
                 world = initial_world(setup)
             except InvalidInput as exc:
                 raise TraceError(line.number, "setup.kind", str(exc)) from None
-            conv = _Converter(world, explicit_polls, implementation)
+            conv = _Converter(world, explicit_polls, implementation, digests)
             continue
         if world is None or conv is None:
             raise TraceError(line.number, "type", "no header before this record")

@@ -221,8 +221,11 @@ class Event:
         if self._decoded is not None:
             return self._decoded
         data = self.fields["message"]
-        key = canonical_json(data)
-        hit = _MESSAGES.get(key)
+        # Small messages repeat (heartbeats, acknowledgements): decode each once (keyed by
+        # the repr of the parsed value: injective on JSON values, and cheap). One that carries
+        # entries or items is rarely seen twice: no key is worth its cost.
+        key = None if data.get("entries") or data.get("items") else repr(data)
+        hit = None if key is None else _MESSAGES.get(key)
         if hit is None:
             try:
                 hit = _decode_message(data)
@@ -230,9 +233,10 @@ class Event:
                 raise EventLogError(
                     self.where, self.line, _sub("message", exc.field), exc.reason
                 ) from None
-            if len(_MESSAGES) > 4096:
-                _MESSAGES.clear()
-            _MESSAGES[key] = hit
+            if key is not None:
+                if len(_MESSAGES) > 4096:
+                    _MESSAGES.clear()
+                _MESSAGES[key] = hit
         self._decoded = hit
         return hit
 
@@ -343,6 +347,10 @@ def _jtype(value: object) -> str:
     return type(value).__name__
 
 
+_PEERS: dict[str, PeerId] = {}
+"""Peer ids already read, by their text (a log names the same few peers on every line)."""
+
+
 class _Line:
     """Field readers for one line; every error names the line and the field path."""
 
@@ -394,13 +402,19 @@ class _Line:
         return value
 
     def peer(self, value: Any, path: str) -> PeerId:
+        known = _PEERS.get(value) if type(value) is str else None
+        if known is not None:
+            return known
         text = self.text(value, path)
         if len(text) != 64 or text.lower() != text:
             raise self.fail(path, "expected 64 lowercase hex digits")
         try:
-            return PeerId.from_hex(text)
+            peer = PeerId.from_hex(text)
         except InvalidInput as exc:
             raise self.fail(path, str(exc)) from None
+        if len(_PEERS) < 4096:
+            _PEERS[text] = peer
+        return peer
 
     def maybe_peer(self, value: Any, path: str) -> PeerId | None:
         return None if value is None else self.peer(value, path)
@@ -598,11 +612,48 @@ def _read_header(r: _Line, record: dict[str, Any]) -> LogHeader:
     )
 
 
+_FAST = json.JSONDecoder(parse_constant=_constant, parse_float=_finite)
+_STRICT = json.JSONDecoder(
+    object_pairs_hook=_no_duplicates, parse_constant=_constant, parse_float=_finite
+)
+
+
+def _keys(record: dict[str, Any]) -> int:
+    """Return the number of object keys in a parsed JSON object (nested ones included)."""
+    n = len(record)
+    for value in record.values():
+        kind = type(value)
+        if kind is dict:
+            n += _keys(value)
+        elif kind is list:
+            n += _list_keys(value)
+    return n
+
+
+def _list_keys(values: list[Any]) -> int:
+    n = 0
+    for value in values:
+        kind = type(value)
+        if kind is dict:
+            n += _keys(value)
+        elif kind is list:
+            n += _list_keys(value)
+    return n
+
+
 def _parse(r: _Line, text: str) -> dict[str, Any]:
+    # Fast path: the C parser (NaN, Infinity and overflowing numbers still refused), then
+    # duplicate keys ruled out by counting: every key of the text is followed by '":' (a
+    # string value may hold more), so as many '":' as parsed keys means none was repeated.
+    # Otherwise the strict parser decides (and names the duplicate).
     try:
-        record = json.loads(
-            text, object_pairs_hook=_no_duplicates, parse_constant=_constant, parse_float=_finite
-        )
+        record = _FAST.decode(text)
+        if isinstance(record, dict) and text.count('":') == _keys(record):
+            return record
+    except (ValueError, RecursionError):
+        pass
+    try:
+        record = _STRICT.decode(text)
     except ValueError as exc:
         raise r.fail("", f"not JSON: {exc}") from None
     except RecursionError:

@@ -110,6 +110,10 @@ FREE_ELECTION_TIMEOUT_MS = 1 << 62
 # -- what a step expects to see logged ------------------------------------------------------------
 
 
+_JSON: dict[int, tuple[Message, dict[str, Any]]] = {}
+"""id(message) → (message, its tagged JSON form), for the messages of the last few steps."""
+
+
 class Expected:
     """One output a spec step produced that the log must show (matched by :meth:`matches`)."""
 
@@ -130,8 +134,15 @@ class Expected:
 
     def message_json(self) -> dict[str, Any]:
         if self._json is None:
-            assert self.message is not None
-            self._json = encode_tagged(self.message)
+            message = self.message
+            assert message is not None
+            # A broadcast is one expected send per peer, all of one message: encode it once.
+            hit = _JSON.get(id(message))
+            if hit is None or hit[0] is not message:
+                if len(_JSON) > 64:
+                    _JSON.clear()
+                hit = _JSON[id(message)] = (message, encode_tagged(message))
+            self._json = hit[1]
         return self._json
 
     def matches(self, e: Event) -> bool:
