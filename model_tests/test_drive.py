@@ -33,6 +33,7 @@ from spec.conformance.events import read_log_lines
 from spec.conformance.host import AdapterHost
 from spec.conformance.nodeops import NodeOps
 from spec.conformance.protocol import Answer, Hello
+from spec.conformance.sequences import cases_from_trace, run_sequence
 from spec.conformance.validate import validate_log
 from spec.hunt.campaigns import get_campaign
 from spec.hunt.scenario import GroupShape, build_group, world_setup
@@ -107,6 +108,30 @@ def test_an_in_process_reference_node_is_clean_in_every_role() -> None:
         assert driver.findings == [], (role, driver.findings)
         assert driver.quiescence_problem() is None
         assert driver.host.steps > 0
+
+
+def test_node_level_requests_and_answers_match_the_adapter_schemas() -> None:
+    import jsonschema_rs
+
+    from spec.conformance.schemas import SCHEMA_FILES
+
+    requests = jsonschema_rs.validator_for(SCHEMA_FILES["adapter-request.schema.json"]())
+    answers = jsonschema_rs.validator_for(SCHEMA_FILES["adapter-answer.schema.json"]())
+    seen: set[str] = set()
+
+    def check(op: str, request: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        assert requests.is_valid(request), (op, next(requests.iter_errors(request)))
+        answer = {"id": request["id"], **body}
+        assert answers.is_valid(answer), (op, next(answers.iter_errors(answer)))
+        seen.add(op)
+        return body
+
+    driver = _group(check, role="all", writers=2)
+    assert driver.findings == []
+    assert {"node_new", "receive", "poll", "client_write"} <= seen, seen
+    # The schema can fail: a node-level request with a field it does not have.
+    bad = {"id": 1, "op": "poll", "node": "r8", "ctx": {"now_ms": 1}}
+    assert not requests.is_valid(bad)
 
 
 # -- every check of the judge fails on a node broken for it --------------------------------------
@@ -443,6 +468,14 @@ def test_a_buggy_external_node_is_caught_and_its_log_rejected(
     assert line_kind in (verdict.event or ""), verdict
     fixed = replay_with_adapter(trace, _external("none", tmp_path / "ok"))
     assert not fixed.reproduced
+    # The failure becomes a permanent sequence case: the buggy node fails it, the fixed one
+    # and the reference pass it.
+    case = cases_from_trace(trace, profiles=["reference"])[0]
+    status, detail, difference = run_sequence(_external(bug), case)
+    assert status == "failed", detail
+    assert difference is not None
+    assert run_sequence(_external("none"), case)[0] == "passed"
+    assert run_sequence(REFERENCE_ADAPTER, case)[0] == "passed"
 
 
 # -- the command line --------------------------------------------------------------------------

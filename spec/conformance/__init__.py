@@ -39,4 +39,15 @@ docs/conformance.md, docs/formats/events.md):
 * :mod:`~spec.conformance.validate` — ``snapsync validate``: is a node's log a
   behaviour of the spec, searching the choices the spec leaves open.
 * :mod:`~spec.conformance.causality` — cross-node checks of several logs.
+* :mod:`~spec.conformance.nodeops` — the node-level ops of the adapter protocol, as
+  the reference serves them (``snapsync adapter``).
+* :mod:`~spec.conformance.nodeclient`, :mod:`~spec.conformance.host` — the harness
+  side: an adapter process as the host of some nodes of the group model, and the
+  event log the harness writes for each from its messages and observations.
+* :mod:`~spec.conformance.judge` — the checks of a hosted node from outside (the
+  observation, the wire, its log under the validator).
+* :mod:`~spec.conformance.drive` — ``snapsync drive`` and ``replay --adapter``: the
+  hunt's engine and shrinker over a group with hosted nodes.
+* :mod:`~spec.conformance.sequences` — sequence vectors (``vectors from-trace``): a
+  node's run as node-level ops with the reference's answers.
 """

@@ -92,6 +92,8 @@ __all__ = [
     "FREE_ELECTION_TIMEOUT_MS",
     "Attribution",
     "LogValidator",
+    "Trail",
+    "TrailStep",
     "Verdict",
     "attribute",
     "validate_log",
@@ -209,6 +211,40 @@ def _message_text(m: Message) -> str:
 # -- hypotheses ------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class TrailStep:
+    """One step of an explanation: what ran, when, and the log event it answers (None for
+    a poll or an election the log does not show)."""
+
+    kind: str
+    """``start``, ``bond_up``, ``bond_down``, ``recv``, ``client_write``, ``poll`` or
+    ``election`` (a poll whose election timer fired)."""
+    time_ms: int
+    wall_ms: int
+    event: Event | None
+
+
+@dataclass(frozen=True, slots=True)
+class Trail:
+    """An explanation as a linked list (hypotheses share their common past)."""
+
+    previous: Trail | None
+    step: TrailStep
+
+    def steps(self) -> list[TrailStep]:
+        """Return the steps, oldest first."""
+        out: list[TrailStep] = []
+        link: Trail | None = self
+        while link is not None:
+            out.append(link.step)
+            link = link.previous
+        return out[::-1]
+
+
+def _trail(h: _Hyp | None, kind: str, now: int, wall: int, e: Event | None) -> Trail:
+    return Trail(None if h is None else h.trail, TrailStep(kind, now, wall, e))
+
+
 @dataclass(slots=True)
 class _Hyp:
     """One way the spec may have run so far."""
@@ -236,6 +272,8 @@ class _Hyp:
     """Peers that may receive a re-assigned fetch in this step."""
     targets: frozenset[PeerId] = frozenset()
     """The spec's fetch targets in this step."""
+    trail: Trail | None = None
+    """Every spec step of this explanation, newest first (:meth:`LogValidator.explanation`)."""
 
     def key(self) -> tuple[Any, ...]:
         node = self.node
@@ -418,7 +456,7 @@ class LogValidator:
                 except NotLeader:
                     if result is not WriteResult.NOT_LEADER:
                         raise _Dead("the spec rejects this write (NotLeader)") from None
-                    return self._next(h, node, (), now, e, kind, hidden)
+                    return self._next(h, node, (), now, wall, e, kind, hidden)
                 if result is not WriteResult.ACCEPTED:
                     raise _Dead("the spec accepts this write (the node leads)")
             else:  # pragma: no cover - the callers pass the kinds above
@@ -437,10 +475,12 @@ class LogValidator:
                 h.hidden_total + hidden,
                 e.line,
                 f"{kind} (panics: {panic.hazard} at {panic.site})",
+                trail=_trail(h, kind, now, wall, None if hidden else e),
             )
         except InvalidState as exc:
             raise _Dead(f"the spec refuses this step: {exc}") from None
-        out = self._next(h, new, self.expected(node, new, effects, h.bonds), now, e, kind, hidden)
+        expected = self.expected(node, new, effects, h.bonds)
+        out = self._next(h, new, expected, now, wall, e, kind, hidden)
         if kind in ("poll", "election") and new.catchup is not None:
             self._fetch_choice(out, node, new)
         return out
@@ -451,6 +491,7 @@ class LogValidator:
         new: NodeState,
         pending: tuple[Expected, ...],
         now: int,
+        wall: int,
         e: Event,
         kind: str,
         hidden: bool,
@@ -465,6 +506,7 @@ class LogValidator:
             h.hidden_total + hidden,
             e.line,
             ("hidden " if hidden else "") + kind,
+            trail=_trail(h, kind, now, wall, None if hidden else e),
         )
 
     def _election_due(self, node: NodeState, now: int) -> NodeState:
@@ -548,6 +590,7 @@ class LogValidator:
             relabel,
             h.eligible,
             h.targets,
+            h.trail,
         )
         if not pending and relabel:
             out.node = self._apply_relabel(out, relabel)
@@ -627,7 +670,10 @@ class LogValidator:
             node = node_new(
                 self.header.peer, self.machine, self.preference, now, FREE_ELECTION_TIMEOUT_MS
             )
-            return _Hyp(node, frozenset(), (), now, step_line=e.line, step_text="start")
+            trail = _trail(h, "start", now, wall, e)
+            return _Hyp(
+                node, frozenset(), (), now, step_line=e.line, step_text="start", trail=trail
+            )
         if h.node is None:
             raise _Dead("the node has not started (no start event yet)")
         if kind is EventKind.BOND_UP:
@@ -635,6 +681,7 @@ class LogValidator:
             if peer in h.bonds:
                 raise _Dead(f"a bond to {peer.short()} is already up")
             out = _Hyp(h.node, h.bonds | {peer}, (), now, h.crashed, 0, h.hidden_total)
+            out.trail = _trail(h, "bond_up", now, wall, e)
             out.step_line, out.step_text = e.line, "bond_up"
             return out
         if kind is EventKind.BOND_DOWN:
@@ -642,7 +689,9 @@ class LogValidator:
             if peer not in h.bonds:
                 raise _Dead(f"no bond to {peer.short()} is up")
             if h.crashed:
-                return _Hyp(h.node, h.bonds - {peer}, (), now, True, 0, h.hidden_total)
+                out = _Hyp(h.node, h.bonds - {peer}, (), now, True, 0, h.hidden_total)
+                out.trail = _trail(h, "bond_down", now, wall, e)
+                return out
             stepped = self.run(h, "bond_down", now, wall, e, arg=peer)
             stepped.bonds = h.bonds - {peer}
             return stepped
@@ -762,6 +811,13 @@ class LogValidator:
         self.frontier = survivors
         self.seconds += time.perf_counter() - started
         return True
+
+    def explanation(self) -> list[TrailStep]:
+        """Return the spec steps of the first surviving hypothesis, oldest first: the log's
+        inputs, and the polls and elections the search found for it (``vectors from-trace``
+        turns them into node-level ops). After a rejection: up to the rejected line."""
+        trail = self.frontier[0].trail if self.frontier else None
+        return [] if trail is None else trail.steps()
 
     def owed(self) -> list[str]:
         """Return what the current step still owes (the first hypothesis'), if anything."""
