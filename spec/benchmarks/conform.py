@@ -86,6 +86,8 @@ def run(directory: Path, repeats: int = 3, adapter: str | None = None) -> Confor
     runner_ms = 1000 * min(runner_cpu) / max(len(cases), 1)
     started = time.perf_counter()
     for case in cases:
+        if case["kind"] != "step":
+            continue  # a sequence case (issue #11) replays a node's run, not one step
         run_step(case["step"], case["collection"], case["pre"], case["context"], case["input"])
     in_process = time.perf_counter() - started
     return ConformBench(

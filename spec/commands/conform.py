@@ -23,7 +23,9 @@ def register(sub: Any) -> None:
             "Start the adapter command, run every selected step vector through it "
             "(docs/formats/adapter.md) and print a table per step, every failure with its "
             "case id, why it matters, the first differing JSON path and the command that "
-            "reruns it, and 'attempted N of M cases'. Exit 0 only if every supported case "
+            "reruns it, and 'attempted N of M cases'. Sequence cases (step 'node', from "
+            "'vectors from-trace') replay a node's run through the node-level ops, a fresh "
+            "adapter process each. Exit 0 only if every supported case "
             "passed or is an expected failure with a reason."
         ),
     )

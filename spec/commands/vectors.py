@@ -1,4 +1,5 @@
-"""``snapsync vectors``: generate, pack, verify and measure the conformance step vectors."""
+"""``snapsync vectors``: generate, pack, verify and measure the conformance vectors; turn a
+failing run into sequence vectors (``from-trace``)."""
 
 from __future__ import annotations
 
@@ -68,6 +69,39 @@ def register(sub: Any) -> None:
     )
     pack.add_argument("--json", action="store_true", help="machine-readable output")
     pack.set_defaults(handler=_pack)
+
+    # Sequence vectors from failing runs (issue #11): spec/conformance/sequences.py.
+    from_trace = cmds.add_parser(
+        "from-trace",
+        help="turn a drive/validate failure into permanent sequence vectors",
+        description=(
+            "Turn a run into sequence cases: the node's inputs as node-level ops with the "
+            "reference's answer after each (docs/formats/vectors.md, sequence cases). TRACE is "
+            "a snapsync drive trace (its hosted nodes' event logs), a model trace (every node, "
+            "every poll logged) or an event log. The validator explains the log under the "
+            "reference (finding its unlogged polls and elections) up to the line it rejects. "
+            "One case per node and profile; --vectors adds them to a tree (manifest updated; a "
+            "new directory becomes a tree of these cases), "
+            "--keep stores them in the repository (spec/conformance/sequences/), where "
+            "'vectors generate' takes them from."
+        ),
+    )
+    from_trace.add_argument("trace", metavar="TRACE", help="a trace or an event log")
+    from_trace.add_argument("--node", metavar="N", help="only this node (name or peer id)")
+    from_trace.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        action="append",
+        default=[],
+        help="only this profile's cases (repeatable; default: both)",
+    )
+    from_trace.add_argument("--vectors", metavar="DIR", help="add the cases to this vector tree")
+    from_trace.add_argument(
+        "--keep", action="store_true", help="also keep them in spec/conformance/sequences/"
+    )
+    from_trace.add_argument("--out", metavar="DIR", help="write the case files here")
+    from_trace.add_argument("--json", action="store_true", help="machine-readable output")
+    from_trace.set_defaults(handler=_from_trace)
 
     stats = cmds.add_parser(
         "stats",
@@ -191,3 +225,60 @@ def _stats(args: argparse.Namespace) -> int:
         f"{len(report.mismatches)} replay mismatches"
     )
     return 0 if ok else 1
+
+
+def _from_trace(args: argparse.Namespace) -> int:
+    from impl.codec import canonical_json
+    from impl.errors import InvalidInput
+    from spec.conformance.sequences import cases_from_trace, keep
+    from spec.conformance.tree import open_tree, read_cases, write_tree
+
+    profiles = args.profile or ["reference", "mosaik-0.3.13"]
+    if not (args.vectors or args.keep or args.out):
+        raise InvalidInput("say where the cases go: --vectors DIR, --out DIR or --keep")
+    cases = cases_from_trace(args.trace, node=args.node, profiles=profiles)
+    if not cases:
+        raise InvalidInput(f"{args.trace}: no node's log starts there (nothing to replay)")
+    written: list[str] = []
+    if args.out:
+        for case in cases:
+            target = Path(args.out) / case["profile"] / f"{case['id']}.json"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(canonical_json(case) + "\n", encoding="utf-8")
+            written.append(str(target))
+    if args.keep:
+        written.extend(str(keep(case)) for case in cases)
+    if args.vectors:
+        directory = Path(args.vectors)
+        kept = []
+        # A new (or empty) directory becomes a tree of these cases; anything else must be a
+        # tree (write_tree empties the directory first).
+        if directory.exists() and any(directory.iterdir()):
+            ids = {(c["profile"], c["id"]) for c in cases}
+            kept = [
+                c for c in read_cases(open_tree(directory)) if (c["profile"], c["id"]) not in ids
+            ]
+        write_tree(directory, [*kept, *cases])
+        written.append(args.vectors)
+    summary = [
+        {
+            "id": c["id"],
+            "profile": c["profile"],
+            "ops": len(c["input"]["ops"]),
+            "profiles_agree": c["why"]["profiles_agree"],
+            "description": c["why"]["description"],
+        }
+        for c in cases
+    ]
+    if args.json:
+        print(json.dumps({"cases": summary, "written": written}, indent=2, sort_keys=True))
+        return 0
+    for item in summary:
+        print(
+            f"{item['profile']}/{item['id']}: {item['ops']} ops "
+            f"({'both profiles agree' if item['profiles_agree'] else 'the profiles differ'}); "
+            f"{item['description']}"
+        )
+    for path in written:
+        print(f"wrote {path}")
+    return 0

@@ -1,4 +1,4 @@
-"""The conformance kit: validating another implementation against the reference, step by step.
+"""The conformance kit: validating another implementation against the reference.
 
 What it holds (docs/conformance.md is the guide, docs/formats/vectors.md and
 docs/formats/adapter.md the formats):
@@ -27,4 +27,27 @@ docs/formats/adapter.md the formats):
 * :mod:`~spec.conformance.stats` — branch coverage of ``impl/`` by the vectors alone.
 * :mod:`~spec.conformance.schemas` — JSON Schemas of the case, manifest and adapter
   messages, generated from the conventions and the codec's forms.
+
+Node and log levels (issue #11; the node-level and log-level guides of
+docs/conformance.md, docs/formats/events.md):
+
+* :mod:`~spec.conformance.events` — the implementation event-log format: strict
+  reading and writing.
+* :mod:`~spec.conformance.outputs` — what one reference step shows in a log.
+* :mod:`~spec.conformance.convert` — simulator traces to the logs every node
+  would have written.
+* :mod:`~spec.conformance.validate` — ``snapsync validate``: is a node's log a
+  behaviour of the spec, searching the choices the spec leaves open.
+* :mod:`~spec.conformance.causality` — cross-node checks of several logs.
+* :mod:`~spec.conformance.nodeops` — the node-level ops of the adapter protocol, as
+  the reference serves them (``snapsync adapter``).
+* :mod:`~spec.conformance.nodeclient`, :mod:`~spec.conformance.host` — the harness
+  side: an adapter process as the host of some nodes of the group model, and the
+  event log the harness writes for each from its messages and observations.
+* :mod:`~spec.conformance.judge` — the checks of a hosted node from outside (the
+  observation, the wire, its log under the validator).
+* :mod:`~spec.conformance.drive` — ``snapsync drive`` and ``replay --adapter``: the
+  hunt's engine and shrinker over a group with hosted nodes.
+* :mod:`~spec.conformance.sequences` — sequence vectors (``vectors from-trace``): a
+  node's run as node-level ops with the reference's answers.
 """

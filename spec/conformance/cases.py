@@ -75,8 +75,9 @@ WHY_KINDS = ("valid", "rejected", "ignored")
 """valid: the step acts; ignored: it returns Ignored (a documented ignore);
 rejected: a typed error."""
 SOURCE_KINDS = ("scenario", "simulation", "hunt", "hand", "from-trace")
-CASE_KINDS = ("step",)
-"""Case kinds this version defines; ``sequence`` is reserved (issue #11)."""
+CASE_KINDS = ("step", "sequence")
+"""Case kinds this version defines: one step, or a node's run as node-level ops (issue #11,
+:mod:`spec.conformance.sequences`; their step id is ``node``)."""
 
 
 class VectorError(InvalidInput):
@@ -175,7 +176,10 @@ def check_case(
         raise VectorError(where, "kind", f"unknown case kind {data['kind']!r}")
     cid = _need(data, "id", str, "a string", where)
     the_step = _need(data, "step", str, "a string", where)
-    if the_step not in STEP_IDS:
+    if data["kind"] == "sequence":
+        if the_step != "node":
+            raise VectorError(where, "step", f"a sequence case's step is 'node', got {the_step!r}")
+    elif the_step not in STEP_IDS:
         raise VectorError(where, "step", f"unknown step id {the_step!r}")
     if not cid.startswith(f"{the_step}-"):
         raise VectorError(where, "id", f"{cid!r} does not start with its step {the_step!r}")

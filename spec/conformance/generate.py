@@ -47,6 +47,15 @@ def generate(
     """
     cases = []
     seen: set[str] = set()
+    if calls is None and not quick:
+        # The sequence cases kept in the repository (``vectors from-trace --keep``, issue #11):
+        # part of the published tree; a quick tree (tests) has step cases only.
+        from spec.conformance.sequences import kept_cases
+
+        for case in kept_cases():
+            if not profiles or case["profile"] in profiles:
+                seen.add(f"{case['profile']}/{case['id']}")
+                cases.append(case)
     for call in all_calls(quick) if calls is None else calls:
         for case in cases_of(call):
             if profiles and case["profile"] not in profiles:

@@ -22,6 +22,7 @@ from impl.collections import COLLECTIONS
 from impl.steps import STEP_IDS
 from spec.conformance.conventions import COLLECTION_STEPS
 from spec.conformance.jsonio import JSONError, json_type, strict_loads
+from spec.conformance.nodeops import NODE_OP_FIELDS
 
 __all__ = [
     "ANSWER_KINDS",
@@ -65,6 +66,13 @@ OPS: dict[str, OpSpec] = {
         "run one step on one vector (the step call conventions)",
     ),
 }
+# The node-level ops (issue #11): the adapter plays whole nodes for snapsync drive.
+OPS.update(
+    {
+        name: OpSpec(name, fields, "node level: see spec.conformance.nodeops")
+        for name, fields in NODE_OP_FIELDS.items()
+    }
+)
 """Every op of protocol version 1, by name."""
 
 RESERVED_OPS = (

@@ -235,6 +235,10 @@ def run_conform(
 ) -> ConformReport:
     """Run ``cases`` through the adapter ``argv``; return the report (module docstring)."""
     started = time.perf_counter()
+    # Sequence cases (issue #11) replay a node's run through the node-level ops, one fresh
+    # process each; the step cases go through the pipelined exchange below.
+    sequences = [c for c in cases if c.get("kind") == "sequence"]
+    cases = [c for c in cases if c.get("kind") != "sequence"]
     jobs = make_jobs(cases)
     exchange: Exchange[Job] = Exchange(
         argv,
@@ -257,15 +261,7 @@ def run_conform(
     run_started = time.perf_counter()
     try:
         for job, reply, seconds in exchange.run(to_send):
-            outcome = _judge(job, reply, seconds)
-            if outcome.status == "failed":
-                case = job.case
-                hazards = case["why"].get("hazards") or []
-                for entry in expectations:
-                    if entry.matches(case["id"], job.suite, case["profile"], hazards):
-                        outcome.status = "expected-fail"
-                        outcome.excused_by = entry
-                        break
+            outcome = _excuse(_judge(job, reply, seconds), expectations)
             outcomes[index[id(job)]] = outcome
             if on_outcome is not None:
                 on_outcome(outcome)
@@ -275,6 +271,14 @@ def run_conform(
     for i, job in enumerate(jobs):
         if i not in outcomes:
             outcomes[i] = CaseOutcome(job, "not-attempted", detail=exchange.stopped or "")
+    sequences_started = time.perf_counter()
+    for case in sequences:
+        outcome = _excuse(_sequence_outcome(adapter, case, timeout), expectations)
+        outcomes[len(jobs)] = outcome
+        jobs.append(outcome.job)
+        if on_outcome is not None:
+            on_outcome(outcome)
+    run_seconds += time.perf_counter() - sequences_started
     return ConformReport(
         hello=hello,
         adapter=adapter,
@@ -287,6 +291,30 @@ def run_conform(
         events=list(exchange.events),
         run_seconds=run_seconds,
     )
+
+
+def _excuse(outcome: CaseOutcome, expectations: Sequence[Expectation]) -> CaseOutcome:
+    """Mark a failure an expected one if an entry of ``--expect-fail`` matches it."""
+    if outcome.status == "failed":
+        case = outcome.job.case
+        hazards = case["why"].get("hazards") or []
+        for entry in expectations:
+            if entry.matches(case["id"], outcome.job.suite, case["profile"], hazards):
+                outcome.status = "expected-fail"
+                outcome.excused_by = entry
+                break
+    return outcome
+
+
+def _sequence_outcome(adapter: str, case: dict[str, Any], timeout: float) -> CaseOutcome:
+    """Replay one sequence case (:func:`spec.conformance.sequences.run_sequence`)."""
+    from spec.conformance.sequences import run_sequence
+
+    job = Job(case, "node", "", "", case["expected"], "", b"")
+    started = time.perf_counter()
+    status, detail, difference = run_sequence(adapter, case, timeout=timeout)
+    kind = "mismatch" if difference is not None else ("answer" if status != "passed" else None)
+    return CaseOutcome(job, status, kind, difference, detail, time.perf_counter() - started)
 
 
 def load_selected(

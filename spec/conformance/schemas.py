@@ -7,7 +7,9 @@ them (:mod:`spec.conformance.conventions`), down to every record field, followin
 the rules of docs/formats/json.md: exact fields, u64 ranges, 64 lowercase hex
 digits for peer ids, tags where the static type does not fix the class, data as
 integers, strings or arrays. :func:`manifest_schema`, :func:`request_schema`,
-:func:`answer_schema` and :func:`expectations_schema` describe the other files.
+:func:`answer_schema` and :func:`expectations_schema` describe the other files;
+:func:`node_op_schemas` the node-level requests and :func:`sequence_schema` a
+sequence case (issue #11, :mod:`spec.conformance.sequences`).
 
 The schemas are committed in ``spec/schemas/`` (so an implementer can generate a
 loader from them) and a test keeps each file equal to what this module generates
@@ -55,7 +57,9 @@ __all__ = [
     "case_schema",
     "expectations_schema",
     "manifest_schema",
+    "node_op_schemas",
     "request_schema",
+    "sequence_schema",
     "write_schemas",
 ]
 
@@ -431,7 +435,9 @@ def manifest_schema() -> dict[str, Any]:
             "files": {
                 "type": "object",
                 "propertyNames": {
-                    "pattern": "^[^/]+/[A-Z][0-9]+a?/[A-Z][0-9]+a?-[0-9a-f]{16}\\.json$"
+                    "pattern": (
+                        "^[^/]+/([A-Z][0-9]+a?/[A-Z][0-9]+a?|node/node)-[0-9a-f]{16}\\.json$"
+                    )
                 },
                 "additionalProperties": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
             },
@@ -533,9 +539,13 @@ def request_schema() -> dict[str, Any]:
         "description": (
             "A request of the adapter protocol (docs/formats/adapter.md). The pre, context "
             "and input of a step request are a case's, in the forms of "
-            "conformance-case.schema.json."
+            "conformance-case.schema.json; the node-level ops are snapsync drive's."
         ),
-        "oneOf": [hello, step],
+        "oneOf": [
+            hello,
+            step,
+            *(_with_id(schema) for schema in node_op_schemas(b, config).values()),
+        ],
         "$defs": b.finish(),
     }
 
@@ -624,12 +634,170 @@ def expectations_schema() -> dict[str, Any]:
     }
 
 
+# -- node-level ops and sequence cases (issue #11) ------------------------------------------
+
+
+def node_op_schemas(b: _Builder, config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Return each node-level request's schema without its ``id`` (docs/formats/adapter.md)."""
+    from impl.messages import Command, Message
+
+    def op(name: str, **fields: Any) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["op", "node", *fields],
+            "properties": {"op": {"const": name}, "node": {"type": "string"}, **fields},
+        }
+
+    u64 = b.ref("u64")
+    ctx = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["now_ms", "now_wall_ms", "bonds", "election_timeout_ms"],
+        "properties": {
+            "now_ms": u64,
+            "now_wall_ms": b.ref("int"),
+            "bonds": {"type": "array", "items": b.ref("hex32"), "uniqueItems": True},
+            "election_timeout_ms": u64,
+        },
+    }
+    return {
+        "node_new": op(
+            "node_new",
+            peer=b.ref("hex32"),
+            writer={"type": "boolean"},
+            collection={"enum": list(COLLECTIONS)},
+            config=config,
+            heartbeat_interval_ms=u64,
+            profile={"type": "string"},
+            now_ms=u64,
+            election_timeout_ms=u64,
+        ),
+        "receive": op("receive", ctx=ctx, message=b.of(Message), **{"from": b.ref("hex32")}),
+        "poll": op("poll", ctx=ctx),
+        "client_write": op("client_write", ctx=ctx, command=b.of(Command)),
+        "bond_terminated": op("bond_terminated", ctx=ctx, peer=b.ref("hex32")),
+        "next_deadline": op("next_deadline"),
+        "observe": op("observe"),
+    }
+
+
+def _with_id(schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **schema,
+        "required": ["id", *schema["required"]],
+        "properties": {"id": {"type": "integer", "minimum": 1}, **schema["properties"]},
+    }
+
+
+def sequence_schema() -> dict[str, Any]:
+    """Return the JSON Schema of one sequence case (docs/formats/vectors.md)."""
+    from impl.config import Config
+    from impl.effects import Broadcast, Send
+    from impl.observe import Observation
+    from spec.conformance.sequences import SEQUENCE_OPS, SEQUENCE_STEP
+
+    b = _Builder()
+    config = b.of(Config)
+    ops = node_op_schemas(b, config)
+    answer = {
+        "oneOf": [
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["result"],
+                "properties": {
+                    "result": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["observation"],
+                        "properties": {
+                            "observation": b.of(Observation),
+                            "effects": {"type": "array", "items": b.union([Send, Broadcast])},
+                        },
+                    }
+                },
+            },
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["error"],
+                "properties": {"error": _error_schema()},
+            },
+        ]
+    }
+    case = case_schema()
+    return {
+        "$schema": _DRAFT,
+        "$id": _BASE + "conformance-sequence.schema.json",
+        "title": "snapsync sequence vector (one case)",
+        "description": (
+            "A node's run as node-level ops of the adapter protocol, with the reference's "
+            "answer after each (docs/formats/vectors.md, sequence cases). Generated by "
+            "spec/conformance/schemas.py."
+        ),
+        "type": "object",
+        "additionalProperties": False,
+        "required": list(CASE_FIELDS),
+        "properties": {
+            "format": {"const": FORMAT},
+            "format_version": {"const": FORMAT_VERSION},
+            "kind": {"const": "sequence"},
+            "id": {"type": "string", "pattern": f"^{SEQUENCE_STEP}-[0-9a-f]{{16}}$"},
+            "step": {"const": SEQUENCE_STEP},
+            "profile": {"type": "string", "minLength": 1},
+            "collection": {"enum": list(COLLECTIONS)},
+            "config": config,
+            "pre": {"type": "null"},
+            "context": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["peer", "writer", "heartbeat_interval_ms"],
+                "properties": {
+                    "peer": b.ref("hex32"),
+                    "writer": {"type": "boolean"},
+                    "heartbeat_interval_ms": b.ref("u64"),
+                },
+            },
+            "input": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["ops"],
+                "properties": {
+                    "ops": {
+                        "type": "array",
+                        "minItems": 1,
+                        "prefixItems": [ops["node_new"]],
+                        "items": {"oneOf": [ops[name] for name in SEQUENCE_OPS]},
+                    }
+                },
+            },
+            "expected": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["result"],
+                "properties": {
+                    "result": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["answers"],
+                        "properties": {"answers": {"type": "array", "items": answer}},
+                    }
+                },
+            },
+            "why": case["properties"]["why"],
+        },
+        "$defs": b.finish(),
+    }
+
+
 SCHEMA_FILES = {
     "conformance-case.schema.json": case_schema,
     "conformance-manifest.schema.json": manifest_schema,
     "adapter-request.schema.json": request_schema,
     "adapter-answer.schema.json": answer_schema,
     "expected-failures.schema.json": expectations_schema,
+    "conformance-sequence.schema.json": sequence_schema,
 }
 """Each committed schema file and the function that generates it."""
 

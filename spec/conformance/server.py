@@ -28,6 +28,7 @@ from impl.profile import PROFILES, Profile
 from impl.steps import STEP_IDS
 from spec.conformance.conventions import run_step
 from spec.conformance.jsonio import JSONError, json_type, strict_loads
+from spec.conformance.nodeops import NodeOps
 from spec.conformance.protocol import OPS, PROTOCOL, PROTOCOL_VERSION
 
 __all__ = ["AdapterServer", "serve"]
@@ -55,6 +56,8 @@ class AdapterServer:
             "hello": self._hello,
             "step": self._step,
         }
+        # The node-level ops (issue #11, snapsync drive): the reference playing whole nodes.
+        self.handlers.update(NodeOps(profile).handlers)
         self._configs: dict[str, bool] = {}
         self._decoded: dict[Any, Any] = {}
 

@@ -41,6 +41,7 @@ from impl.profile import REFERENCE, Profile
 from impl.records import evolve, evolver
 from impl.types import PeerId
 from spec.model.faults import Fault
+from spec.model.host import NodeHost
 
 if TYPE_CHECKING:
     from spec.model.ghost import Ghost
@@ -148,6 +149,9 @@ class WorldSetup:
     """The leaders' heartbeat interval (R2)."""
     epoch_wall_ms: int = DEFAULT_EPOCH_WALL_MS
     """Wall-clock time at monotonic time 0, before per-node skew."""
+    host: NodeHost | None = field(default=None, compare=False, repr=False)
+    """Runs the steps of the nodes it hosts outside the model (``snapsync drive``;
+    :mod:`spec.model.host`). None: every node is the reference's."""
 
 
 @lru_cache(maxsize=4096)
