@@ -82,8 +82,11 @@ MAX_COMMITTEE_SIZE = 5
 class Preference(StrEnum):
     """mosaik ``LeadershipPreference``: writers are ``NORMAL``, readers ``OBSERVER`` (§0.6).
 
-    An observer replicates and applies, never stands for election, abstains from
-    every vote (RequestVote and AppendEntries), and so never counts toward a quorum.
+    An observer replicates and applies and never stands for election. How it votes
+    depends on the profile: in mosaik 0.3.13 (behaviour ``readers-vote``) it grants
+    RequestVote and acknowledges AppendEntries like a writer, so it joins committees
+    and counts in quorums; in the reference (and mosaik 0.3.14+) it abstains from
+    every vote and never counts toward a quorum.
     """
 
     NORMAL = "normal"
