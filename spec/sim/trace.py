@@ -27,10 +27,11 @@ from impl.config import Config
 from impl.effects import Broadcast, Effect, InstallSnapshot, Send
 from impl.errors import CodecError, InvalidInput
 from impl.messages import Message
-from impl.profile import Profile, parse_hazard
+from impl.profile import Profile, parse_behaviour, parse_hazard
 from spec.model.actions import NodeOutcome, Transition
 from spec.model.faults import parse_faults
 from spec.model.state import ElectionTiming, InFlight, World, WorldSetup, describe_setup
+from spec.model.transport import parse_transports
 
 __all__ = [
     "FORMAT",
@@ -218,11 +219,24 @@ def setup_from_header(header: Mapping[str, Any], line: int = 1) -> WorldSetup:
             switches.append(parse_hazard(name if isinstance(name, str) else repr(name)))
         except InvalidInput as exc:
             raise TraceError(line, f"setup.hazards[{i}]", str(exc)) from None
-    profile = Profile(profile_name, frozenset(switches))
+    # Optional (older traces predate them): absent means none on.
+    behaviours = _optional_list(setup, "behaviours", line)
+    transport = _optional_list(setup, "transport", line)
+    versions = []
+    for i, name in enumerate(behaviours):
+        try:
+            versions.append(parse_behaviour(name if isinstance(name, str) else repr(name)))
+        except InvalidInput as exc:
+            raise TraceError(line, f"setup.behaviours[{i}]", str(exc)) from None
+    profile = Profile(profile_name, frozenset(switches), frozenset(versions))
     try:
         fault_set = parse_faults(faults)
     except InvalidInput as exc:
         raise TraceError(line, "setup.faults", str(exc)) from None
+    try:
+        transport_set = parse_transports(transport)
+    except InvalidInput as exc:
+        raise TraceError(line, "setup.transport", str(exc)) from None
     try:
         config = Config(
             fetch_batch_size=_field(cfg, "fetch_batch_size", int, line, "setup.config"),
@@ -239,6 +253,7 @@ def setup_from_header(header: Mapping[str, Any], line: int = 1) -> WorldSetup:
         config=config,
         profile=profile,
         faults=fault_set,
+        transport=transport_set,
         heartbeat_interval_ms=_field(setup, "heartbeat_interval_ms", int, line, "setup"),
         epoch_wall_ms=_field(setup, "epoch_wall_ms", int, line, "setup"),
     )
@@ -271,6 +286,13 @@ class TraceWriter:
 
 
 # -- reading ---------------------------------------------------------------------------------
+
+
+def _optional_list(setup: Mapping[str, Any], name: str, line: int) -> list[Any]:
+    """Return ``setup[name]`` (a list), or an empty list if the header predates the field."""
+    if name not in setup:
+        return []
+    return list(_field(setup, name, list, line, "setup"))
 
 
 def _field(record: Mapping[str, Any], name: str, kind: type, line: int, path: str) -> Any:
