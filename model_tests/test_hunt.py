@@ -110,7 +110,7 @@ def test_reference_hunt_finds_nothing(engine: str) -> None:
     assert report.violations == [], [v.as_json() for v in report.violations]
     assert report.rule_steps > 0
     assert report.model_steps > report.rule_steps
-    assert {e["limitation"] for e in report.excluded} == {"H16"}
+    assert {e["limitation"] for e in report.excluded} == {"H16", "H29"}
     assert report.coverage.get("session_finalize", 0) > 0
 
 
@@ -141,7 +141,7 @@ def test_swarm_hunt_shrinks_and_saves_a_replayable_trace(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_limitation_h16_is_reported_not_counted(engine: str) -> None:
+def test_limitations_are_reported_not_counted(engine: str) -> None:
     report = hunt(
         REFERENCE,
         budget_s=2,
@@ -153,7 +153,9 @@ def test_limitation_h16_is_reported_not_counted(engine: str) -> None:
         engine=engine,
     )
     assert report.violations == []
-    assert [lim["limitation"] for lim in report.limitations] == ["H16"]
+    found = {lim["limitation"] for lim in report.limitations}
+    # Hypothesis's short examples reach the writer partition (H29) less often in 2 s.
+    assert found == {"H16", "H29"} if engine == "swarm" else "H16" in found <= {"H16", "H29"}
     assert report.excluded == []
 
 

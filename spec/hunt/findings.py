@@ -67,7 +67,7 @@ def recheck(path: str | Path) -> list[Finding]:
         found.append(Finding("L2", name, f"dead session state {case}", driver.steps))
     deadlock = driver.quorum_deadlock()
     if deadlock is not None:
-        found.append(Finding("L4", None, deadlock, driver.steps))
+        found.append(deadlock)
     problem = driver.quiescence_problem()
     if problem is not None:
         found.append(Finding("L1", None, problem, driver.steps))

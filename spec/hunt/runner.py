@@ -11,11 +11,15 @@ swarm shrinker or by Hypothesis), its shrunk replay saved as a trace
 uses it).
 
 Limitations: a finding that is a documented limitation of the reference (H16,
-L4: a quorum that cannot commit because its voters are themselves catching up)
-is reported under ``limitations``, never as a violation. Campaigns built to
-reach a limitation (``lagging-voter``) only run with ``include_limitations``;
+L4: a quorum that cannot commit because its writer voters are themselves catching
+up; H29, RAFT-LC: a leader elected without a committed entry, which mosaik's
+committee allows under a partition between writers) is reported under
+``limitations``, never as a violation. Campaigns built to reach a limitation
+(``lagging-voter``, ``writer-partition``) only run with ``include_limitations``;
 otherwise the report lists them under ``excluded`` with the documented
-counterexample — excluded by that explicit switch, never silently.
+counterexample — excluded by that explicit switch, never silently. Other
+campaigns may still reach one (``churn`` breaks writer–writer bonds): it is
+reported under ``limitations`` too.
 """
 
 from __future__ import annotations
@@ -61,7 +65,14 @@ DOCUMENTED_LIMITATIONS: dict[str, dict[str, str]] = {
         "switch": "--include-limitations",
         "counterexample": "docs/findings/H16.trace.jsonl",
         "doc": "docs/findings.md#h16-quorum-deadlock-with-a-lagging-voter-limitation",
-    }
+    },
+    "H29": {
+        "title": "a partition between writers elects a leader without a committed entry",
+        "campaign": "writer-partition",
+        "switch": "--include-limitations",
+        "counterexample": "docs/findings/H29.trace.jsonl",
+        "doc": "docs/findings.md#h29-split-commit-under-a-writer-partition-limitation",
+    },
 }
 """Limitations of the reference the hunt knows, with their documented counterexample."""
 
