@@ -118,6 +118,49 @@ CAMPAIGNS: tuple[Campaign, ...] = (
         aims=("H1", "fetch_timeout", "late_response_after_timeout"),
     ),
     Campaign(
+        name="broken-bond-responses",
+        description="a provider's bond breaks after its response was received; the chunk is "
+        "re-asked before that response is processed (no fetch timeout)",
+        kinds=("map", "set"),
+        items=(2, 4),
+        batches=(1, 2),
+        readers=(2, 3),
+        lagging=(1,),
+        # No advance_time or settle: time stands still, so no fetch can time out.
+        rules=TARGETED | {"break_bond", "deliver_message", "node_poll"},
+        prelude=("until:parallel_fetch:w0",),
+        steps=8,
+        aims=("H1", "deliver_after_break"),
+    ),
+    Campaign(
+        name="reader-voters",
+        description="one writer and readers elected together (readers vote in 0.3.13); a "
+        "reader's bond flaps and it misses an AppendEntries",
+        kinds=("map",),
+        items=(1, 3),
+        readers=(1, 2),
+        lagging=(0,),
+        joint_election=True,
+        rules=TARGETED | {"break_bond", "restore_bond", "client_write", "settle", "node_poll"},
+        prelude=("write",),
+        steps=6,
+        aims=("H16", "readers-vote"),
+    ),
+    Campaign(
+        name="leader-change",
+        description="the leader leaves right after publishing; a writer that holds its tail "
+        "takes over",
+        kinds=("map", "vec"),
+        items=(1, 3),
+        writers=(2,),
+        readers=(1,),
+        lagging=(0, 1),
+        rules=TARGETED | {"deliver_message", "leave", "node_poll", "settle", "client_write"},
+        prelude=("write",),
+        steps=6,
+        aims=("H30", "leader_change"),
+    ),
+    Campaign(
         name="lost-sources",
         description="every provider of the anchor times out or expires mid-fetch",
         kinds=("map", "vec"),
@@ -199,7 +242,8 @@ CAMPAIGNS: tuple[Campaign, ...] = (
     ),
     Campaign(
         name="churn",
-        description="bond breaks and restores, readers leaving and re-joining, leader changes",
+        description="bond breaks (writer–writer too) and restores, readers leaving and "
+        "re-joining, leader changes",
         kinds=("map", "vec"),
         writers=(1, 2),
         rules=BASE_RULES | {"break_bond", "restore_bond", "leave", "restart_empty"},
@@ -246,6 +290,30 @@ CAMPAIGNS: tuple[Campaign, ...] = (
 
 
 LIMITATION_CAMPAIGNS: tuple[Campaign, ...] = (
+    Campaign(
+        name="writer-partition",
+        description="the bonds between two writers (and a reader) break while clients write "
+        "(H29, a limitation)",
+        kinds=("map",),
+        items=(1, 2),
+        writers=(2,),
+        readers=(1,),
+        lagging=(0,),
+        joint_election=True,
+        rules=frozenset(
+            {
+                "break_bond",
+                "restore_bond",
+                "client_write",
+                "settle",
+                "deliver_message",
+                "node_poll",
+                "advance_time",
+            }
+        ),
+        steps=6,
+        aims=("H29",),
+    ),
     Campaign(
         name="lagging-voter",
         description="a writer restarts empty in a two-writer committee (H16, a limitation)",
