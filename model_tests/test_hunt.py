@@ -22,7 +22,7 @@ from impl.collections.map import MapInsert
 from impl.config import Config
 from impl.effects import Effect
 from impl.node import FollowerRole, NodeContext, NodeState
-from impl.profile import MOSAIK_0_3_13, REFERENCE, Hazard
+from impl.profile import MOSAIK_0_3_13, REFERENCE, Behaviour, Hazard
 from impl.types import PeerId, Term
 from spec.cli import main
 from spec.hunt.campaigns import CAMPAIGNS, LIMITATION_CAMPAIGNS, order_for
@@ -51,6 +51,24 @@ def test_meta_each_hazard_switch_makes_the_suite_fail(hazard: Hazard, engine: st
     )
     assert report.violations, f"{hazard.value}: nothing found in {report.elapsed_s:.1f} s"
     assert report.engine == engine
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("behaviour", list(Behaviour), ids=lambda b: b.value)
+def test_meta_each_behaviour_switch_makes_the_suite_fail(behaviour: Behaviour, engine: str) -> None:
+    """readers-vote: readers become voters, so one reader that misses an AppendEntries
+    deadlocks a one-writer group (H16 with readers: L4, not the writers-only limitation)."""
+    report = hunt(
+        REFERENCE.with_behaviours([behaviour]),
+        budget_s=30,
+        seed_base=1,
+        stop_on_first=True,
+        shrink=False,
+        campaigns=order_for([behaviour]),
+        engine=engine,
+    )
+    assert report.violations, f"{behaviour.value}: nothing found in {report.elapsed_s:.1f} s"
+    assert report.violations[0].id == "L4"
 
 
 def _election_during_catch_up() -> list[Violation]:

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from impl.errors import InvalidInput
-from impl.profile import Hazard
+from impl.profile import Behaviour, Hazard
 from spec.hunt.client_commands import KINDS
 from spec.model.faults import Fault
 
@@ -153,11 +153,11 @@ CAMPAIGNS: tuple[Campaign, ...] = (
         kinds=("map", "vec"),
         items=(1, 3),
         writers=(2,),
-        readers=(1,),
+        readers=(0, 1),
         lagging=(0, 1),
-        rules=TARGETED | {"deliver_message", "leave", "node_poll", "settle", "client_write"},
+        rules=TARGETED | {"deliver_message", "leave", "settle", "client_write"},
         prelude=("write",),
-        steps=6,
+        steps=5,
         aims=("H30", "leader_change"),
     ),
     Campaign(
@@ -342,8 +342,9 @@ def get_campaign(name: str) -> Campaign:
     raise InvalidInput(f"unknown campaign {name!r}; known: {known}")
 
 
-def order_for(hazards: Iterable[Hazard | str]) -> tuple[Campaign, ...]:
-    """Return every campaign, those aimed at one of ``hazards`` first (stable order).
+def order_for(hazards: Iterable[Hazard | Behaviour | str]) -> tuple[Campaign, ...]:
+    """Return every campaign, those aimed at one of ``hazards`` (hazard or behaviour switch
+    names) first (stable order).
 
     >>> [c.name for c in order_for(["H5"])][:1]
     ['differential']

@@ -348,7 +348,8 @@ def hunt(
         raise InvalidInput(f"unknown engine {engine!r}; known: {', '.join(ENGINES)}")
     hazards = sorted(h.value for h in profile.hazards)
     report = HuntReport(profile.name, hazards, budget_s, engine=engine)
-    chosen = list(campaigns) if campaigns is not None else list(order_for(profile.hazards))
+    switched = [h.value for h in profile.hazards] + [b.value for b in profile.behaviours]
+    chosen = list(campaigns) if campaigns is not None else list(order_for(switched))
     if include_limitations:
         chosen += [c for c in LIMITATION_CAMPAIGNS if c not in chosen]
     else:
@@ -359,7 +360,7 @@ def hunt(
     started = time.perf_counter()
     call = 0
     seen_limitations: set[str] = set()
-    wanted = {h.value for h in profile.hazards}
+    wanted = set(switched)
     aimed = [c for c in chosen if wanted & set(c.aims)] if wanted else []
     while True:
         active = [c for c in chosen if not report.campaigns[c.name].failed]
