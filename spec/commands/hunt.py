@@ -1,6 +1,7 @@
 """``snapsync hunt``: run the stateful suite against a profile and report what it finds.
 
-    snapsync hunt [--profile P] [--hazard Hx ...] [--budget SECONDS] [--engine E] [--json]
+    snapsync hunt [--profile P] [--hazard Hx ...] [--behaviour B ...] [--budget SECONDS]
+                  [--engine E] [--json]
 
 Runs the state machines (:mod:`spec.hunt`) round-robin within the budget, with a
 progress bar on stderr. The default engine, ``swarm``, drives the machines' own
@@ -26,7 +27,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from impl.errors import InvalidInput
-from impl.profile import PROFILES, get_profile
+from impl.profile import PROFILES, Behaviour, get_profile
 from spec.hunt.campaigns import CAMPAIGNS, LIMITATION_CAMPAIGNS, get_campaign
 from spec.hunt.runner import ENGINES, HuntReport, hunt
 
@@ -53,6 +54,14 @@ def register(sub: Any) -> None:
         default=[],
         metavar="Hx",
         help="switch a hazard on in addition (repeatable)",
+    )
+    parser.add_argument(
+        "--behaviour",
+        action="append",
+        default=[],
+        metavar="B",
+        help="switch a version behaviour on in addition (repeatable): "
+        + ", ".join(b.value for b in Behaviour),
     )
     parser.add_argument(
         "--budget", type=float, default=60.0, metavar="SECONDS", help="time budget (default 60)"
@@ -92,7 +101,7 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--include-limitations",
         action="store_true",
-        help="also run the campaigns that reach documented limitations (H16)",
+        help="also run the campaigns that reach documented limitations (H16, H29)",
     )
     parser.add_argument("--stop-on-first", action="store_true", help="stop at the first violation")
     parser.add_argument("--list", action="store_true", help="list the campaigns and exit")
@@ -112,7 +121,7 @@ def _run(args: argparse.Namespace) -> int:
             raise InvalidInput(f"--{flag} must be positive, got {getattr(args, flag)}")
     if args.shrink_budget < 0:
         raise InvalidInput(f"--shrink-budget must not be negative, got {args.shrink_budget}")
-    profile = get_profile(args.profile, args.hazard)
+    profile = get_profile(args.profile, args.hazard, args.behaviour)
     campaigns = [get_campaign(name) for name in args.campaign] or None
     err = Console(stderr=True)
     columns = (

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from impl.profile import PROFILES, get_profile
+from impl.profile import PROFILES, Behaviour, get_profile
 from spec.render import results_console
 from spec.scenarios import SCENARIOS, CaseResult, run_case, select_cases
 from spec.sim.trace import TraceWriter
@@ -41,6 +41,13 @@ def register(sub: Any) -> None:
         "--profile", action="append", metavar="P", help="reference, mosaik-0.3.13 (default: both)"
     )
     parser.add_argument("--hazard", action="append", default=[], metavar="Hx")
+    parser.add_argument(
+        "--behaviour",
+        action="append",
+        default=[],
+        metavar="B",
+        help="version behaviour: " + ", ".join(b.value for b in Behaviour),
+    )
     parser.add_argument("--max-size", type=int, metavar="N", help="skip cases of more than N items")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--trace-dir", metavar="DIR", help="write one trace per case into DIR")
@@ -53,6 +60,7 @@ def run_scenarios(
     profiles: list[str],
     hazards: list[str],
     *,
+    behaviours: list[str] | None = None,
     max_size: int | None = None,
     seed: int = 0,
     trace_dir: str | None = None,
@@ -60,7 +68,7 @@ def run_scenarios(
 ) -> list[CaseResult]:
     """Run the selected cases under each profile; return every result."""
     cases = select_cases(SCENARIOS, pattern, max_size)
-    chosen = [get_profile(p, hazards) for p in profiles]
+    chosen = [get_profile(p, hazards, behaviours or ()) for p in profiles]
     results: list[CaseResult] = []
     console = Console(stderr=True)
     columns = (
@@ -91,6 +99,7 @@ def _run(args: argparse.Namespace) -> int:
         args.filter,
         profiles,
         args.hazard,
+        behaviours=args.behaviour,
         max_size=args.max_size,
         seed=args.seed,
         trace_dir=args.trace_dir,

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from impl.errors import InvalidInput
-from impl.profile import get_profile
+from impl.profile import Behaviour, get_profile
 from spec.model.faults import Fault, parse_fault
 from spec.render import results_console
 from spec.sim.workload import (
@@ -74,6 +74,13 @@ def register(sub: Any) -> None:
     parser.add_argument("--profile", default="reference", help="reference or mosaik-0.3.13")
     parser.add_argument("--hazard", action="append", default=[], metavar="Hx", help="repeatable")
     parser.add_argument(
+        "--behaviour",
+        action="append",
+        default=[],
+        metavar="B",
+        help="version behaviour, repeatable: " + ", ".join(b.value for b in Behaviour),
+    )
+    parser.add_argument(
         "--fault",
         action="append",
         default=[],
@@ -96,7 +103,7 @@ def _spec(args: argparse.Namespace) -> SimulationSpec:
         writes_during_sync=args.writes_during_sync,
         oneshot=args.oneshot,
         seed=args.seed,
-        profile=get_profile(args.profile, args.hazard),
+        profile=get_profile(args.profile, args.hazard, args.behaviour),
         faults=faults,
         check=not args.no_check,
     )
