@@ -1,7 +1,7 @@
 """``snapsync hunt``: run the stateful suite against a profile and report what it finds.
 
     snapsync hunt [--profile P] [--hazard Hx ...] [--behaviour B ...] [--budget SECONDS]
-                  [--engine E] [--json]
+                  [--engine E] [--consequence KIND] [--json]
 
 Runs the state machines (:mod:`spec.hunt`) round-robin within the budget, with a
 progress bar on stderr. The default engine, ``swarm``, drives the machines' own
@@ -29,6 +29,7 @@ from rich.table import Table
 from impl.errors import InvalidInput
 from impl.profile import PROFILES, Behaviour, get_profile
 from spec.hunt.campaigns import CAMPAIGNS, LIMITATION_CAMPAIGNS, get_campaign
+from spec.hunt.consequences import Consequence
 from spec.hunt.runner import ENGINES, HuntReport, hunt
 
 __all__ = ["register"]
@@ -103,6 +104,12 @@ def register(sub: Any) -> None:
         action="store_true",
         help="also run the campaigns that reach documented limitations (H16, H29)",
     )
+    parser.add_argument(
+        "--consequence",
+        choices=[c.value for c in Consequence],
+        help="hunt for a finding's consequence instead of a broken check: the group is held "
+        "300 s of model time after each run and judged (docs/hunt.md)",
+    )
     parser.add_argument("--stop-on-first", action="store_true", help="stop at the first violation")
     parser.add_argument("--list", action="store_true", help="list the campaigns and exit")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -167,6 +174,7 @@ def _run(args: argparse.Namespace) -> int:
             engine=args.engine,
             walks_per_call=args.walks,
             shrink_budget_s=args.shrink_budget,
+            consequence=args.consequence,
         )
     if args.json:
         print(json.dumps(report.as_json(), indent=2, sort_keys=True))

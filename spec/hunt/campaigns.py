@@ -10,16 +10,22 @@ enabled rules off (``FeatureFlags``).
 Every campaign runs under every profile; ``aims`` only documents (and orders,
 when ``snapsync hunt --hazard`` names a hazard) what each one is built to reach.
 The reference must pass all of them.
+
+A lesson from H30 (docs/hunt.md §7): an event that must come *last* in a run — a
+leader change with no write after it — is reached by a broad campaign only by luck
+(``churn`` needed about 300 fine walks); a targeted campaign with a prelude that
+sets the stage (``leader-change``) reaches it in a fraction of a second.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from impl.errors import InvalidInput
 from impl.profile import Behaviour, Hazard
 from spec.hunt.client_commands import KINDS
+from spec.hunt.consequences import Consequence
 from spec.model.faults import Fault
 
 __all__ = [
@@ -28,6 +34,7 @@ __all__ = [
     "LIMITATION_CAMPAIGNS",
     "TARGETED",
     "Campaign",
+    "consequence_campaign",
     "get_campaign",
     "order_for",
 ]
@@ -85,6 +92,10 @@ class Campaign:
     """Allow writers to restart empty: reaches H16 (a documented limitation)."""
     extra: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     """Free-form notes shown by ``snapsync hunt --list``."""
+    consequence: Consequence | None = None
+    """Hunt for this consequence instead of a broken check (:mod:`spec.hunt.consequences`):
+    no per-step check fails the run; at its end the group is held to the horizon and
+    the consequence judged. Set by :func:`consequence_campaign`, never in the tables."""
 
 
 TARGETED: frozenset[str] = frozenset()
@@ -145,6 +156,20 @@ CAMPAIGNS: tuple[Campaign, ...] = (
         prelude=("write",),
         steps=6,
         aims=("H16", "readers-vote"),
+    ),
+    Campaign(
+        name="stale-majority",
+        description="two writers and a reader elected together; slow heartbeats, elections "
+        "and writes, no partition (readers vote in 0.3.13)",
+        kinds=("map",),
+        items=(1, 2),
+        writers=(2,),
+        readers=(1,),
+        lagging=(0,),
+        joint_election=True,
+        rules=TARGETED | {"client_write", "settle", "deliver_message", "node_poll", "advance_time"},
+        steps=8,
+        aims=("readers-vote", "H29"),
     ),
     Campaign(
         name="leader-change",
@@ -352,3 +377,9 @@ def order_for(hazards: Iterable[Hazard | Behaviour | str]) -> tuple[Campaign, ..
     wanted = {str(h) for h in hazards}
     first = [c for c in CAMPAIGNS if wanted & set(c.aims)]
     return tuple(first + [c for c in CAMPAIGNS if c not in first])
+
+
+def consequence_campaign(campaign: Campaign, kind: Consequence | str) -> Campaign:
+    """Return ``campaign`` hunting for consequence ``kind`` (``campaign.name+kind``)."""
+    kind = Consequence(kind)
+    return replace(campaign, name=f"{campaign.name}+{kind.value}", consequence=kind)

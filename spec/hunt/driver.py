@@ -53,6 +53,7 @@ from typing import Any
 from impl.effects import Send
 from impl.messages import FetchDataResponse, RequestSnapshot, SnapshotOffer, TakeSnapshot
 from impl.node import CandidateRole, LeaderRole
+from impl.profile import Behaviour
 from impl.raft import session_context
 from impl.session import dead_state, is_served, is_sync_complete
 from spec.hunt.coverage import Coverage
@@ -86,6 +87,7 @@ __all__ = [
     "DrainResult",
     "Driver",
     "Finding",
+    "describe_session",
     "limitation_of",
 ]
 
@@ -668,7 +670,7 @@ class Driver:
             if dead:
                 for name, case in dead:
                     session = self.world.nodes[name].node.catchup
-                    detail = f"dead session state {case}: {_describe(session)}"
+                    detail = f"dead session state {case}: {describe_session(session)}"
                     findings.append(Finding("L2", name, detail, self.steps))
             elif deadlock is not None:
                 findings.append(replace(deadlock, detail=f"quorum deadlock: {deadlock.detail}"))
@@ -683,19 +685,28 @@ class Driver:
     # -- traces ---------------------------------------------------------------------------------
 
     def write_trace(
-        self, path: str | Path, *, seed: int | None, meta: Mapping[str, Any] | None = None
+        self,
+        path: str | Path,
+        *,
+        seed: int | None,
+        meta: Mapping[str, Any] | None = None,
+        upto: int | None = None,
     ) -> Path:
-        """Write the run as a trace that ``snapsync replay`` reproduces (needs ``record``)."""
+        """Write the run as a trace that ``snapsync replay`` reproduces (needs ``record``);
+        ``upto``: only its first ``upto`` steps (a consequence run's program, without the
+        deterministic hold that follows it)."""
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log if upto is None else self.log[:upto]
+        world = log[-1][0].after if log else self.initial
         writer = TraceWriter.open(target)
         writer.write(header_record(self.initial, seed=seed, meta=meta or {}))
         total = 0
-        for seq, (t, raw) in enumerate(self.log, start=1):
+        for seq, (t, raw) in enumerate(log, start=1):
             writer.write(step_record(seq, t, [v.as_json() for v in raw]))
             total += len(raw)
-        nodes = node_summaries(self.world, self.checker)
-        writer.write(end_record(len(self.log), self.world, nodes, total))
+        nodes = node_summaries(world, self.checker)
+        writer.write(end_record(len(log), world, nodes, total))
         writer.close()
         return target
 
@@ -703,16 +714,25 @@ class Driver:
 def limitation_of(v: Violation, t: Transition) -> str | None:
     """Return the documented limitation a per-step violation is an instance of, if any.
 
-    ``RAFT-LC`` and ``RAFT-SM`` are always H29: with one leader per term (RAFT) and
-    leader completeness, Raft's state machine safety follows, so only a quorum of
-    reachable peers breaks them. ``RAFT`` (a second leader of one term) is H29 when the
+    Under ``readers-vote`` none is: readers that vote make them reachable without a
+    partition, which the reference removes by making readers abstain. Otherwise
+    ``RAFT-LC`` and ``RAFT-SM`` are H29: with one leader per term (RAFT) and leader
+    completeness, Raft's state machine safety follows, so only a quorum of reachable
+    peers breaks them. ``RAFT`` (a second leader of one term) is H29 when the
     second leader's election did not ask the first one: under mosaik's committee each
     side of a partition can win the same term with the peers it can reach. A second
     leader that asked the first one is a real election-safety failure, never excused.
     """
+    if v.id not in ("RAFT-LC", "RAFT-SM", "RAFT"):
+        return None
+    if t.after.setup.profile.has(Behaviour.READERS_VOTE):
+        # Readers' votes make these failures reachable without any partition (a stale
+        # writer and the readers outvote the writer that holds a committed entry): the
+        # behaviour's consequence, which the reference removes, not the limitation.
+        return None
     if v.id in ("RAFT-LC", "RAFT-SM"):
         return "H29"
-    if v.id != "RAFT" or v.node is None:
+    if v.node is None:
         return None
     first = t.after.ghost.leaders.get(int(t.after.nodes[v.node].node.term))
     before = t.before.nodes.get(v.node)
@@ -722,7 +742,8 @@ def limitation_of(v: Violation, t: Transition) -> str | None:
     return None if t.after.nodes[first].peer in asked else "H29"
 
 
-def _describe(session: Any) -> str:
+def describe_session(session: Any) -> str:
+    """Return a one-line summary of a catch-up session (anchor, gap, peers, chunks, timer)."""
     if session is None:
         return "no session"
     return (

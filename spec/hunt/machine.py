@@ -67,6 +67,7 @@ from impl.messages import FetchDataResponse, SnapshotOffer
 from impl.profile import REFERENCE, Profile
 from spec.hunt.campaigns import CAMPAIGNS, Campaign
 from spec.hunt.client_commands import command_domain, seed_commands
+from spec.hunt.consequences import HORIZON_MS, Consequence, hold, judge, probe_write
 from spec.hunt.domains import Choice, Domain, Ints, ListOf, Maybe
 from spec.hunt.driver import LIVENESS_IDS, UNTIL, Driver, Finding
 from spec.hunt.scenario import (
@@ -330,7 +331,14 @@ def _pre(name: str) -> Callable[[GroupMachine], bool]:
 
 
 class GroupMachine(RuleBasedStateMachine):
-    """The group machine (module docstring). Subclass per campaign: :func:`machine_class`."""
+    """The group machine (module docstring). Subclass per campaign: :func:`machine_class`.
+
+    A campaign with a ``consequence`` (:func:`spec.hunt.campaigns.consequence_campaign`)
+    hunts for that consequence instead: no per-step check fails a run, and the
+    teardown holds the group to the horizon and judges the consequence
+    (:mod:`spec.hunt.consequences`); a run that reaches it fails with id
+    ``C-<KIND>`` (``C-STALL``, …), so the engines find and shrink it like any failure.
+    """
 
     campaign: ClassVar[Campaign] = CAMPAIGNS[0]
     profile: ClassVar[Profile] = REFERENCE
@@ -345,6 +353,7 @@ class GroupMachine(RuleBasedStateMachine):
         self._failed = False
         self._reported = 0
         self._limitations: list[Finding] = []
+        self._consequence: dict[str, Any] | None = None
         self.final: bool | None = None
         """Whether a failure here is the one to save (None: ask Hypothesis)."""
         self.counted_from = 0
@@ -671,7 +680,7 @@ class GroupMachine(RuleBasedStateMachine):
         """Raise the earliest finding not reported yet (safety before the drain's liveness);
         record a limitation the drain reached."""
         d = self.d
-        if d is None:
+        if d is None or self.campaign.consequence is not None:
             return
         for finding in d.findings[self._reported :]:
             if finding.limitation is not None:
@@ -681,7 +690,7 @@ class GroupMachine(RuleBasedStateMachine):
 
     def _check(self, ident: str) -> None:
         d = self.d
-        if d is None:
+        if d is None or self.campaign.consequence is not None:
             return
         for finding in d.findings[self._reported :]:
             if finding.id != ident:
@@ -699,14 +708,18 @@ class GroupMachine(RuleBasedStateMachine):
         trace: str | None = None
         if final and self.d is not None:
             path = SESSION.trace_path(self.campaign.name, finding.id)
-            meta = {
+            meta: dict[str, Any] = {
                 "hunt": {
                     "campaign": self.campaign.name,
                     "finding": finding.as_json(),
                     "program": list(self.program),
                 }
             }
-            trace = str(self.d.write_trace(path, seed=SESSION.seed, meta=meta))
+            upto = None
+            if self._consequence is not None:
+                meta["consequence"] = self._consequence
+                upto = int(self._consequence["trace_steps"])
+            trace = str(self.d.write_trace(path, seed=SESSION.seed, meta=meta, upto=upto))
         SESSION.failures.append(
             RunRecord(
                 self.campaign.name,
@@ -726,6 +739,31 @@ class GroupMachine(RuleBasedStateMachine):
             f"campaign={self.campaign.name} profile={self.profile.name} seed={seed} "
             f"trace={trace or '(saved on the shrunk replay)'}",
         )
+
+    def _hold(self, kind: Consequence) -> None:
+        """A consequence campaign's end: (probe write), hold to the horizon, judge."""
+        d = self.drv
+        probe: int | None = None
+        if kind is Consequence.DEADLOCK:
+            leader = probe_write(d)
+            if leader is not None:
+                probe = int(d.world.nodes[leader].node.log.last().index)
+                self._note(f"client_write({leader!r}, <probe>)  # teardown")
+        self._note(f"hold(+{HORIZON_MS})  # teardown")
+        held_from = len(d.log)
+        hold(d, d.world.now_ms + HORIZON_MS)
+        verdict = judge(d, kind, probe_index=probe)
+        if verdict is not None:
+            # The trace keeps the program; the hold is re-run by recheck_consequence.
+            self._consequence = {
+                "kind": kind.value,
+                "hold_ms": HORIZON_MS,
+                "horizon_ms": d.world.now_ms,
+                "verdict": verdict,
+                "probe_index": probe,
+                "trace_steps": held_from,
+            }
+            self._fail(Finding(f"C-{kind.value.upper()}", None, verdict, d.steps))
 
     def _limitation(self, finding: Finding) -> None:
         if finding in self._limitations:
@@ -881,7 +919,7 @@ class GroupMachine(RuleBasedStateMachine):
     def other_checks(self) -> None:
         """Any other id the model's checker reports (new checks are never ignored)."""
         d = self.d
-        if d is None:
+        if d is None or self.campaign.consequence is not None:
             return
         for finding in d.findings[self._reported :]:
             if finding.id not in SAFETY_IDS and finding.id not in LIVENESS_IDS:
@@ -900,7 +938,10 @@ class GroupMachine(RuleBasedStateMachine):
         if d is None:
             return
         try:
-            if not self._failed and not self._in_rule and d.limited is None:
+            if self.campaign.consequence is not None:
+                if not self._failed and not self._in_rule:
+                    self._hold(self.campaign.consequence)
+            elif not self._failed and not self._in_rule and d.limited is None:
                 self._note("drain_to_quiescence()  # teardown")
                 self._drain()
         finally:
@@ -946,7 +987,7 @@ def _is_final() -> bool:
 def _fork_group(
     shape: GroupShape, profile: Profile, faults: frozenset[Fault], prelude: tuple[str, ...]
 ) -> Driver:
-    key = (shape, profile.name, profile.hazards, faults, prelude)
+    key = (shape, profile, faults, prelude)
     template = _GROUPS.get(key)
     if template is None:
         template = Driver(world_setup(shape, profile, faults))
@@ -958,15 +999,16 @@ def _fork_group(
     return template.fork()
 
 
-_CLASSES: dict[tuple[str, str, frozenset[Any]], type[GroupMachine]] = {}
+_CLASSES: dict[tuple[Campaign, Profile], type[GroupMachine]] = {}
 
 
 def machine_class(campaign: Campaign, profile: Profile = REFERENCE) -> type[GroupMachine]:
     """Return the machine class of ``campaign`` under ``profile`` (cached)."""
-    key = (campaign.name, profile.name, profile.hazards)
+    key = (campaign, profile)
     cls = _CLASSES.get(key)
     if cls is None:
-        name = "".join(part.title() for part in campaign.name.split("-")) + "Machine"
+        parts = campaign.name.replace("+", "-").split("-")
+        name = "".join(part.title() for part in parts) + "Machine"
         cls = type(name, (GroupMachine,), {"campaign": campaign, "profile": profile})
         _CLASSES[key] = cls
     return cls

@@ -41,7 +41,13 @@ from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 from impl.errors import InvalidInput
 from impl.profile import Profile
 from spec.hunt import machine as _machine
-from spec.hunt.campaigns import LIMITATION_CAMPAIGNS, Campaign, order_for
+from spec.hunt.campaigns import (
+    LIMITATION_CAMPAIGNS,
+    Campaign,
+    consequence_campaign,
+    order_for,
+)
+from spec.hunt.consequences import Consequence
 from spec.hunt.differential import differential_class
 from spec.hunt.machine import SESSION, HuntFailure, RunRecord, machine_class
 from spec.hunt.swarm import COARSE, Mode, run_walks
@@ -335,8 +341,15 @@ def hunt(
     engine: str = "swarm",
     walks_per_call: int = 10,
     shrink_budget_s: float = 20.0,
+    consequence: Consequence | str | None = None,
+    fatal_limitations: bool = False,
 ) -> HuntReport:
     """Run the stateful suite against ``profile`` for about ``budget_s`` seconds.
+
+    ``consequence`` hunts for a stated consequence (stall, deadlock, divergence,
+    panic) instead of a broken check, in the group campaigns
+    (:func:`~spec.hunt.campaigns.consequence_campaign`). ``fatal_limitations``
+    reports a documented limitation as a violation (so that it is shrunk).
 
     Campaigns aimed at the profile's hazards run first (:func:`order_for`) and get
     three turns per round to the others' one; under the swarm engine their two extra
@@ -355,6 +368,9 @@ def hunt(
     else:
         for ident, info in DOCUMENTED_LIMITATIONS.items():
             report.excluded.append({"limitation": ident, **info})
+    if consequence is not None:
+        kind = Consequence(consequence)
+        chosen = [consequence_campaign(c, kind) for c in chosen if not c.differential]
     for c in chosen:
         report.campaigns[c.name] = CampaignStats()
     started = time.perf_counter()
@@ -385,6 +401,7 @@ def hunt(
                 examples=walks_per_call if swarm else examples_per_call,
                 run_seed=run_seed,
                 trace_dir=trace_dir,
+                fatal_limitations=fatal_limitations,
                 shrink=shrink,
                 engine=engine,
                 shrink_budget_s=shrink_budget_s,
