@@ -258,7 +258,9 @@ class NodeContext:
     now_wall_ms: int
     """This node's wall clock (``requested_at`` stamps and ``is_expired`` only)."""
     bonds: frozenset[PeerId]
-    """The peers this node has a live bond with right now."""
+    """The peers in this node's bond table right now: its live bonds, and any broken bond
+    whose already received messages it has not processed yet (mosaik removes a bond from
+    its table only when it processes the bond's ``Terminated`` event)."""
     config: Config
     """The snapshot-sync configuration (uniform within a group)."""
     profile: Profile
@@ -332,9 +334,11 @@ def node_receive(
 ) -> tuple[NodeState, tuple[Effect, ...]]:
     """Handle one message from ``sender`` in mosaik's dispatch order (§0.3, role.rs:108-229).
 
-    1. A sender without a live bond (or the node itself) is ignored
-       (``UNKNOWN_PEER``): mosaik only receives on bonds, so this never changes
-       mosaik's behaviour; it keeps a driver's mistake from reaching the steps.
+    1. A sender that is not in ``ctx.bonds`` (or the node itself) is ignored
+       (``UNKNOWN_PEER``): it keeps a driver's mistake from reaching the steps.
+       ``ctx.bonds`` must be the node's bond table as mosaik keeps it — the live
+       bonds and the broken ones whose received messages are not processed yet
+       (group/worker.rs:245-264) — or the guard would drop messages mosaik handles.
     2. A Raft message whose term is below the node's is dropped (``STALE_TERM``).
        StateSync messages carry no term and are never dropped here.
     3. Every StateSync message goes to the provider first (P1): RequestSnapshot

@@ -117,7 +117,8 @@ class SessionContext:
     """What mosaik's ``SyncSessionContext`` gives a session step; all of it is input.
 
     ``leader`` is ``cx.leader()``, the current leader per ``When`` (``None`` if
-    unknown); ``bonds`` the peers with a live bond right now. Every step that
+    unknown); ``bonds`` the node's bond table (its live bonds, and broken bonds whose
+    received messages it has not processed yet: ``NodeContext.bonds``). Every step that
     addresses the leader (Q0, Q7, the reference's immediate re-request) requires a
     known one and raises :class:`InvalidState` on ``None``: through the node steps a
     session's follower always knows its leader (inventory H21).
@@ -515,7 +516,9 @@ def on_snapshot_offer(
     Guards
     ------
     * An offer from the node itself or from a peer without a live bond is ignored
-      (``UNKNOWN_PEER``, both profiles: mosaik only receives on bonds).
+      (``UNKNOWN_PEER``, both profiles: mosaik only receives on bonds; ``ctx.bonds`` is
+      the bond table, which keeps a broken bond until its received messages are
+      processed).
     * Reference (H9 off): an anchor below ``max(trigger_position, min_anchor)`` is
       ignored (``STALE_OFFER``): it was produced for an earlier session, or lies
       below a gap in the buffer; it never stops the retry timer.
@@ -597,7 +600,7 @@ def on_fetch_data_response(
 
     Guards
     ------
-    * From the node itself or a peer without a live bond: ``UNKNOWN_PEER``.
+    * From the node itself or a peer not in the bond table (``ctx.bonds``): ``UNKNOWN_PEER``.
     * ``resp.anchor`` is not the selected anchor: ``WRONG_ANCHOR`` (mosaik ignores
       it too, leaving the in-flight entry).
     * Reference (H1 off): the peer must have a request in flight whose start is
