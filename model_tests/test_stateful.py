@@ -97,7 +97,7 @@ def test_invalid_prelude_step() -> None:
         ("buffer-gaps", {"bond_break_during_catchup", "buffer_gap"}),
         ("stale-offers", {"stale_offer"}),
         ("positions", {"write_during_sync", "session_finalize"}),
-        ("broken-bond-responses", {"delivered_after_break", "late_answer_after_break"}),
+        ("broken-bond-responses", {"delivered_after_break"}),
         ("writer-partition", {"writer_partition", "election"}),
     ],
 )

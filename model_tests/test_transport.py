@@ -159,6 +159,8 @@ def test_h1_stall_without_a_fetch_timeout(profile: Profile, stalls: bool) -> Non
             d.do(deliver_message, src, "r8")
             d.do(node_poll_action, "r8")
     assert d.world.now_ms == start_ms  # no time passed: no fetch timed out
+    assert d.coverage.counts["delivered_after_break"] == 1
+    assert d.coverage.counts["late_answer_after_break"] == 1  # the coverage counter sees it
     ids = {f.id for f in d.findings}
     session = d.world.nodes["r8"].node.catchup
     if stalls:

@@ -149,7 +149,7 @@ CAMPAIGNS: tuple[Campaign, ...] = (
         "reader's bond flaps and it misses an AppendEntries",
         kinds=("map",),
         items=(1, 3),
-        readers=(1, 2),
+        readers=(1,),
         lagging=(0,),
         joint_election=True,
         rules=TARGETED | {"break_bond", "restore_bond", "client_write", "settle", "node_poll"},
