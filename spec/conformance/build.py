@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from impl.codec import canonical_json, encode
-from impl.profile import MOSAIK_0_3_13, REFERENCE, Hazard, Profile
+from impl.profile import MOSAIK_0_3_13, REFERENCE, Behaviour, Hazard, Profile
 from spec.conformance.cases import FORMAT, FORMAT_VERSION, case_id, outcome_label
 from spec.conformance.conventions import CONVENTIONS, run_step
 from spec.conformance.diff import normalize_outcome
@@ -71,9 +71,11 @@ def consulted_hazards() -> Iterator[set[Hazard]]:
     original = Profile.has
     seen: set[Hazard] = set()
 
-    def has(self: Profile, hazard: Hazard) -> bool:
-        seen.add(hazard)
-        return hazard in self.hazards
+    def has(self: Profile, switch: Hazard | Behaviour) -> bool:
+        if isinstance(switch, Behaviour):
+            return switch in self.behaviours
+        seen.add(switch)
+        return switch in self.hazards
 
     Profile.has = has  # type: ignore[method-assign]
     try:
