@@ -210,6 +210,7 @@ def sequence_case(
             "kind": "valid",
             "branch": f"a node's run: {len(ops)} node-level ops",
             "hazards": [],
+            "behaviours": [],
             "effect": "the node's messages or observable state differ from the reference's "
             "at some op of a run that once exposed a failure",
             "source": {"kind": "from-trace", "name": source},
