@@ -97,7 +97,7 @@ def test_received_messages_outlive_the_break_and_keep_the_sender_in_the_bond_tab
     d = _fetching_from_everyone(REFERENCE)
     a = _holder(d, 0)
     t = d.do(break_bond, a, "r8", received_by_b=1)
-    assert t.args == {"a": a, "b": "r8", "received_by_b": 1}
+    assert t.args == {"a": a, "b": "r8", "received_by_a": 0, "received_by_b": 1}
     assert not d.world.bonded(a, "r8")
     assert d.world.draining == {(a, "r8")}
     assert [i.mid for i in t.lost] == []  # the only message queued towards r8 was received

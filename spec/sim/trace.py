@@ -637,6 +637,14 @@ class TraceReader:
                 " (python -m spec.sim.upgrade re-records a version-1 trace)" if version == 1 else ""
             )
             raise TraceError(number, "version", f"unsupported version {version}{hint}")
+        setup = record.get("setup")
+        if isinstance(setup, dict) and not all(k in setup for k in ("behaviours", "transport")):
+            missing = "behaviours" if "behaviours" not in setup else "transport"
+            raise TraceError(
+                number,
+                f"setup.{missing}",
+                "missing (an early version-2 trace: python -m spec.sim.upgrade re-records it)",
+            )
         TraceReader._check(number, record, "header")
         setup_from_header(record, number)
 
