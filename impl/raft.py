@@ -93,6 +93,7 @@ __all__ = [
     "candidate_on_request_vote_response",
     "candidate_poll",
     "commit_up_to",
+    "commits_by_counting",
     "committee_record",
     "committee_remove",
     "committee_remove_dead",
@@ -366,11 +367,30 @@ def leader_heartbeat(node: NodeState, ctx: NodeContext) -> _Step:
     return node, (Broadcast(message), ArmTimer(HEARTBEAT_TIMER, deadline))
 
 
+def commits_by_counting(node: NodeState, ctx: NodeContext, index: Index) -> bool:
+    """Check if the leader may commit up to ``index`` by counting replicas (R3 step 4).
+
+    mosaik (H30) commits any quorum index. The reference follows Raft's rule (§5.4.2,
+    Figure 8): only an entry of the leader's own term — or of the term just before it,
+    since no leader, and so no other entry at that index, can exist between two
+    consecutive terms — commits by counting; earlier entries commit with it. An entry
+    of an older term may be on a quorum and still be overwritten: a node holding a
+    conflicting entry of a later term (the leader of a term between) wins an election
+    in which the holders, whose logs are then behind, abstain
+    (``model_tests/test_raft_safety.py``, Figure 8).
+    """
+    if ctx.profile.has(Hazard.H30):
+        return True
+    term = node.log.term_at(index)
+    return term is not None and int(term) + 1 >= int(node.term)
+
+
 def _leader_advance_commit(node: NodeState, ctx: NodeContext) -> _Step:
-    """R3 step 4: commit up to the quorum index; on an advance prune (R7) and heartbeat now."""
+    """R3 step 4: commit up to the quorum index (if :func:`commits_by_counting` allows it);
+    on an advance prune (R7) and heartbeat now."""
     role = _leader_role(node, "R3")
     quorum_index = highest_quorum_index(role.committee)
-    if node.committed.index == quorum_index:
+    if node.committed.index == quorum_index or not commits_by_counting(node, ctx, quorum_index):
         return node, ()
     before = node.committed
     node = commit_up_to(node, ctx, quorum_index)
@@ -390,8 +410,10 @@ def leader_record_vote(
        the leader itself always counts as alive), backfill.
     2. Record ``follower`` at ``log_index`` (voter: overwrite; else non-voter, backfill).
     3. ``q := highest_quorum_index()``.
-    4. If ``committed.index != q``: ``commit_up_to(q)`` (R6); if that advanced,
-       prune (R7) and schedule an immediate heartbeat.
+    4. If ``committed.index != q`` and the entry at ``q`` may commit by counting
+       (:func:`commits_by_counting`: any, under H30; in the reference one of the
+       leader's term or the term before): ``commit_up_to(q)`` (R6); if that
+       advanced, prune (R7) and schedule an immediate heartbeat.
 
     A lagging follower never acknowledges (R4 sends nothing on the inconsistent
     path), so a lagging *voter* keeps its stale index until its bond dies — H16.
@@ -920,10 +942,14 @@ def candidate_become_leader(node: NodeState, ctx: NodeContext) -> _Step:
     which runs on an acknowledgement of a non-empty AppendEntries or on the
     leader's own write (leader.rs:155-173, 455). The previous term's entries the
     new leader holds but has not committed therefore wait for the next client
-    write, for ever if none comes. Reference: the new leader runs R3's commit
-    advance at once; every granting voter holds the leader's log (it granted
-    because its log was not behind), which is why ``Committee::new`` records it at
-    the leader's last index, so that tail commits now.
+    write, for ever if none comes — and that write's R3 then commits them by
+    counting the election's records, whatever their term (Raft's Figure 8).
+    Reference: the new leader runs R3's commit advance at once, under Raft's
+    commitment rule (:func:`commits_by_counting`). Every granting voter holds the
+    leader's log (it granted because its log equals the leader's, which is why
+    ``Committee::new`` records it at the leader's last index), so the quorum index
+    is the last index; a tail whose last entry is of the term just before commits
+    now, an older one with the first entry of this term.
     """
     role = _candidate_role(node, "become leader")
     # Verify the election is won.

@@ -799,6 +799,23 @@ def test_candidate_tally_quorum_and_becoming_leader(h30: bool) -> None:
     assert Broadcast(AppendEntries(Term(2), F, c(1, 2), (), Index(committed))) in effects
 
 
+@pytest.mark.parametrize("term", [2, 3])
+def test_a_new_leader_commits_its_tail_only_if_it_is_of_the_term_before(term: int) -> None:
+    """Raft §5.4.2 (Figure 8): a tail of term 1 commits by counting at the election of term 2
+    (no leader, so no other entry at its index, can exist between two consecutive terms),
+    not at that of term 3: a leader of term 2 may hold another entry there."""
+    node, _ = start_election(follower(terms=(1, 1)), ctx(bonds=(A,)), Term(term))
+    node, _ = raft.candidate_on_request_vote_response(
+        node, ctx(), A, RequestVoteResponse(Term(term), Vote.GRANTED)
+    )
+    node, _ = raft.candidate_poll(node, ctx(now=10_100))
+    assert isinstance(node.role, LeaderRole)
+    assert dict(node.role.committee.voters) == {F: 2, A: 2}
+    assert node.committed.index == (2 if term == 2 else 0)
+    assert raft.commits_by_counting(node, ctx(), Index(2)) is (term == 2)
+    assert raft.commits_by_counting(node, ctx(profile=REFERENCE.with_hazards(["H30"])), Index(2))
+
+
 def test_invalid_vote_from_a_peer_not_asked_is_ignored_unchanged() -> None:
     node, _ = start_election(follower(), ctx(bonds=(A,)), Term(2))
     same, effects = raft.candidate_on_request_vote_response(

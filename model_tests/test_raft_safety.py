@@ -13,6 +13,11 @@ documented limitation H29 of both profiles:
   the one already committed at that index;
 * ``RAFT`` — election safety: one leader per term; a second leader that could not
   ask the first (a partition) is H29, one that asked it is a real failure.
+
+And Raft's commitment rule (§5.4.2, Figure 8), which the reference follows and mosaik
+does not (H30): an entry of an older term that is on a quorum may still be overwritten,
+because a node holding a conflicting entry of a later term wins an election in which
+the holders, their logs now behind, abstain. Five writers, no partition.
 """
 
 from __future__ import annotations
@@ -21,10 +26,11 @@ from dataclasses import replace
 
 import pytest
 
+import impl.raft
 import spec.hunt.driver as driver_module
 from impl.collections.map import MapInsert
 from impl.node_state import CandidateRole
-from impl.profile import MOSAIK_0_3_13, REFERENCE, Profile
+from impl.profile import MOSAIK_0_3_13, REFERENCE, Hazard, Profile
 from spec.hunt.driver import Driver, limitation_of
 from spec.hunt.scenario import GroupShape, build_group, world_setup
 from spec.model.actions import (
@@ -33,8 +39,10 @@ from spec.model.actions import (
     break_bond,
     client_write,
     deliver_message,
+    leave,
     node_poll_action,
     restore_bond,
+    start_election_action,
 )
 from spec.model.invariants import Violation
 
@@ -152,3 +160,97 @@ def test_a_second_leader_that_asked_the_first_is_not_excused(
     asked = replace(role, requested_from=role.requested_from | {t.before.nodes[first].peer})
     before = t.before.with_slot(replace(slot, node=replace(slot.node, role=asked)))
     assert limitation_of(v, replace(t, before=before)) is None
+
+
+# -- Raft's commitment rule (Figure 8) ----------------------------------------------------------
+
+FIVE = GroupShape(kind="map", items=1, batch=1, writers=5, readers=0, lagging=0,
+                  joint_election=True)  # fmt: skip
+
+
+def _drain(d: Driver, src: str, dst: str) -> None:
+    while d.world.queue(src, dst):
+        d.do(deliver_message, src, dst)
+
+
+def _figure_8(profile: Profile) -> Driver:
+    """Raft's Figure 8 in mosaik's voting: w0 (term 1) writes X at index 2, which reaches w1
+    only; w2 wins term 2 with w3 and w4 and writes Y at index 2 alone; w0 wins term 3 with
+    w1 (w3, w4 abstain: behind; w2 denies: ahead). Every bond stays up."""
+    d = Driver(world_setup(FIVE, profile))
+    build_group(d, FIVE)
+    d.settle(0)
+    d.do(client_write, "w0", (MapInsert(100, 1),))
+    d.do(node_poll_action, "w0")
+    d.do(deliver_message, "w0", "w1")
+    d.do(start_election_action, "w2")
+    for other in ("w1", "w3", "w4", "w0"):
+        d.do(deliver_message, "w2", other)
+    for other in ("w3", "w4"):
+        _drain(d, other, "w2")
+    d.do(node_poll_action, "w2")
+    d.do(client_write, "w2", (MapInsert(200, 2),))
+    d.do(node_poll_action, "w2")
+    d.do(start_election_action, "w0")
+    for other in ("w1", "w2", "w3", "w4"):
+        _drain(d, "w0", other)
+    for other in ("w1", "w3", "w4", "w2"):
+        _drain(d, other, "w0")
+    d.do(node_poll_action, "w0")
+    assert d.world.leaders() == ("w0",)
+    assert d.world.nodes["w0"].node.term == 3
+    return d
+
+
+def _w2_stands_again(d: Driver, voters: tuple[str, ...] = ("w0", "w1", "w3", "w4")) -> None:
+    """w2 (log ending at (2,2)) stands for term 4: every other log is behind: all abstain."""
+    d.do(start_election_action, "w2")
+    for other in voters:
+        _drain(d, "w2", other)
+    for other in voters:
+        _drain(d, other, "w2")
+    d.do(node_poll_action, "w2")
+
+
+def test_a_new_leader_does_not_commit_an_older_terms_tail_at_election() -> None:
+    """The reference (H30 off): w0 leads term 3 holding X (term 1) on a quorum of its
+    committee {w0, w1}, and does not commit it: w2 then wins term 4 alone and X, never
+    committed, is replaced. Nothing is violated."""
+    d = _figure_8(REFERENCE)
+    assert d.world.nodes["w0"].node.committed.index == 1
+    _w2_stands_again(d)
+    assert d.world.leaders() == ("w2",)
+    assert d.findings == []
+
+
+def test_committing_an_older_terms_tail_at_election_loses_a_committed_entry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The mutant that commits by counting whatever the term (the fix this project first
+    had for H30): X is committed at w0's election, then w2 wins term 4 and commits Y at
+    index 2 — Raft's state machine safety is broken with every bond up."""
+    monkeypatch.setattr(impl.raft, "commits_by_counting", lambda node, ctx, index: True)
+    d = _figure_8(REFERENCE)
+    assert d.world.nodes["w0"].node.committed.index == 2
+    _w2_stands_again(d)
+    assert d.world.leaders() == ("w2",)
+    found = {f.id for f in d.findings}
+    assert found & {"RAFT-LC", "RAFT-SM"}
+    assert all(d.world.bonded(a, b) for a in FIVE.names() for b in FIVE.names() if a < b)
+
+
+@pytest.mark.parametrize("h30", [False, True], ids=["reference", "H30"])
+def test_mosaiks_first_write_commits_an_older_term_by_counting(h30: bool) -> None:
+    """mosaik (H30): w0's own write runs R3, whose quorum index is w1's election record at
+    X (term 1): X commits on w0 and w1 alone. w0 crashes; w2 wins term 4 with everyone
+    abstaining, without X: RAFT-LC. The reference waits until w1 acknowledges the entry of
+    term 3, so w0's crash loses nothing committed."""
+    profile = REFERENCE.with_hazards([Hazard.H30]) if h30 else REFERENCE
+    d = _figure_8(profile)
+    d.do(client_write, "w0", (MapInsert(300, 3),))
+    d.do(node_poll_action, "w0")
+    assert d.world.nodes["w0"].node.committed.index == (2 if h30 else 1)
+    d.do(leave, "w0")
+    _w2_stands_again(d, ("w1", "w3", "w4"))
+    assert d.world.leaders() == ("w2",)
+    assert [f.id for f in d.findings] == (["RAFT-LC"] if h30 else [])

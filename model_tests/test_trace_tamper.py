@@ -140,7 +140,11 @@ def test_the_new_inputs_are_checked(
 def test_a_deleted_break_count_or_setup_field_is_refused(traces: dict[str, list[str]]) -> None:
     """Format 2 records the counts (0 included) and both setup lists: none is optional."""
     lines, k, _ = _bond_break(traces)
-    for at, path in ((k, ["args", "received_by_b"]), (0, ["setup", "behaviours"])):
+    deletions: list[tuple[int, Path_]] = [
+        (k, ["args", "received_by_b"]),
+        (0, ["setup", "behaviours"]),
+    ]
+    for at, path in deletions:
         record = json.loads(lines[at])
         del _get(record, path[:-1])[path[-1]]
         changed = [*lines[:at], canonical_json(record), *lines[at + 1 :]]
