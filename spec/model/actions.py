@@ -366,7 +366,7 @@ class _Builder:
             if host is not None and isinstance(slot.node, HostedNode):
                 if op is None:
                     raise HostError("refused", f"{step} cannot run at a hosted node")
-                node, effects = host.step(name, op, slot.node, ctx)
+                node, effects = host.step(name, op, slot.node, ctx, world.bond_peer_ids(name))
             else:
                 node, effects = fn(slot.node, ctx)
         except HazardPanic as panic:
@@ -822,7 +822,12 @@ def _deliver(b: _Builder, item: InFlight, *, broken: bool = False) -> None:
     if broken and b.world.nodes[dst].up:
         # A termination watcher registered on an already terminated bond (Q0 or Q1 in
         # this very step) fires at once; for a peer nobody watches this is a no-op.
-        b.run(dst, "node_bond_terminated", _terminated(sender))
+        b.run(
+            dst,
+            "node_bond_terminated",
+            _terminated(sender),
+            op=NodeOp("bond_terminated", peer=sender, again=True),
+        )
 
 
 def deliver_message(world: World, src: str, dst: str) -> Transition:
