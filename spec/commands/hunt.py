@@ -1,6 +1,7 @@
 """``snapsync hunt``: run the stateful suite against a profile and report what it finds.
 
-    snapsync hunt [--profile P] [--hazard Hx ...] [--budget SECONDS] [--engine E] [--json]
+    snapsync hunt [--profile P] [--hazard Hx ...] [--behaviour B ...] [--budget SECONDS]
+                  [--engine E] [--consequence KIND] [--json]
 
 Runs the state machines (:mod:`spec.hunt`) round-robin within the budget, with a
 progress bar on stderr. The default engine, ``swarm``, drives the machines' own
@@ -27,8 +28,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from impl.profile import PROFILES, get_profile
+from impl.profile import PROFILES, Behaviour, get_profile
 from spec.hunt.campaigns import CAMPAIGNS, LIMITATION_CAMPAIGNS, get_campaign
+from spec.hunt.consequences import Consequence
 from spec.hunt.runner import ENGINES, HuntReport, hunt
 from spec.robust.options import MAX_COUNT, count, seconds, seed
 from spec.robust.output import writable_dir
@@ -57,6 +59,14 @@ def register(sub: Any) -> None:
         default=[],
         metavar="Hx",
         help="switch a hazard on in addition (repeatable)",
+    )
+    parser.add_argument(
+        "--behaviour",
+        action="append",
+        default=[],
+        metavar="B",
+        help="switch a version behaviour on in addition (repeatable): "
+        + ", ".join(b.value for b in Behaviour),
     )
     parser.add_argument(
         "--budget",
@@ -105,7 +115,13 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--include-limitations",
         action="store_true",
-        help="also run the campaigns that reach documented limitations (H16)",
+        help="also run the campaigns that reach documented limitations (H16, H29)",
+    )
+    parser.add_argument(
+        "--consequence",
+        choices=[c.value for c in Consequence],
+        help="hunt for a finding's consequence instead of a broken check: the group is held "
+        "300 s of model time after each run and judged (docs/hunt.md)",
     )
     parser.add_argument("--stop-on-first", action="store_true", help="stop at the first violation")
     parser.add_argument("--list", action="store_true", help="list the campaigns and exit")
@@ -116,7 +132,7 @@ def register(sub: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     if args.list:
         return _list(args.json)
-    profile = get_profile(args.profile, args.hazard)
+    profile = get_profile(args.profile, args.hazard, args.behaviour)
     campaigns = [get_campaign(name) for name in args.campaign] or None
     # Checked before the hunt: a finding must never be lost to an unwritable directory.
     traces = writable_dir("--traces", args.traces, create=False)
@@ -164,6 +180,7 @@ def _run(args: argparse.Namespace) -> int:
             engine=args.engine,
             walks_per_call=args.walks,
             shrink_budget_s=args.shrink_budget,
+            consequence=args.consequence,
         )
     if args.json:
         print(json.dumps(report.as_json(), indent=2, sort_keys=True))

@@ -22,7 +22,7 @@ from typing import Any
 from rich.table import Table
 
 from impl.errors import InvalidInput
-from impl.profile import PROFILES, get_profile
+from impl.profile import PROFILES, Behaviour, get_profile
 from spec.render import results_console
 from spec.robust.options import MAX_ITEMS, count, seed
 from spec.robust.output import io_errors, writable_dir
@@ -51,6 +51,14 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--hazard", action="append", default=[], metavar="Hx")
     parser.add_argument(
+        "--behaviour",
+        action="append",
+        default=[],
+        metavar="B",
+        help="switch a version behaviour on in addition (repeatable): "
+        + ", ".join(b.value for b in Behaviour),
+    )
+    parser.add_argument(
         "--max-size",
         type=count(0, MAX_ITEMS),
         metavar="N",
@@ -67,6 +75,7 @@ def run_scenarios(
     profiles: list[str],
     hazards: list[str],
     *,
+    behaviours: list[str] | None = None,
     max_size: int | None = None,
     seed: int = 0,
     trace_dir: str | None = None,
@@ -84,7 +93,7 @@ def run_scenarios(
         size = f" with --max-size {max_size}" if max_size is not None else ""
         example = "case ids look like map/frozen(1000, 100)"
         raise InvalidInput(f"{what}{size} matches no case ({example})")
-    chosen = [get_profile(p, hazards) for p in profiles]
+    chosen = [get_profile(p, hazards, behaviours or ()) for p in profiles]
     out: list[CaseResult] = results if results is not None else []
     with progress_bar(enabled=progress) as bar:
         task = bar.add_task("scenarios", total=len(cases) * len(chosen))
@@ -112,6 +121,7 @@ def _run(args: argparse.Namespace) -> int:
             args.filter,
             profiles,
             args.hazard,
+            behaviours=args.behaviour,
             max_size=args.max_size,
             seed=args.seed,
             trace_dir=args.trace_dir,

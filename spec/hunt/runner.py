@@ -19,11 +19,15 @@ trace that cannot be written (an unwritable ``trace_dir``) never replaces its
 finding: the violation is reported with ``trace: null`` and ``trace_error``.
 
 Limitations: a finding that is a documented limitation of the reference (H16,
-L4: a quorum that cannot commit because its voters are themselves catching up)
-is reported under ``limitations``, never as a violation. Campaigns built to
-reach a limitation (``lagging-voter``) only run with ``include_limitations``;
+L4: a quorum that cannot commit because its writer voters are themselves catching
+up; H29, RAFT-LC: a leader elected without a committed entry, which mosaik's
+committee allows under a partition between writers) is reported under
+``limitations``, never as a violation. Campaigns built to reach a limitation
+(``lagging-voter``, ``writer-partition``) only run with ``include_limitations``;
 otherwise the report lists them under ``excluded`` with the documented
-counterexample — excluded by that explicit switch, never silently.
+counterexample — excluded by that explicit switch, never silently. Other
+campaigns may still reach one (``churn`` breaks writer–writer bonds): it is
+reported under ``limitations`` too.
 """
 
 from __future__ import annotations
@@ -45,7 +49,13 @@ from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 from impl.errors import InvalidInput
 from impl.profile import Profile
 from spec.hunt import machine as _machine
-from spec.hunt.campaigns import LIMITATION_CAMPAIGNS, Campaign, order_for
+from spec.hunt.campaigns import (
+    LIMITATION_CAMPAIGNS,
+    Campaign,
+    consequence_campaign,
+    order_for,
+)
+from spec.hunt.consequences import Consequence
 from spec.hunt.differential import differential_class
 from spec.hunt.machine import SESSION, HuntFailure, RunRecord, machine_class
 from spec.hunt.swarm import COARSE, Mode, run_walks
@@ -70,7 +80,14 @@ DOCUMENTED_LIMITATIONS: dict[str, dict[str, str]] = {
         "switch": "--include-limitations",
         "counterexample": "docs/findings/H16.trace.jsonl",
         "doc": "docs/findings.md#h16-quorum-deadlock-with-a-lagging-voter-limitation",
-    }
+    },
+    "H29": {
+        "title": "a partition between writers elects a leader without a committed entry",
+        "campaign": "writer-partition",
+        "switch": "--include-limitations",
+        "counterexample": "docs/findings/H29.trace.jsonl",
+        "doc": "docs/findings.md#h29-split-commit-under-a-writer-partition-limitation",
+    },
 }
 """Limitations of the reference the hunt knows, with their documented counterexample."""
 
@@ -339,8 +356,15 @@ def hunt(
     engine: str = "swarm",
     walks_per_call: int = 10,
     shrink_budget_s: float = 20.0,
+    consequence: Consequence | str | None = None,
+    fatal_limitations: bool = False,
 ) -> HuntReport:
     """Run the stateful suite against ``profile`` for about ``budget_s`` seconds.
+
+    ``consequence`` hunts for a stated consequence (stall, deadlock, divergence,
+    panic) instead of a broken check, in the group campaigns
+    (:func:`~spec.hunt.campaigns.consequence_campaign`). ``fatal_limitations``
+    reports a documented limitation as a violation (so that it is shrunk).
 
     Campaigns aimed at the profile's hazards run first (:func:`order_for`) and get
     three turns per round to the others' one; under the swarm engine their two extra
@@ -352,12 +376,16 @@ def hunt(
         raise InvalidInput(f"unknown engine {engine!r}; known: {', '.join(ENGINES)}")
     hazards = sorted(h.value for h in profile.hazards)
     report = HuntReport(profile.name, hazards, budget_s, engine=engine)
-    chosen = list(campaigns) if campaigns is not None else list(order_for(profile.hazards))
+    switched = [h.value for h in profile.hazards] + [b.value for b in profile.behaviours]
+    chosen = list(campaigns) if campaigns is not None else list(order_for(switched))
     if include_limitations:
         chosen += [c for c in LIMITATION_CAMPAIGNS if c not in chosen]
     else:
         for ident, info in DOCUMENTED_LIMITATIONS.items():
             report.excluded.append({"limitation": ident, **info})
+    if consequence is not None:
+        kind = Consequence(consequence)
+        chosen = [consequence_campaign(c, kind) for c in chosen if not c.differential]
     for c in chosen:
         report.campaigns[c.name] = CampaignStats()
     started = time.perf_counter()
@@ -378,6 +406,8 @@ def hunt(
                 engine,
                 walks_per_call,
                 shrink_budget_s,
+                fatal_limitations,
+                frozenset(switched),
             ),
         )
     report.stopped = stopped.reason if stopped.reason != "budget" else None
@@ -398,6 +428,10 @@ class _Options:
     engine: str
     walks_per_call: int
     shrink_budget_s: float
+    fatal_limitations: bool
+    switched: frozenset[str]
+    """The profile's switches that are on (hazard ids and behaviour names): campaigns
+    aimed at one of them get extra turns."""
 
 
 def _rounds(
@@ -412,7 +446,7 @@ def _rounds(
     or a stop point raises)."""
     call = 0
     seen_limitations: set[str] = set()
-    wanted = {h.value for h in profile.hazards}
+    wanted = o.switched
     aimed = [c for c in chosen if wanted & set(c.aims)] if wanted else []
     while True:
         active = [c for c in chosen if not report.campaigns[c.name].failed]
@@ -444,6 +478,7 @@ def _rounds(
                     shrink=o.shrink,
                     engine=o.engine,
                     shrink_budget_s=o.shrink_budget_s,
+                    fatal_limitations=o.fatal_limitations,
                     # An aimed campaign's extra turns run it as written (coarse walks).
                     modes=(COARSE,) if turn < len(extra) else (),
                 )

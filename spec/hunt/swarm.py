@@ -233,6 +233,7 @@ class _Executor:
             machine.d.coverage = Coverage()
             machine.counted_from = machine.d.steps
         machine.program = list(self.machine.program)
+        machine._limitations = list(self.machine._limitations)
         other.machine = machine
         other.invariants = self.invariants
         other.done = self.done
