@@ -20,9 +20,12 @@ counterexample — excluded by that explicit switch, never silently.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import json
+import shutil
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -39,18 +42,23 @@ from impl.profile import Profile
 from spec.hunt import machine as _machine
 from spec.hunt.campaigns import LIMITATION_CAMPAIGNS, Campaign, order_for
 from spec.hunt.differential import differential_class
-from spec.hunt.machine import SESSION, HuntFailure, RunRecord, machine_class
-from spec.hunt.swarm import COARSE, Mode, run_walks
+from spec.hunt.machine import SESSION, HuntFailure, RunRecord, Session, machine_class
+from spec.hunt.schedule import FOUND, Schedule, Slot, Slots, run_slots
+from spec.hunt.swarm import COARSE, SHRINK_RUNS, Mode, run_walks
+from spec.parallel.pool import note
 
 __all__ = [
     "DOCUMENTED_LIMITATIONS",
     "ENGINES",
     "GC_THRESHOLD",
+    "CallResult",
+    "CallSettings",
     "CampaignStats",
     "HuntReport",
     "ViolationReport",
     "fewer_collections",
     "hunt",
+    "run_call",
     "run_campaign",
 ]
 
@@ -80,6 +88,9 @@ class ViolationReport:
     trace: str | None
     seed: int
     program: list[str]
+    shrink: str | None = None
+    """How the swarm shrinker ended (:class:`spec.hunt.swarm.Shrunk`: ``converged``,
+    ``runs`` or ``time``); None when not shrunk by it."""
 
     def as_json(self) -> dict[str, Any]:
         """Return the JSON form."""
@@ -94,6 +105,7 @@ class ViolationReport:
             "trace": self.trace,
             "seed": self.seed,
             "program": self.program,
+            "shrink": self.shrink,
         }
 
 
@@ -126,6 +138,10 @@ class HuntReport:
     excluded: list[dict[str, str]] = field(default_factory=list)
     coverage: dict[str, int] = field(default_factory=dict)
     campaigns: dict[str, CampaignStats] = field(default_factory=dict)
+    jobs: int = 1
+    """Worker processes that ran the calls (1: the hunt's own process)."""
+    stopped: str | None = None
+    """Why the hunt ended before its budget (``"interrupt"``: Ctrl-C), or None."""
 
     @property
     def rule_steps_per_s(self) -> float:
@@ -140,6 +156,8 @@ class HuntReport:
         return {
             "profile": self.profile,
             "engine": self.engine,
+            "jobs": self.jobs,
+            "stopped": self.stopped,
             "hazards": self.hazards,
             "budget_s": self.budget_s,
             "elapsed_s": round(self.elapsed_s, 3),
@@ -202,8 +220,10 @@ def run_campaign(
     fatal_limitations: bool = False,
     shrink: bool = True,
     engine: str = "hypothesis",
-    shrink_budget_s: float = 20.0,
+    shrink_budget_s: float = 60.0,
+    shrink_runs: int = SHRINK_RUNS,
     modes: tuple[Mode, ...] = (),
+    found: Callable[[], None] | None = None,
 ) -> tuple[BaseException | None, float]:
     """Run ``examples`` examples of ``campaign``; return (error, seconds).
 
@@ -226,7 +246,9 @@ def run_campaign(
             run_seed=run_seed,
             shrink_failures=shrink,
             shrink_budget_s=shrink_budget_s,
+            shrink_runs=shrink_runs,
             modes=modes,
+            found=found,
         )
         return failure, time.perf_counter() - started
     cls = _factory(campaign, profile)
@@ -323,7 +345,10 @@ def hunt(
     progress: Callable[[HuntReport, str], None] | None = None,
     engine: str = "swarm",
     walks_per_call: int = 10,
-    shrink_budget_s: float = 20.0,
+    shrink_budget_s: float = 60.0,
+    shrink_runs: int = SHRINK_RUNS,
+    rounds: int | None = None,
+    jobs: int = 1,
 ) -> HuntReport:
     """Run the stateful suite against ``profile`` for about ``budget_s`` seconds.
 
@@ -331,12 +356,15 @@ def hunt(
     three turns per round to the others' one; under the swarm engine their two extra
     turns run coarse walks (the campaign as written: :data:`spec.hunt.swarm.COARSE`).
     ``shrink=False`` reports the first failing run as found (no minimisation): the
-    meta-tests use it to measure detection alone.
+    meta-tests use it to measure detection alone. ``rounds`` bounds the work (a fixed
+    number of rounds of the schedule, whatever the speed). ``jobs`` worker processes
+    run the calls (:mod:`spec.hunt.schedule`); the report is the same for every
+    ``jobs`` except for timings and rates.
     """
     if engine not in ENGINES:
         raise InvalidInput(f"unknown engine {engine!r}; known: {', '.join(ENGINES)}")
     hazards = sorted(h.value for h in profile.hazards)
-    report = HuntReport(profile.name, hazards, budget_s, engine=engine)
+    report = HuntReport(profile.name, hazards, budget_s, engine=engine, jobs=jobs)
     chosen = list(campaigns) if campaigns is not None else list(order_for(profile.hazards))
     if include_limitations:
         chosen += [c for c in LIMITATION_CAMPAIGNS if c not in chosen]
@@ -345,79 +373,243 @@ def hunt(
             report.excluded.append({"limitation": ident, **info})
     for c in chosen:
         report.campaigns[c.name] = CampaignStats()
-    started = time.perf_counter()
-    call = 0
-    seen_limitations: set[str] = set()
     wanted = {h.value for h in profile.hazards}
     aimed = [c for c in chosen if wanted & set(c.aims)] if wanted else []
-    while True:
-        active = [c for c in chosen if not report.campaigns[c.name].failed]
-        if not active:
-            break
-        # Campaigns aimed at the named hazards get three turns per round.
-        extra = [c for c in aimed if c in active] * 2
-        for turn, campaign in enumerate(extra + active):
-            if report.campaigns[campaign.name].failed:
-                continue
-            elapsed = time.perf_counter() - started
-            if elapsed >= budget_s:
-                break
-            call += 1
-            run_seed = seed_base + call
-            if progress is not None:
-                progress(report, campaign.name)
-            swarm = engine == "swarm" and not campaign.differential
-            error, seconds = run_campaign(
-                campaign,
-                profile,
-                examples=walks_per_call if swarm else examples_per_call,
-                run_seed=run_seed,
-                trace_dir=trace_dir,
-                shrink=shrink,
-                engine=engine,
-                shrink_budget_s=shrink_budget_s,
-                # An aimed campaign's extra turns run it as written (coarse walks).
-                modes=(COARSE,) if turn < len(extra) else (),
-            )
-            stats = report.campaigns[campaign.name]
-            stats.calls += 1
-            stats.examples += SESSION.examples
-            stats.rule_steps += SESSION.rule_steps
-            stats.model_steps += SESSION.model_steps
-            stats.seconds += seconds
-            report.rule_steps += SESSION.rule_steps
-            report.model_steps += SESSION.model_steps
-            report.examples += SESSION.examples
-            for name, count in SESSION.coverage.items():
-                report.coverage[name] = report.coverage.get(name, 0) + count
-            for record in SESSION.limitations:
-                ident = record.finding.limitation or record.finding.id
-                if ident in seen_limitations:
-                    continue
-                seen_limitations.add(ident)
-                report.limitations.append(
-                    {
-                        "limitation": ident,
-                        "id": record.finding.id,
-                        "campaign": campaign.name,
-                        "detail": record.finding.detail,
-                        "trace": record.trace,
-                        "documented": DOCUMENTED_LIMITATIONS.get(ident, {}).get("doc"),
-                    }
-                )
-            if error is not None:
-                stats.failed = True
-                report.violations.append(_violation(campaign, error, run_seed, started, trace_dir))
-                if stop_on_first:
-                    report.elapsed_s = time.perf_counter() - started
-                    return report
-        else:
-            continue
-        break
+    schedule = Schedule.build(chosen, aimed, seed_base=seed_base, rounds=rounds)
+    final_dir = _trace_base(trace_dir)
+    started = time.perf_counter()
+    with _staging(final_dir) as staging:
+        settings = CallSettings(
+            profile,
+            examples_per_call,
+            walks_per_call,
+            shrink,
+            engine,
+            shrink_budget_s,
+            shrink_runs,
+            staging,
+        )
+        live = _Live(report, progress, started)
+        slots = run_slots(
+            schedule,
+            functools.partial(run_call, settings),
+            jobs=jobs,
+            budget_s=budget_s,
+            started=started,
+            stop_on_first=stop_on_first,
+            on_result=live.result,
+            on_tick=live.tick,
+        )
+        _merge(report, slots, staging, final_dir)
+    report.stopped = slots.stopped
     report.elapsed_s = time.perf_counter() - started
     if progress is not None:
-        progress(report, "done")
+        progress(report, "stopped" if report.stopped else "done")
     return report
+
+
+@dataclass(frozen=True, slots=True)
+class CallSettings:
+    """How every call of one hunt runs (the same for every slot)."""
+
+    profile: Profile
+    examples_per_call: int
+    walks_per_call: int
+    shrink: bool
+    engine: str
+    shrink_budget_s: float
+    shrink_runs: int
+    trace_dir: Path
+    """Where the call writes its traces (the hunt's staging directory)."""
+
+
+@dataclass(slots=True)
+class CallResult:
+    """What one call (one slot of the schedule) did: the report adds these up in slot order."""
+
+    campaign: str
+    seconds: float
+    examples: int
+    rule_steps: int
+    model_steps: int
+    coverage: dict[str, int]
+    limitations: list[dict[str, Any]]
+    """Every limitation the call reached (the report keeps the first of each id)."""
+    violation: ViolationReport | None
+    """The call's violation; its ``time_to_find_s`` counts from the call's start."""
+    files: list[str]
+    """The files the call wrote (traces, differential programs), by name."""
+
+    @property
+    def failed(self) -> bool:
+        """Check if the call found a violation (its campaign is not run again)."""
+        return self.violation is not None
+
+
+def run_call(settings: CallSettings, slot: Slot) -> CallResult:
+    """Run one call of the schedule (in a worker process, or in the hunt's own).
+
+    Everything it returns depends only on ``settings`` and ``slot``: the walks of the
+    slot's seed, the shrinker's passes, the traces' contents.
+    """
+    with fewer_collections():  # a spawned worker does not inherit the hunt's thresholds
+        return _run_call(settings, slot)
+
+
+def _run_call(settings: CallSettings, slot: Slot) -> CallResult:
+    campaign = slot.campaign
+    swarm = settings.engine == "swarm" and not campaign.differential
+    began = time.perf_counter()
+    error, seconds = run_campaign(
+        campaign,
+        settings.profile,
+        examples=settings.walks_per_call if swarm else settings.examples_per_call,
+        run_seed=slot.seed,
+        trace_dir=settings.trace_dir,
+        shrink=settings.shrink,
+        engine=settings.engine,
+        shrink_budget_s=settings.shrink_budget_s,
+        shrink_runs=settings.shrink_runs,
+        # An aimed campaign's extra turns run it as written (coarse walks).
+        modes=(COARSE,) if slot.coarse else (),
+        found=_found,
+    )
+    violation = None
+    if error is not None:
+        violation = _violation(campaign, error, slot.seed, began, settings.trace_dir)
+        violation.shrink = SESSION.shrink_limit if swarm and settings.shrink else None
+    limitations = [
+        {
+            "limitation": record.finding.limitation or record.finding.id,
+            "id": record.finding.id,
+            "campaign": campaign.name,
+            "detail": record.finding.detail,
+            "trace": record.trace,
+        }
+        for record in SESSION.limitations
+    ]
+    written = [r.trace for r in SESSION.failures + SESSION.limitations if r.trace is not None]
+    if violation is not None and violation.trace is not None:
+        written.append(violation.trace)
+    return CallResult(
+        campaign=campaign.name,
+        seconds=seconds,
+        examples=SESSION.examples,
+        rule_steps=SESSION.rule_steps,
+        model_steps=SESSION.model_steps,
+        coverage=dict(SESSION.coverage),
+        limitations=limitations,
+        violation=violation,
+        files=sorted({Path(f).name for f in written}),
+    )
+
+
+def _found() -> None:
+    """Tell the scheduler (when in a worker) that this call failed: it stops running the
+    campaign's later slots ahead while the failure is shrunk."""
+    note(FOUND)
+
+
+def _trace_base(trace_dir: Path | None) -> Path:
+    """The directory traces end up in (``trace_dir``, else the machines' default)."""
+    return Session(trace_dir=trace_dir).trace_path("x", "y").parent
+
+
+@contextmanager
+def _staging(final_dir: Path) -> Iterator[Path]:
+    """A fresh directory the calls write into; the files of accepted calls are moved to
+    ``final_dir`` (:func:`_merge`), the rest (calls run ahead and dropped, calls cut
+    off by a stop) go with the directory."""
+    try:
+        final_dir.mkdir(parents=True, exist_ok=True)
+        path = Path(tempfile.mkdtemp(prefix=".snapsync-staging-", dir=final_dir))
+    except OSError:  # an unwritable trace directory: the traces fail to save later
+        path = Path(tempfile.mkdtemp(prefix="snapsync-staging-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _kept(final_dir: Path, trace: str | None) -> str | None:
+    """Return where a staged file is once moved to ``final_dir`` (None if it was not)."""
+    if trace is None:
+        return None
+    target = final_dir / Path(trace).name
+    return str(target) if target.exists() else None
+
+
+def _merge(report: HuntReport, slots: Slots[CallResult], staging: Path, final_dir: Path) -> None:
+    """Add the accepted calls to ``report`` in slot order, and keep their files."""
+    seen_limitations: set[str] = set()
+    for number, r in slots.in_order():
+        for name in r.files:
+            with contextlib.suppress(OSError):  # then reported as a missing trace
+                shutil.move(staging / name, final_dir / name)
+        stats = report.campaigns[r.campaign]
+        stats.calls += 1
+        stats.examples += r.examples
+        stats.rule_steps += r.rule_steps
+        stats.model_steps += r.model_steps
+        stats.seconds += r.seconds
+        report.rule_steps += r.rule_steps
+        report.model_steps += r.model_steps
+        report.examples += r.examples
+        for name, count in r.coverage.items():
+            report.coverage[name] = report.coverage.get(name, 0) + count
+        for lim in r.limitations:
+            ident = lim["limitation"]
+            if ident in seen_limitations:
+                continue
+            seen_limitations.add(ident)
+            report.limitations.append(
+                {
+                    **lim,
+                    "trace": _kept(final_dir, lim["trace"]),
+                    "documented": DOCUMENTED_LIMITATIONS.get(ident, {}).get("doc"),
+                }
+            )
+        if r.violation is not None:
+            stats.failed = True
+            v = r.violation
+            v.time_to_find_s += slots.dispatched.get(number, 0.0)
+            v.trace = _kept(final_dir, v.trace)
+            report.violations.append(v)
+
+
+@dataclass(slots=True)
+class _Live:
+    """Running totals for the progress display (every finished call, in finishing order)."""
+
+    final: HuntReport
+    progress: Callable[[HuntReport, str], None] | None
+    started: float
+    report: HuntReport = field(init=False)
+
+    def __post_init__(self) -> None:
+        f = self.final
+        self.report = HuntReport(f.profile, f.hazards, f.budget_s, engine=f.engine, jobs=f.jobs)
+        self.report.campaigns = {name: CampaignStats() for name in f.campaigns}
+
+    def result(self, slot: Slot, r: CallResult) -> None:
+        live = self.report
+        live.rule_steps += r.rule_steps
+        live.model_steps += r.model_steps
+        live.examples += r.examples
+        live.campaigns[r.campaign].seconds += r.seconds
+        live.campaigns[r.campaign].failed |= r.failed
+        if r.violation is not None and r.campaign not in {v.campaign for v in live.violations}:
+            live.violations.append(r.violation)
+        live.elapsed_s = time.perf_counter() - self.started
+        if self.progress is not None:
+            self.progress(live, slot.campaign.name)
+
+    def tick(self, running: list[Slot]) -> None:
+        if self.progress is None:
+            return
+        self.report.elapsed_s = time.perf_counter() - self.started
+        names = sorted({s.campaign.name for s in running})
+        self.progress(self.report, ", ".join(names) if names else "")
 
 
 def _violation(

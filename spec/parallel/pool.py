@@ -1,0 +1,474 @@
+"""Worker processes: tasks in, results out as they finish, nothing left running afterwards.
+
+A :class:`Pool` starts ``jobs`` worker processes and hands each one task at a time
+(a picklable module-level function and its picklable argument) over its own pipe.
+The parent keeps the queue of tasks not yet started, so a queued task can be
+cancelled (:meth:`Pool.cancel`) and the order tasks start in is the order they were
+submitted. :meth:`Pool.next_done` returns one finished task (:class:`Done`) at a
+time, as workers finish them; which worker ran which task is recorded but never
+decides a result.
+
+Stopping (:meth:`Pool.interrupt`): the queued tasks are dropped and every busy
+worker gets SIGINT, so it stops at its next stop point and returns what its task
+had done (a worker started by a terminal's Ctrl-C gets the signal from the terminal
+too: the handler only sets a flag, so twice is harmless). :meth:`Pool.next_done`
+goes on returning those results for up to ``grace_s``; then the workers still busy
+are terminated and their tasks are lost. Leaving the pool (:meth:`Pool.close`, the
+``with`` block) ends every worker — politely when idle, by SIGTERM then SIGKILL
+otherwise — and waits for each, so no worker outlives it, whatever ended the block.
+A worker also exits by itself if its parent disappears (killed with SIGKILL): it
+checks once per :data:`ORPHAN_CHECK_S`.
+
+Start method: ``fork`` when the parent has a single thread (workers start in a few
+milliseconds and inherit the imported modules and caches), else ``spawn`` (forking
+a process that has other threads can copy a lock one of them holds). Results do not
+depend on it: a task's result depends only on its argument.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from multiprocessing.reduction import ForkingPickler
+from types import FrameType
+from typing import Any
+
+__all__ = [
+    "ORPHAN_CHECK_S",
+    "Done",
+    "Pool",
+    "WorkerError",
+    "note",
+    "start_method",
+    "worker_setup",
+]
+
+ORPHAN_CHECK_S = 0.5
+"""How often a worker checks that its parent is still alive."""
+
+_EXIT = None  # the message that tells an idle worker to exit
+
+
+class WorkerError(RuntimeError):
+    """A task raised an exception in a worker, or a worker died while running one.
+
+    ``detail`` is the worker's traceback (or how it died); a task that fails is a bug
+    in the task, never an expected outcome (tasks report findings as values).
+    """
+
+    def __init__(self, task: int, summary: str, detail: str) -> None:
+        self.task = task
+        self.summary = summary
+        self.detail = detail
+        super().__init__(f"task {task} failed in a worker process: {summary}")
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """A finished task."""
+
+    task: int
+    """The number :meth:`Pool.submit` returned."""
+    value: Any
+    """What the task's function returned (``None`` when ``stopped``)."""
+    seconds: float
+    """How long the function ran in its worker."""
+    worker: int
+    """Which worker ran it (0-based): informative only."""
+    stopped: bool = False
+    """The task was interrupted before its function returned anything."""
+
+
+def start_method() -> str:
+    """Return the start method a new pool uses (module docstring)."""
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return "fork"
+    return "spawn"
+
+
+# -- the worker side ------------------------------------------------------------------------------
+
+
+def _on_sigint(signum: int, frame: FrameType | None) -> None:
+    del signum, frame
+    raise KeyboardInterrupt
+
+
+def worker_setup() -> None:
+    """Prepare a worker process's signals: SIGINT interrupts the running task (which
+    returns as stopped), SIGTERM keeps its default (the parent's last resort)."""
+    signal.signal(signal.SIGINT, _on_sigint)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _watch_parent(parent: int) -> None:
+    """Exit this worker as soon as its parent is gone (nobody would read its results)."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(ORPHAN_CHECK_S)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="snapsync-orphan-check", daemon=True).start()
+
+
+def _describe(exc: BaseException) -> tuple[str, str]:
+    summary = "".join(traceback.format_exception_only(type(exc), exc)).strip().splitlines()
+    detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return (summary[-1] if summary else type(exc).__name__), detail
+
+
+@dataclass(slots=True)
+class _Current:
+    """The worker's connection and the task it is running (for :func:`note`)."""
+
+    conn: Connection | None = None
+    task: int | None = None
+
+
+_CURRENT = _Current()
+_SIGINT = {signal.SIGINT}
+
+
+def note(payload: Any) -> None:
+    """Tell the parent something about the running task before it returns (e.g. the hunt:
+    "this call found a violation and is shrinking it"). Outside a worker: nothing."""
+    cur = _CURRENT
+    if cur.conn is not None and cur.task is not None:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGINT)
+        try:
+            _send(cur.conn, ("note", cur.task, payload, 0.0))
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _send(conn: Connection, message: tuple[Any, ...]) -> None:
+    """Send one message whole: pickled first (a value that cannot be pickled raises
+    before anything is written); SIGINT is held back meanwhile (:func:`_worker_main`)."""
+    conn.send_bytes(ForkingPickler.dumps(message))
+
+
+def _run(fn: Callable[[Any], Any], arg: Any, task: int) -> tuple[Any, ...]:
+    """Run one task with SIGINT let through (only here: a SIGINT that arrives while the
+    worker is idle, or sends a reply, is meant for a task that has already ended)."""
+    started = time.perf_counter()
+    # Drop a SIGINT still pending for the task before (a cancel that came too late).
+    while signal.sigtimedwait(_SIGINT, 0) is not None:
+        pass
+    try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGINT)
+        try:
+            value = fn(arg)
+        finally:
+            signal.pthread_sigmask(signal.SIG_BLOCK, _SIGINT)
+        return ("ok", task, value, time.perf_counter() - started)
+    except KeyboardInterrupt:
+        return ("stopped", task, None, time.perf_counter() - started)
+    except BaseException as exc:
+        return ("error", task, _describe(exc), time.perf_counter() - started)
+    finally:
+        signal.pthread_sigmask(signal.SIG_BLOCK, _SIGINT)
+
+
+def _worker_main(conn: Connection, parent: int) -> None:
+    """A worker's loop: receive a task, run it, send back its result, until told to exit.
+
+    SIGINT is blocked except while a task runs (in every thread: the orphan check
+    inherits the mask), so an interrupt or a cancel stops a task and nothing else.
+    """
+    worker_setup()
+    signal.pthread_sigmask(signal.SIG_BLOCK, _SIGINT)
+    _watch_parent(parent)
+    _CURRENT.conn = conn
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is _EXIT:
+            return
+        task, fn, arg = message
+        _CURRENT.task = task
+        reply = _run(fn, arg, task)
+        _CURRENT.task = None
+        try:
+            _send(conn, reply)
+        except (EOFError, OSError):
+            return
+        except Exception as exc:  # the value cannot be pickled: a bug in the task
+            _send(conn, ("error", task, _describe(exc), reply[3]))
+
+
+# -- the parent side ------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Worker:
+    index: int
+    process: BaseProcess
+    conn: Connection
+    task: int | None = None
+    """The task it is running (None: idle)."""
+
+
+@dataclass(slots=True)
+class _Queued:
+    task: int
+    fn: Callable[[Any], Any]
+    arg: Any
+
+
+@dataclass(slots=True)
+class _State:
+    queued: deque[_Queued] = field(default_factory=deque)
+    done: deque[Done] = field(default_factory=deque)
+    notes: deque[tuple[int, Any]] = field(default_factory=deque)
+    cancelled: set[int] = field(default_factory=set)
+    interrupted_at: float | None = None
+
+
+class Pool:
+    """``jobs`` worker processes (module docstring). Use it as a context manager."""
+
+    def __init__(self, jobs: int, *, grace_s: float = 5.0, method: str | None = None) -> None:
+        if jobs < 1:
+            raise ValueError(f"a pool needs at least one worker, got {jobs}")
+        self.jobs = jobs
+        self.grace_s = grace_s
+        self.method = method or start_method()
+        self._workers: list[_Worker] = []
+        self._next_task = 0
+        self._state = _State()
+        self._closed = False
+
+    # -- life cycle
+
+    def __enter__(self) -> Pool:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Start the worker processes (idempotent)."""
+        if self._workers or self._closed:
+            return
+        ctx = multiprocessing.get_context(self.method)
+        try:
+            for index in range(self.jobs):
+                parent_end, child_end = ctx.Pipe(duplex=True)
+                proc: BaseProcess = ctx.Process(  # type: ignore[attr-defined]
+                    target=_worker_main,
+                    args=(child_end, os.getpid()),
+                    name=f"snapsync-worker-{index}",
+                    daemon=True,
+                )
+                proc.start()
+                child_end.close()
+                self._workers.append(_Worker(index, proc, parent_end))
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """End every worker and wait for it (idle ones exit by themselves; busy ones,
+        and any that does not exit within a second, are terminated, then killed)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._state.queued.clear()
+        for w in self._workers:
+            if w.task is None:
+                with contextlib.suppress(OSError, ValueError):
+                    w.conn.send(_EXIT)
+        _reap([w.process for w in self._workers], polite=[w.task is None for w in self._workers])
+        for w in self._workers:
+            w.conn.close()
+
+    def pids(self) -> list[int]:
+        """Return the worker processes' ids (tests check that none outlives the pool)."""
+        return [w.process.pid for w in self._workers if w.process.pid is not None]
+
+    # -- tasks
+
+    def submit(self, fn: Callable[[Any], Any], arg: Any) -> int:
+        """Queue ``fn(arg)``; return its task number (0, 1, 2, ... in submission order)."""
+        if self._closed:
+            raise RuntimeError("submit to a closed pool")
+        self.start()
+        task = self._next_task
+        self._next_task += 1
+        self._state.queued.append(_Queued(task, fn, arg))
+        self._dispatch()
+        return task
+
+    def cancel(self, task: int) -> None:
+        """Forget ``task``: dropped if it has not started; if it runs, its worker is
+        interrupted (SIGINT: it stops at once and takes the next task) and whatever it
+        returns is ignored."""
+        st = self._state
+        st.cancelled.add(task)
+        st.queued = deque(q for q in st.queued if q.task != task)
+        for w in self._workers:
+            if w.task == task:
+                self._signal(w)
+
+    def notes(self) -> list[tuple[int, Any]]:
+        """Return (and forget) what running tasks told with :func:`note`, as (task, payload)."""
+        st = self._state
+        out = list(st.notes)
+        st.notes.clear()
+        return out
+
+    def _signal(self, w: _Worker) -> None:
+        if w.process.pid is not None and w.process.exitcode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(w.process.pid, signal.SIGINT)
+
+    @property
+    def idle(self) -> int:
+        """Workers with nothing to do (a submitted task would start at once)."""
+        return sum(1 for w in self._workers if w.task is None) - len(self._state.queued)
+
+    @property
+    def outstanding(self) -> int:
+        """Tasks submitted whose result has not been returned by :meth:`next_done` yet."""
+        st = self._state
+        running = sum(1 for w in self._workers if w.task is not None)
+        return len(st.queued) + running + len(st.done)
+
+    def interrupt(self) -> None:
+        """Stop: drop the queued tasks, ask every busy worker to stop (SIGINT) and give
+        them ``grace_s`` to return what they did (module docstring)."""
+        st = self._state
+        if st.interrupted_at is None:
+            st.interrupted_at = time.monotonic()
+        st.queued.clear()
+        for w in self._workers:
+            if w.task is not None:
+                self._signal(w)
+
+    @property
+    def interrupted(self) -> bool:
+        """Check if :meth:`interrupt` was called."""
+        return self._state.interrupted_at is not None
+
+    def next_done(self, timeout: float | None = None) -> Done | None:
+        """Return the next finished task, waiting up to ``timeout`` seconds (None: until
+        one finishes). Returns None on a timeout, when nothing is outstanding, or when a
+        note arrived (:meth:`notes`).
+
+        Raises :class:`WorkerError` if the task raised or its worker died.
+        """
+        st = self._state
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self._dispatch()
+            if st.done:
+                return st.done.popleft()
+            busy = [w for w in self._workers if w.task is not None]
+            if not busy:
+                return None
+            now = time.monotonic()
+            wait_s = None if end is None else max(0.0, end - now)
+            if st.interrupted_at is not None:
+                left = st.interrupted_at + self.grace_s - now
+                if left <= 0:
+                    self._abandon(busy)
+                    continue
+                wait_s = left if wait_s is None else min(wait_s, left)
+            handles: list[Any] = [w.conn for w in busy] + [w.process.sentinel for w in busy]
+            ready = multiprocessing.connection.wait(handles, timeout=wait_s)
+            for w in busy:
+                if w.conn in ready:
+                    self._receive(w)
+                elif w.process.sentinel in ready and w.task is not None:
+                    self._died(w)
+            if st.notes and not st.done:
+                return None
+            if not ready and end is not None and time.monotonic() >= end and not st.done:
+                return None
+
+    def _dispatch(self) -> None:
+        st = self._state
+        for w in self._workers:
+            if not st.queued:
+                return
+            if w.task is None and w.process.exitcode is None:
+                q = st.queued.popleft()
+                w.task = q.task
+                try:
+                    w.conn.send((q.task, q.fn, q.arg))
+                except (OSError, ValueError) as exc:
+                    w.task = None
+                    summary, detail = _describe(exc)
+                    raise WorkerError(
+                        q.task, f"cannot hand the task over: {summary}", detail
+                    ) from exc
+
+    def _receive(self, w: _Worker) -> None:
+        try:
+            kind, task, payload, seconds = w.conn.recv()
+        except (EOFError, OSError):
+            self._died(w)
+            return
+        if kind == "note":
+            if task not in self._state.cancelled:
+                self._state.notes.append((task, payload))
+            return
+        w.task = None
+        if task in self._state.cancelled:
+            self._state.cancelled.discard(task)
+            return
+        if kind == "error":
+            summary, detail = payload
+            raise WorkerError(task, summary, detail)
+        self._state.done.append(Done(task, payload, seconds, w.index, stopped=kind == "stopped"))
+
+    def _died(self, w: _Worker) -> None:
+        task = w.task
+        w.task = None
+        code = w.process.exitcode
+        if task is None or task in self._state.cancelled:
+            return
+        if self._state.interrupted_at is not None:  # killed while stopping: its work is lost
+            self._state.done.append(Done(task, None, 0.0, w.index, stopped=True))
+            return
+        raise WorkerError(task, f"worker {w.index} died (exit code {code})", "")
+
+    def _abandon(self, busy: list[_Worker]) -> None:
+        """The grace after an interrupt is over: end the workers that are still busy."""
+        _reap([w.process for w in busy], polite=[False] * len(busy))
+        for w in busy:
+            if w.task is not None:
+                self._state.done.append(Done(w.task, None, 0.0, w.index, stopped=True))
+                w.task = None
+
+
+def _reap(procs: list[BaseProcess], polite: list[bool], wait_s: float = 1.0) -> None:
+    """Wait for the processes told to exit, terminate the others (and any that does not
+    exit within ``wait_s``), kill what is left, and wait for every one."""
+    for proc, nice in zip(procs, polite, strict=True):
+        if not nice and proc.exitcode is None:
+            proc.terminate()
+    end = time.monotonic() + wait_s
+    for proc in procs:
+        proc.join(max(0.0, end - time.monotonic()))
+    for proc in procs:
+        if proc.exitcode is None:
+            proc.kill()
+            proc.join()
