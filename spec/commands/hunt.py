@@ -1,6 +1,7 @@
 """``snapsync hunt``: run the stateful suite against a profile and report what it finds.
 
-    snapsync hunt [--profile P] [--hazard Hx ...] [--budget SECONDS] [--engine E] [--json]
+    snapsync hunt [--profile P] [--hazard Hx ...] [--budget SECONDS] [--rounds N]
+                  [--engine E] [--jobs N] [--json]
 
 Runs the state machines (:mod:`spec.hunt`) round-robin within the budget, with a
 progress bar on stderr. The default engine, ``swarm``, drives the machines' own
@@ -11,6 +12,13 @@ steps per second, the coverage of hazard-relevant situations, and each violation
 its invariant id, the time it took to find, the length of the shrunk run, and the
 trace file that ``snapsync replay`` reproduces and renders. Exit status: 0 when nothing was
 found, 1 when a violation was found, 2 on bad input.
+
+``--jobs N`` (default: the number of cores) runs the campaigns' calls on N worker
+processes. Every call has its own seed, fixed by the schedule
+(:mod:`spec.hunt.schedule`), so the findings, the shrunk traces and the counts are the
+same for every N whenever the same calls run: with ``--rounds`` (a fixed amount of
+work), or when every campaign has failed; a ``--budget`` decides how many calls run,
+and that depends on the machine's speed.
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ from impl.errors import InvalidInput
 from impl.profile import PROFILES, get_profile
 from spec.hunt.campaigns import CAMPAIGNS, LIMITATION_CAMPAIGNS, get_campaign
 from spec.hunt.runner import ENGINES, HuntReport, hunt
+from spec.hunt.swarm import SHRINK_RUNS
+from spec.parallel import jobs_argument
 
 __all__ = ["register"]
 
@@ -77,12 +87,30 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--walks", type=int, default=10, help="swarm walks per call (default 10)")
     parser.add_argument(
+        "--shrink-runs",
+        type=int,
+        default=SHRINK_RUNS,
+        metavar="N",
+        help=f"swarm: candidate runs to shrink each violation (default {SHRINK_RUNS}; "
+        "deterministic: the shrunk trace is the same on any machine and for any --jobs)",
+    )
+    parser.add_argument(
         "--shrink-budget",
         type=float,
-        default=20.0,
+        default=60.0,
         metavar="SECONDS",
-        help="swarm: time to shrink each violation (default 20)",
+        help="swarm: at most this long to shrink each violation (default 60; a safety net: "
+        "a shrink it cuts short is reported as such)",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        metavar="N",
+        help="stop after N rounds of the campaigns: a fixed amount of work, the same on any "
+        "machine and for any --jobs (default: until the budget is spent)",
+    )
+    parser.add_argument("--jobs", **jobs_argument("campaign calls"))
     parser.add_argument(
         "--traces",
         default="hunt-traces",
@@ -107,9 +135,12 @@ def _run(args: argparse.Namespace) -> int:
         raise InvalidInput(f"--budget must be positive, got {args.budget}")
     if args.engine not in ENGINES:
         raise InvalidInput(f"unknown engine {args.engine!r}; known: {', '.join(ENGINES)}")
-    for flag in ("examples", "walks"):
+    for flag in ("examples", "walks", "shrink_runs"):
         if getattr(args, flag) <= 0:
-            raise InvalidInput(f"--{flag} must be positive, got {getattr(args, flag)}")
+            name = flag.replace("_", "-")
+            raise InvalidInput(f"--{name} must be positive, got {getattr(args, flag)}")
+    if args.rounds is not None and args.rounds <= 0:
+        raise InvalidInput(f"--rounds must be positive, got {args.rounds}")
     if args.shrink_budget < 0:
         raise InvalidInput(f"--shrink-budget must not be negative, got {args.shrink_budget}")
     profile = get_profile(args.profile, args.hazard)
@@ -123,7 +154,11 @@ def _run(args: argparse.Namespace) -> int:
         TextColumn("[red]{task.fields[found]}[/] found"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
+    # Refreshed by the hunt's progress calls, not by rich's thread: workers fork fastest
+    # from a single-threaded process (spec.parallel.pool).
+    with Progress(
+        *columns, console=err, transient=True, disable=not err.is_terminal, auto_refresh=False
+    ) as bar:
         task = bar.add_task(
             "hunt",
             total=args.budget,
@@ -135,7 +170,7 @@ def _run(args: argparse.Namespace) -> int:
         )
 
         def progress(report: HuntReport, campaign: str) -> None:
-            elapsed = sum(s.seconds for s in report.campaigns.values())
+            elapsed = report.elapsed_s
             bar.update(
                 task,
                 completed=min(elapsed, args.budget),
@@ -144,6 +179,7 @@ def _run(args: argparse.Namespace) -> int:
                 rate=f"{report.rule_steps / elapsed:.0f}" if elapsed else "0",
                 found=len(report.violations),
             )
+            bar.refresh()
 
         report = hunt(
             profile,
@@ -158,11 +194,16 @@ def _run(args: argparse.Namespace) -> int:
             engine=args.engine,
             walks_per_call=args.walks,
             shrink_budget_s=args.shrink_budget,
+            shrink_runs=args.shrink_runs,
+            rounds=args.rounds,
+            jobs=args.jobs,
         )
     if args.json:
         print(json.dumps(report.as_json(), indent=2, sort_keys=True))
     else:
         _print(report)
+    if report.stopped is not None:
+        return 130  # Ctrl-C: the partial report above, then 128 + SIGINT
     return 1 if report.violations else 0
 
 
@@ -191,12 +232,16 @@ def _list(as_json: bool) -> int:
 
 def _print(report: HuntReport) -> None:
     out = Console(file=sys.stdout)
+    workers = "1 process" if report.jobs == 1 else f"{report.jobs} workers"
     out.print(
-        f"hunt [bold]{report.profile}[/] ({report.engine}): {report.rule_steps} rule steps "
+        f"hunt [bold]{report.profile}[/] ({report.engine}, {workers}): "
+        f"{report.rule_steps} rule steps "
         f"({report.rule_steps_per_s:.0f}/s), {report.model_steps} model steps "
         f"({report.model_steps_per_s:.0f}/s), {report.examples} examples in "
         f"{report.elapsed_s:.1f} s"
     )
+    if report.stopped is not None:
+        out.print(f"[yellow]stopped ({report.stopped}): a partial report of the calls done[/]")
     if report.violations:
         table = Table(title="violations")
         for col in ("id", "campaign", "found after", "shrunk steps", "trace", "detail"):
@@ -211,6 +256,12 @@ def _print(report: HuntReport) -> None:
                 v.detail[:80],
             )
         out.print(table)
+        for v in report.violations:
+            if v.shrink == "time":
+                out.print(
+                    f"[yellow]{v.id} ({v.campaign})[/]: shrinking was cut by --shrink-budget; "
+                    "its trace may differ between runs (raise --shrink-budget)"
+                )
     else:
         out.print("[green]no violation found[/]")
     for lim in report.limitations:

@@ -21,9 +21,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from impl.profile import PROFILES, get_profile
+from spec.parallel import jobs_argument
 from spec.render import results_console
-from spec.scenarios import SCENARIOS, CaseResult, run_case, select_cases
-from spec.sim.trace import TraceWriter
+from spec.scenarios import SCENARIOS, CaseResult, select_cases
+from spec.scenarios.batch import run_batch, tasks_for
 
 __all__ = ["register", "run_scenarios"]
 
@@ -44,6 +45,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--max-size", type=int, metavar="N", help="skip cases of more than N items")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--trace-dir", metavar="DIR", help="write one trace per case into DIR")
+    parser.add_argument("--jobs", **jobs_argument("cases"))
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(handler=_run)
 
@@ -57,11 +59,14 @@ def run_scenarios(
     seed: int = 0,
     trace_dir: str | None = None,
     progress: bool = True,
+    jobs: int = 1,
 ) -> list[CaseResult]:
-    """Run the selected cases under each profile; return every result."""
+    """Run the selected cases under each profile with ``jobs`` worker processes
+    (:mod:`spec.scenarios.batch`); return every result, profile by profile, cases in
+    mosaik's order."""
     cases = select_cases(SCENARIOS, pattern, max_size)
     chosen = [get_profile(p, hazards) for p in profiles]
-    results: list[CaseResult] = []
+    tasks = tasks_for(cases, chosen, seed=seed, trace_dir=trace_dir)
     console = Console(stderr=True)
     columns = (
         TextColumn("{task.description}"),
@@ -69,18 +74,18 @@ def run_scenarios(
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=console, disable=not progress, transient=True) as bar:
-        task = bar.add_task("scenarios", total=len(cases) * len(chosen))
-        for profile in chosen:
-            for case in cases:
-                bar.update(task, description=f"{profile.name} {case.id}")
-                trace = None
-                if trace_dir is not None:
-                    safe = case.id.replace("/", "_").replace(" ", "")
-                    trace = TraceWriter.open(Path(trace_dir) / f"{profile.name}_{safe}.jsonl")
-                results.append(run_case(case, profile, seed=seed, trace=trace))
-                bar.advance(task)
-    return results
+    # Refreshed by hand, not by rich's thread: workers fork fastest from a single thread.
+    with Progress(
+        *columns, console=console, disable=not progress, transient=True, auto_refresh=False
+    ) as bar:
+        task = bar.add_task("scenarios", total=len(tasks))
+
+        def done(index: int, result: CaseResult) -> None:
+            bar.update(task, description=f"{result.profile} {result.case}", advance=1)
+            bar.refresh()
+
+        mapped = run_batch(tasks, jobs=jobs, on_done=done, on_tick=bar.refresh)
+    return mapped.in_order()
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -95,6 +100,7 @@ def _run(args: argparse.Namespace) -> int:
         seed=args.seed,
         trace_dir=args.trace_dir,
         progress=not args.json,
+        jobs=args.jobs,
     )
     summary = _summary(results)
     passed = all(r.status in ("ok", "finding") for r in results)

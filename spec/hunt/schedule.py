@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 from spec.hunt.campaigns import Campaign
-from spec.parallel.pool import Done, Pool
+from spec.parallel.pool import Done, Pool, Workers
 
 __all__ = ["FOUND", "Schedule", "Slot", "Slots", "run_slots"]
 
@@ -181,6 +181,7 @@ def run_slots(
     stop_on_first: bool = False,
     on_result: Callable[[Slot, R], None] | None = None,
     on_tick: Callable[[list[Slot]], None] | None = None,
+    pool: Workers | None = None,
 ) -> Slots[R]:
     """Run the wanted slots of ``schedule`` until nothing is wanted or ``budget_s``
     seconds have passed since ``started`` (a ``time.perf_counter()`` value).
@@ -188,14 +189,18 @@ def run_slots(
     ``run`` must be picklable (a module-level function or a ``functools.partial`` of
     one) when ``jobs > 1``. ``on_result`` sees every finished slot, accepted or not,
     in finishing order (progress); ``on_tick`` sees the slots running, about every
-    quarter second while waiting for workers.
+    quarter second while waiting for workers. ``pool``: run on these workers instead
+    of a new :class:`~spec.parallel.pool.Pool` of ``jobs`` (the caller ends them).
     """
     book = _Book(schedule, stop_on_first)
     out: Slots[R] = Slots()
-    if jobs <= 1:
-        return _run_here(book, run, budget_s, started, out, on_result, on_tick)
-    with Pool(jobs) as pool:
+    if pool is not None:
         _run_pool(pool, book, run, budget_s, started, out, on_result, on_tick)
+    elif jobs <= 1:
+        _run_here(book, run, budget_s, started, out, on_result, on_tick)
+    else:
+        with Pool(jobs) as workers:
+            _run_pool(workers, book, run, budget_s, started, out, on_result, on_tick)
     return out
 
 
@@ -207,7 +212,7 @@ def _run_here(
     out: Slots[R],
     on_result: Callable[[Slot, R], None] | None,
     on_tick: Callable[[list[Slot]], None] | None,
-) -> Slots[R]:
+) -> None:
     """``jobs=1``: the slots one after the other, in this process."""
     try:
         while time.perf_counter() - started < budget_s:
@@ -221,11 +226,10 @@ def _run_here(
             _finish(book, out, slot, result, on_result)
     except KeyboardInterrupt:
         out.stopped = "interrupt"
-    return out
 
 
 def _run_pool(
-    pool: Pool,
+    pool: Workers,
     book: _Book,
     run: Callable[[Slot], R],
     budget_s: float,

@@ -42,13 +42,14 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from multiprocessing.reduction import ForkingPickler
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = [
     "ORPHAN_CHECK_S",
     "Done",
     "Pool",
     "WorkerError",
+    "Workers",
     "note",
     "start_method",
     "worker_setup",
@@ -96,6 +97,26 @@ def start_method() -> str:
     if "fork" in methods and threading.active_count() == 1:
         return "fork"
     return "spawn"
+
+
+class Workers(Protocol):
+    """What a scheduler needs of a :class:`Pool` (tests substitute a deterministic fake)."""
+
+    @property
+    def idle(self) -> int: ...
+
+    @property
+    def interrupted(self) -> bool: ...
+
+    def submit(self, fn: Callable[[Any], Any], arg: Any) -> int: ...
+
+    def cancel(self, task: int) -> None: ...
+
+    def interrupt(self) -> None: ...
+
+    def next_done(self, timeout: float | None = None) -> Done | None: ...
+
+    def notes(self) -> list[tuple[int, Any]]: ...
 
 
 # -- the worker side ------------------------------------------------------------------------------
@@ -442,6 +463,7 @@ class Pool:
     def _died(self, w: _Worker) -> None:
         task = w.task
         w.task = None
+        w.process.join(1.0)  # its pipe can close a moment before it is reaped
         code = w.process.exitcode
         if task is None or task in self._state.cancelled:
             return
