@@ -243,7 +243,7 @@ def _findings(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _speedless(report: dict[str, Any]) -> dict[str, Any]:
     """The report without timings, rates and the worker count."""
-    drop = {"elapsed_s", "steps_per_s", "model_steps_per_s", "jobs", "violations"}
+    drop = {"elapsed_s", "steps_per_s", "model_steps_per_s", "jobs", "cpu_s", "violations"}
     out = {k: v for k, v in report.items() if k not in drop}
     out["campaigns"] = {
         name: {k: v for k, v in c.items() if k != "seconds"}
@@ -305,7 +305,7 @@ def _call(slot: Slot, where: Path) -> CallResult:
         r.violation, time_to_find_s=0.0, trace=r.violation.trace and Path(r.violation.trace).name
     )
     lims = [{**lim, "trace": None} for lim in r.limitations]
-    return replace(r, seconds=0.0, violation=v, limitations=lims)
+    return replace(r, seconds=0.0, cpu_s=0.0, violation=v, limitations=lims)
 
 
 # -- Ctrl-C ---------------------------------------------------------------------------------------

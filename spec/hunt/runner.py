@@ -140,6 +140,8 @@ class HuntReport:
     campaigns: dict[str, CampaignStats] = field(default_factory=dict)
     jobs: int = 1
     """Worker processes that ran the calls (1: the hunt's own process)."""
+    cpu_s: float = 0.0
+    """Processor time spent: the hunt's process and the accepted calls in its workers."""
     stopped: str | None = None
     """Why the hunt ended before its budget (``"interrupt"``: Ctrl-C), or None."""
 
@@ -157,6 +159,7 @@ class HuntReport:
             "profile": self.profile,
             "engine": self.engine,
             "jobs": self.jobs,
+            "cpu_s": round(self.cpu_s, 3),
             "stopped": self.stopped,
             "hazards": self.hazards,
             "budget_s": self.budget_s,
@@ -378,6 +381,7 @@ def hunt(
     schedule = Schedule.build(chosen, aimed, seed_base=seed_base, rounds=rounds)
     final_dir = _trace_base(trace_dir)
     started = time.perf_counter()
+    cpu_started = time.process_time()
     with _staging(final_dir) as staging:
         settings = CallSettings(
             profile,
@@ -403,6 +407,10 @@ def hunt(
         _merge(report, slots, staging, final_dir)
     report.stopped = slots.stopped
     report.elapsed_s = time.perf_counter() - started
+    if jobs > 1:  # the calls ran in workers: add their processor time to the parent's
+        report.cpu_s += time.process_time() - cpu_started
+    else:
+        report.cpu_s = time.process_time() - cpu_started
     if progress is not None:
         progress(report, "stopped" if report.stopped else "done")
     return report
@@ -429,6 +437,8 @@ class CallResult:
 
     campaign: str
     seconds: float
+    cpu_s: float
+    """Processor time of the call (in the process that ran it)."""
     examples: int
     rule_steps: int
     model_steps: int
@@ -460,6 +470,7 @@ def _run_call(settings: CallSettings, slot: Slot) -> CallResult:
     campaign = slot.campaign
     swarm = settings.engine == "swarm" and not campaign.differential
     began = time.perf_counter()
+    cpu_began = time.process_time()
     error, seconds = run_campaign(
         campaign,
         settings.profile,
@@ -494,6 +505,7 @@ def _run_call(settings: CallSettings, slot: Slot) -> CallResult:
     return CallResult(
         campaign=campaign.name,
         seconds=seconds,
+        cpu_s=time.process_time() - cpu_began,
         examples=SESSION.examples,
         rule_steps=SESSION.rule_steps,
         model_steps=SESSION.model_steps,
@@ -552,6 +564,7 @@ def _merge(report: HuntReport, slots: Slots[CallResult], staging: Path, final_di
         stats.rule_steps += r.rule_steps
         stats.model_steps += r.model_steps
         stats.seconds += r.seconds
+        report.cpu_s += r.cpu_s
         report.rule_steps += r.rule_steps
         report.model_steps += r.model_steps
         report.examples += r.examples

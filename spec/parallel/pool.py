@@ -28,6 +28,7 @@ depend on it: a task's result depends only on its argument.
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -289,6 +290,10 @@ class Pool:
         if self._workers or self._closed:
             return
         ctx = multiprocessing.get_context(self.method)
+        # Forked workers share the parent's objects page by page until they write to them;
+        # the cyclic collector writes to every object it visits. Frozen objects are never
+        # visited, so the workers keep sharing the parent's modules and caches.
+        gc.freeze()
         try:
             for index in range(self.jobs):
                 parent_end, child_end = ctx.Pipe(duplex=True)
@@ -304,6 +309,8 @@ class Pool:
         except BaseException:
             self.close()
             raise
+        finally:
+            gc.unfreeze()
 
     def close(self) -> None:
         """End every worker and wait for it (idle ones exit by themselves; busy ones,
