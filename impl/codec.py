@@ -29,6 +29,13 @@ ensure_ascii=False)``, so equal values give equal bytes. Malformed input raises
 :class:`impl.errors.CodecError` whose ``field`` is the path of the culprit, e.g.
 ``"entries[2].term"``.
 
+Limits (every reader of JSON in snapsync parses through :func:`parse_json`, so they
+hold for traces, vectors and adapter answers alike): nesting deeper than
+:data:`MAX_DEPTH` levels, a string (value or object key) holding a lone surrogate
+(text that cannot be written back as UTF-8), duplicate object keys, ``NaN``,
+``Infinity`` and numbers that overflow a double are refused with a ``CodecError``;
+the codec raises no other exception type on any input.
+
 Annotation names ``Datum`` and ``Item`` always mean :data:`impl.messages.Datum`.
 A tag is known once the module defining its class is imported; this module
 imports the foundation modules (messages, effects, logstore).
@@ -58,21 +65,29 @@ from impl.types import U64_MAX, Index, PeerId, Term
 
 __all__ = [
     "DATUM",
+    "MAX_DEPTH",
     "EncodeError",
     "JSONValue",
     "canonical_json",
+    "check_json_value",
     "decode",
     "decode_tagged",
     "dumps",
     "encode",
     "encode_tagged",
     "loads",
+    "parse_json",
 ]
 
 JSONValue: TypeAlias = Any
 """A value as ``json.loads`` returns it: dict, list, str, int, float, bool or None."""
 
 _I64_MIN = -(1 << 63)
+
+MAX_DEPTH = 64
+"""Deepest nesting of arrays and objects a reader accepts (the top-level value is depth
+1). Real values stay far below it (a trace line: about 12); the limit keeps a
+hostile input from exhausting the stack."""
 _HEX_DIGITS = frozenset("0123456789abcdef")
 
 
@@ -184,10 +199,25 @@ class _Int(_Codec):
         return self._check(data, path, CodecError)
 
 
+def _unicode_problem(text: str) -> str | None:
+    """Return why ``text`` cannot be written as UTF-8 (a lone surrogate), or None."""
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = text[exc.start]
+        return f"lone surrogate U+{ord(bad):04X} at character {exc.start}: not Unicode"
+    return None
+
+
 class _Str(_Codec):
     def enc(self, value: object, path: str) -> JSONValue:
         if not isinstance(value, str):
             raise EncodeError(path, f"expected a str, got {type(value).__name__}")
+        problem = _unicode_problem(value)
+        if problem is not None:
+            raise EncodeError(path, problem)
         return str(value)
 
     def dec(self, data: JSONValue, path: str) -> object:
@@ -384,6 +414,9 @@ class _Datum(_Codec):
                 raise EncodeError(path, f"integer {value} is out of u64 range")
             return int(value)
         if isinstance(value, str):
+            problem = _unicode_problem(value)
+            if problem is not None:
+                raise EncodeError(path, problem)
             return str(value)
         if isinstance(value, tuple):
             return [self.enc(v, _at(path, i)) for i, v in enumerate(value)]
@@ -638,13 +671,18 @@ def encode(value: object, tp: Any = None) -> JSONValue:
     >>> encode((1, "a", (2,)), DATUM)
     [1, 'a', [2]]
     """
-    return _compile(type(value) if tp is None else tp).enc(value, "")
+    codec = _compile(type(value) if tp is None else tp)
+    try:
+        return codec.enc(value, "")
+    except RecursionError:
+        raise EncodeError("", "the value is nested too deeply to encode") from None
 
 
 def decode(data: JSONValue, tp: Any) -> Any:
     """Return the value of static type ``tp`` whose JSON value is ``data``.
 
-    Raises :class:`CodecError` (with the path of the culprit) on malformed input.
+    Raises :class:`CodecError` (with the path of the culprit) on malformed input,
+    including input past the limits of :func:`check_json_value`.
 
     >>> from impl.types import Cursor
     >>> decode({"term": 2, "index": 5}, Cursor)
@@ -654,7 +692,9 @@ def decode(data: JSONValue, tp: Any) -> Any:
     ...
     impl.errors.CodecError: cannot decode index: integer -1 is out of u64 range
     """
-    return _compile(tp).dec(data, "")
+    codec = _compile(tp)
+    check_json_value(data)
+    return codec.dec(data, "")
 
 
 def encode_tagged(record: object) -> dict[str, JSONValue]:
@@ -664,7 +704,10 @@ def encode_tagged(record: object) -> dict[str, JSONValue]:
     >>> encode_tagged(RequestSnapshot())
     {'type': 'RequestSnapshot'}
     """
-    body: dict[str, JSONValue] = _encode_tagged(record, "")
+    try:
+        body: dict[str, JSONValue] = _encode_tagged(record, "")
+    except RecursionError:
+        raise EncodeError("", "the value is nested too deeply to encode") from None
     return body
 
 
@@ -673,6 +716,7 @@ def decode_tagged(data: JSONValue, allowed: tuple[type, ...] | None = None) -> A
 
     ``allowed`` restricts the accepted record classes (default: any registered one).
     """
+    check_json_value(data)
     return _decode_tagged(data, "", allowed)
 
 
@@ -712,11 +756,97 @@ def _finite(text: str) -> float:
     return value
 
 
-def loads(text: str | bytes, tp: Any = None) -> Any:
-    """Parse canonical (or any valid) JSON text and decode it.
+def _first_problem(data: JSONValue) -> tuple[list[str | int], str] | None:
+    """Walk ``data`` (iteratively: no recursion) for the first value past the limits;
+    return its path (keys and indices) and the reason, or None."""
+    stack: list[tuple[JSONValue, int, tuple[str | int, ...]]] = [(data, 1, ())]
+    while stack:
+        value, depth, path = stack.pop()
+        if isinstance(value, str):
+            problem = _unicode_problem(value)
+            if problem is not None:
+                return list(path), problem
+        elif isinstance(value, list | dict):
+            if depth > MAX_DEPTH:
+                return list(path), f"nested deeper than {MAX_DEPTH} levels"
+            if isinstance(value, list):
+                for i in range(len(value) - 1, -1, -1):
+                    item = value[i]
+                    if isinstance(item, str | list | dict):
+                        stack.append((item, depth + 1, (*path, i)))
+            else:
+                for key, item in reversed(list(value.items())):
+                    if not isinstance(key, str):
+                        return [*path, str(key)], f"object key {key!r} is not a string"
+                    problem = _unicode_problem(key)
+                    if problem is not None:
+                        return [*path, key], f"object key: {problem}"
+                    if isinstance(item, str | list | dict):
+                        stack.append((item, depth + 1, (*path, key)))
+    return None
 
-    With ``tp=None`` the text must be a tagged record; otherwise it is decoded as ``tp``.
-    Duplicate object keys and ``NaN``/``Infinity`` are rejected.
+
+def _render_path(parts: list[str | int]) -> str:
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out = _at(out, part)
+        else:  # a key that is not Unicode text is shown escaped
+            out = _join(out, part.encode("utf-8", "backslashreplace").decode("utf-8"))
+    return out
+
+
+def _fast_ok(value: JSONValue, depth: int = 1) -> bool:
+    """Check the limits without building paths (the common case: everything is fine).
+
+    Recursive, but never deeper than :data:`MAX_DEPTH` + 1 calls.
+    """
+    t = type(value)
+    if t is str:
+        return value.isascii() or _unicode_problem(value) is None
+    if t is not dict and t is not list:
+        return True
+    if depth > MAX_DEPTH:
+        return False
+    items = value.values() if t is dict else value
+    if t is dict:
+        for key in value:
+            if type(key) is not str or (not key.isascii() and _unicode_problem(key) is not None):
+                return False
+    for item in items:
+        ti = type(item)
+        if ti is str:
+            if not item.isascii() and _unicode_problem(item) is not None:
+                return False
+        elif (ti is dict or ti is list) and not _fast_ok(item, depth + 1):
+            return False
+    return True
+
+
+def check_json_value(data: JSONValue) -> None:
+    """Raise :class:`CodecError` (with the path) if ``data`` is past the readers' limits:
+    nested deeper than :data:`MAX_DEPTH`, or holding a string or key that is not
+    Unicode text (a lone surrogate, which the JSON text ``"\\ud800"`` decodes to).
+
+    >>> check_json_value({"a": ["ok", chr(0xD800)]})
+    Traceback (most recent call last):
+    ...
+    impl.errors.CodecError: cannot decode a[1]: lone surrogate U+D800 at character 0: not Unicode
+    """
+    if _fast_ok(data):
+        return
+    found = _first_problem(data)
+    if found is not None:
+        parts, reason = found
+        raise CodecError(_render_path(parts), reason)
+
+
+def parse_json(text: str | bytes) -> JSONValue:
+    """Parse JSON text strictly: the one JSON parser of every snapsync reader.
+
+    Refuses (with :class:`CodecError`) invalid JSON and invalid UTF-8, duplicate
+    object keys, ``NaN``/``Infinity``, numbers that overflow a double, and what
+    :func:`check_json_value` refuses (too deep, lone surrogates).
     """
     try:
         data = json.loads(
@@ -725,11 +855,24 @@ def loads(text: str | bytes, tp: Any = None) -> Any:
             parse_constant=_reject_constant,
             parse_float=_finite,
         )
+    except RecursionError:
+        raise CodecError("", f"invalid JSON: nested deeper than {MAX_DEPTH} levels") from None
     except ValueError as exc:  # includes json.JSONDecodeError and UnicodeDecodeError
         raise CodecError("", f"invalid JSON: {exc}") from None
+    check_json_value(data)
+    return data
+
+
+def loads(text: str | bytes, tp: Any = None) -> Any:
+    """Parse canonical (or any valid) JSON text and decode it.
+
+    With ``tp=None`` the text must be a tagged record; otherwise it is decoded as ``tp``.
+    The text is parsed by :func:`parse_json` (its limits apply).
+    """
+    data = parse_json(text)
     if tp is None:
-        return decode_tagged(data)
-    return decode(data, tp)
+        return _decode_tagged(data, "", None)
+    return _compile(tp).dec(data, "")
 
 
 # The foundation modules register their record tags on import (kept referenced).

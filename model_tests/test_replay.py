@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from impl.codec import canonical_json
 from impl.profile import get_profile
 from spec.cli import main
 from spec.model.faults import Fault
@@ -65,7 +66,8 @@ def test_a_tampered_step_is_a_divergence(trace: tuple[Path, dict[str, dict[str, 
     result = replay_lines(lines)
     assert not result.exact
     assert result.divergence is not None
-    assert result.divergence.startswith(f"line {k + 1}:")
+    assert (result.divergence.line, result.divergence.field) == (k + 1, "violations")
+    assert str(result.divergence).startswith(f"line {k + 1}: field violations: recorded [")
 
 
 def _reject(lines: list[str]) -> TraceError:
@@ -80,7 +82,7 @@ def test_invalid_line_that_is_not_json(trace: tuple[Path, dict[str, dict[str, ob
     err = _reject(lines)
     assert err.line == 4
     assert err.field == ""
-    assert "not JSON" in err.reason
+    assert "invalid JSON" in err.reason
 
 
 def test_invalid_step_missing_a_field(trace: tuple[Path, dict[str, dict[str, object]]]) -> None:
@@ -137,7 +139,7 @@ def test_invalid_action_arguments(trace: tuple[Path, dict[str, dict[str, object]
     k = next(i for i, line in enumerate(lines) if '"action":"deliver_message"' in line)
     record = json.loads(lines[k])
     record["args"]["dst"] = "nobody"
-    lines[k] = json.dumps(record)
+    lines[k] = canonical_json(record)
     err = _reject(lines)
     assert (err.line, err.field) == (k + 1, "args")
 
@@ -153,13 +155,14 @@ def test_invalid_header(trace: tuple[Path, dict[str, dict[str, object]]]) -> Non
     assert _reject([json.dumps(header), *lines[1:]]).field == "format"
     header = json.loads(lines[0])
     header["setup"]["config"]["fetch_batch_size"] = 0
-    assert _reject([json.dumps(header), *lines[1:]]).field == "setup.config"
+    assert _reject([json.dumps(header), *lines[1:]]).field == "setup.config.fetch_batch_size"
     assert _reject([lines[1], *lines]).field == "type"  # a step first
 
 
 def test_invalid_structure(trace: tuple[Path, dict[str, dict[str, object]]]) -> None:
     lines = _lines(trace[0])
-    assert _reject(lines[:-1]).reason.startswith("the trace has no end record")
+    assert _reject(lines[:-1]).reason.startswith("the end record is missing")
+    assert _reject(lines[:-1]).line == len(lines)
     assert _reject([*lines, lines[-1]]).line == len(lines) + 1
     assert _reject([lines[0], lines[0], *lines[1:]]).line == 2
     assert _reject([]).line == 1

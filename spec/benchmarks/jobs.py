@@ -1,4 +1,4 @@
-"""``snapsync bench jobs``: what worker processes buy (the same work, ``--jobs 1`` and ``--jobs N``).
+"""``snapsync bench jobs``: the same work with ``--jobs 1`` and ``--jobs N``, side by side.
 
 Each measurement runs the command itself in a fresh process (``python -m spec.cli``),
 so both sides pay the same start-up and neither inherits the other's caches:

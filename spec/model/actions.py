@@ -528,17 +528,21 @@ def join_late(
         disorder=disorder,
     )
     b = _Builder(world.with_slot(slot))
-    targets = bond_to if bond_to is not None else tuple(n for n in world.up_names() if n != name)
+    everyone = tuple(n for n in world.up_names() if n != name)
+    targets = bond_to if bond_to is not None else everyone
     for other in sorted(targets):
         _require_up(world, action, other)
         b.bond_up(name, other)
+    # Recorded in one canonical form (null: every up node), so that a trace spells
+    # each input one way only and replay can tell a changed input from the original.
+    chosen = sorted(set(targets))
     args: dict[str, Any] = {
         "name": name,
         "writer": writer,
         "election_timeout_ms": election_timeout_ms,
         "skew_ms": skew_ms,
         "disorder": disorder,
-        "bond_to": list(bond_to) if bond_to is not None else None,
+        "bond_to": None if chosen == sorted(everyone) else chosen,
     }
     if redraw is not None:
         args["redraw"] = redraw.as_json()
@@ -779,7 +783,9 @@ def corrupt_response_action(
         raise ActionNotEnabled(action, f"{mode} does not apply to message {item.mid}")
     new_queue = (*queue[:position], evolve(item, message=bad), *queue[position + 1 :])
     after = world.with_bond(bond.with_queue(src, dst, new_queue))
-    args = {"src": src, "dst": dst, "position": position, "mode": fault.value, "delta": delta}
+    # Only a shifted offset uses delta: the others record 0 (one spelling per input).
+    recorded = delta if fault is Fault.WRONG_OFFSET else 0
+    args = {"src": src, "dst": dst, "position": position, "mode": fault.value, "delta": recorded}
     return Transition(action, args, world, after)
 
 

@@ -241,7 +241,7 @@ def _action_label(step: Mapping[str, Any]) -> str:
         "reorder_message": f"reorder {a['src']} → {a['dst']}: "
         f"message at {args.get('position')} to the head",
         "corrupt_response": f"corrupt {a['src']} → {a['dst']}: response at "
-        f"{args.get('position')} ({args.get('mode')}, delta {args.get('delta')})",
+        f"{args.get('position')} ({_corruption(args)})",
         "set_clock_skew": f"{a['name']} wall clock skew → {args.get('skew_ms')} ms",
     }
     if action == "forge_message":
@@ -385,7 +385,7 @@ class _Reader:
                     queue.insert(0, queue.pop(position))
                 else:
                     # The trace keeps the message as sent; the rewrite itself is not recorded.
-                    how = f"{args.get('mode')}, delta {args.get('delta')}"
+                    how = _corruption(args)
                     self.corrupted[queue[position]] = f"corrupted at #{step.get('seq')}: {how}"
         gone = list(step.get("lost") or [])
         if action != "duplicate_message":
@@ -1019,3 +1019,10 @@ def _title(
     facts.append(f"{steps} steps, {shown} drawn")
     lines.append(" · ".join(facts))
     return lines
+
+
+def _corruption(args: Mapping[str, Any]) -> str:
+    """How a response was corrupted: the mode, and the offset change of ``wrong_offset``
+    (the only mode whose ``delta`` means something: trace format 2 records 0 otherwise)."""
+    mode = str(args.get("mode"))
+    return f"{mode}, delta {args.get('delta')}" if mode == "wrong_offset" else mode
