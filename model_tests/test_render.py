@@ -335,6 +335,7 @@ def test_cli_replay_draws_bands_unless_every_step_is_asked_for(
     assert "lead-in:" not in full
     assert banded.count("rank=same") < full.count("rank=same")
     capsys.readouterr()
+    status: int | str | None
     try:  # refused by the option's type (argparse exits) or by the renderer
         status = main(["replay", trace, "--dot", str(tmp_path / "c.dot"), "--max-rows", "0"])
     except SystemExit as exc:
