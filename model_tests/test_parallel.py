@@ -23,6 +23,7 @@ import pytest
 
 from spec.parallel import MAX_JOBS, Pool, WorkerError, default_jobs, map_ordered, parse_jobs
 from spec.parallel.pool import note
+from spec.robust.stop import stop_point
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,17 +49,30 @@ def die(_: int) -> int:
 
 
 def spin(seconds: float) -> str:
-    """Busy for ``seconds`` (a SIGINT interrupts it)."""
+    """Busy for ``seconds``, with stop points (a stop ends it: the Stop escapes)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        stop_point()
+    return "finished"
+
+
+def nap(arg: tuple[int, float]) -> int:
+    """Sleep ``arg[1]`` s in short naps with stop points; return ``arg[0]``."""
+    value, seconds = arg
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        stop_point()
+        time.sleep(0.02)
+    return value
+
+
+def stubborn(seconds: float) -> str:
+    """Busy for ``seconds`` without a stop point: only SIGTERM or SIGKILL ends it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         pass
     return "finished"
-
-
-def stubborn(seconds: float) -> str:
-    """Busy for ``seconds`` and deaf to SIGINT: only SIGTERM or SIGKILL ends it."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    return spin(seconds)
 
 
 def noisy(_: int) -> str:
@@ -215,11 +229,15 @@ def test_a_ctrl_c_in_map_ordered_keeps_the_finished_results() -> None:
     # The parent gets SIGINT (as from a terminal) while two quick tasks are done and two
     # slow ones run: the slow ones stop, the quick ones' results are kept.
     script = (
-        "import os, signal, threading, json\n"
+        "import os, signal, json\n"
         "from spec.parallel import map_ordered\n"
-        "from model_tests.test_parallel import square_after\n"
-        "threading.Timer(1.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()\n"
-        "m = map_ordered(square_after, [(1, 0.0), (2, 0.0), (3, 60.0), (4, 60.0)], jobs=2,"
+        "from spec.robust.stop import signals_handled\n"
+        "from model_tests.test_parallel import nap\n"
+        # An alarm, not a timer thread: a thread would make the pool spawn, not fork.
+        "signal.signal(signal.SIGALRM, lambda *_: os.kill(os.getpid(), signal.SIGINT))\n"
+        "signal.setitimer(signal.ITIMER_REAL, 2.0)\n"
+        "with signals_handled():\n"
+        "    m = map_ordered(nap, [(1, 0.0), (2, 0.0), (3, 60.0), (4, 60.0)], jobs=2,"
         " cost=lambda a: -a[0])\n"
         "print(json.dumps({'stopped': m.stopped, 'done': sorted(m.results)}))\n"
     )

@@ -46,6 +46,7 @@ from spec.hunt.machine import SESSION, HuntFailure, RunRecord, Session, machine_
 from spec.hunt.schedule import FOUND, Schedule, Slot, Slots, run_slots
 from spec.hunt.swarm import COARSE, SHRINK_RUNS, Mode, run_walks
 from spec.parallel.pool import note
+from spec.robust.stop import Stop, StopReason
 
 __all__ = [
     "DOCUMENTED_LIMITATIONS",
@@ -142,8 +143,8 @@ class HuntReport:
     """Worker processes that ran the calls (1: the hunt's own process)."""
     cpu_s: float = 0.0
     """Processor time spent: the hunt's process and the accepted calls in its workers."""
-    stopped: str | None = None
-    """Why the hunt ended before its budget (``"interrupt"``: Ctrl-C), or None."""
+    stopped: StopReason | None = None
+    """Why the hunt ended before its budget (Ctrl-C, SIGTERM), or None."""
 
     @property
     def rule_steps_per_s(self) -> float:
@@ -405,7 +406,7 @@ def hunt(
             on_tick=live.tick,
         )
         _merge(report, slots, staging, final_dir)
-    report.stopped = slots.stopped
+    report.stopped = slots.stopped if slots.stopped != "budget" else None
     report.elapsed_s = time.perf_counter() - started
     if jobs > 1:  # the calls ran in workers: add their processor time to the parent's
         report.cpu_s += time.process_time() - cpu_started
@@ -449,6 +450,8 @@ class CallResult:
     """The call's violation; its ``time_to_find_s`` counts from the call's start."""
     files: list[str]
     """The files the call wrote (traces, differential programs), by name."""
+    stopped: StopReason | None = None
+    """Why the call ended before its walks did (its counts are those of a partial call)."""
 
     @property
     def failed(self) -> bool:
@@ -471,20 +474,27 @@ def _run_call(settings: CallSettings, slot: Slot) -> CallResult:
     swarm = settings.engine == "swarm" and not campaign.differential
     began = time.perf_counter()
     cpu_began = time.process_time()
-    error, seconds = run_campaign(
-        campaign,
-        settings.profile,
-        examples=settings.walks_per_call if swarm else settings.examples_per_call,
-        run_seed=slot.seed,
-        trace_dir=settings.trace_dir,
-        shrink=settings.shrink,
-        engine=settings.engine,
-        shrink_budget_s=settings.shrink_budget_s,
-        shrink_runs=settings.shrink_runs,
-        # An aimed campaign's extra turns run it as written (coarse walks).
-        modes=(COARSE,) if slot.coarse else (),
-        found=_found,
-    )
+    stopped: StopReason | None = None
+    try:
+        error, seconds = run_campaign(
+            campaign,
+            settings.profile,
+            examples=settings.walks_per_call if swarm else settings.examples_per_call,
+            run_seed=slot.seed,
+            trace_dir=settings.trace_dir,
+            shrink=settings.shrink,
+            engine=settings.engine,
+            shrink_budget_s=settings.shrink_budget_s,
+            shrink_runs=settings.shrink_runs,
+            # An aimed campaign's extra turns run it as written (coarse walks).
+            modes=(COARSE,) if slot.coarse else (),
+            found=_found,
+        )
+    except Stop as stop:
+        # Stopped mid-call (Ctrl-C, the budget): a failure found but not yet shrunk is
+        # still reported, with the program it had.
+        stopped = stop.reason
+        error, seconds = _pending_failure(), time.perf_counter() - began
     violation = None
     if error is not None:
         violation = _violation(campaign, error, slot.seed, began, settings.trace_dir)
@@ -513,7 +523,16 @@ def _run_call(settings: CallSettings, slot: Slot) -> CallResult:
         limitations=limitations,
         violation=violation,
         files=sorted({Path(f).name for f in written}),
+        stopped=stopped,
     )
+
+
+def _pending_failure() -> BaseException | None:
+    """The failure a stopped call had found (the last one recorded), if any."""
+    if not SESSION.failures:
+        return None
+    record = SESSION.failures[-1]
+    return HuntFailure(record.finding, f"{record.finding.id}: {record.finding.detail}")
 
 
 def _found() -> None:

@@ -27,6 +27,7 @@ when stopped, are kept: :class:`Slots`).
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,15 @@ from typing import Generic, Protocol, TypeVar
 
 from spec.hunt.campaigns import Campaign
 from spec.parallel.pool import Done, Pool, Workers
+from spec.robust.stop import (
+    StopReason,
+    cooperative,
+    deadline,
+    request_stop,
+    stop_point,
+    stop_requested,
+    stopping,
+)
 
 __all__ = ["FOUND", "Schedule", "Slot", "Slots", "run_slots"]
 
@@ -112,8 +122,9 @@ class Slots(Generic[R]):
     """The accepted results of :func:`run_slots`, by slot number."""
 
     accepted: dict[int, R] = field(default_factory=dict)
-    stopped: str | None = None
-    """``"interrupt"`` if a Ctrl-C ended the run, else None."""
+    stopped: StopReason | None = None
+    """Why the run ended early: ``interrupt`` (Ctrl-C), ``terminate`` (SIGTERM) or
+    ``budget``; None when nothing more was wanted."""
     dropped: list[R] = field(default_factory=list)
     """Results of slots run ahead and not needed (their files are not kept)."""
     dispatched: dict[int, float] = field(default_factory=dict)
@@ -214,8 +225,9 @@ def _run_here(
     on_tick: Callable[[list[Slot]], None] | None,
 ) -> None:
     """``jobs=1``: the slots one after the other, in this process."""
-    try:
+    with stopping() as stopped:
         while time.perf_counter() - started < budget_s:
+            stop_point()
             slot = book.take()
             if slot is None:
                 break
@@ -224,8 +236,14 @@ def _run_here(
             out.dispatched[slot.number] = time.perf_counter() - started
             result = run(slot)
             _finish(book, out, slot, result, on_result)
-    except KeyboardInterrupt:
-        out.stopped = "interrupt"
+    out.stopped = stopped.reason
+
+
+def _timed(run: Callable[[Slot], R], job: tuple[Slot, float]) -> R:
+    """Run a slot in a worker within what is left of the hunt's budget."""
+    slot, left = job
+    with deadline(left):
+        return run(slot)
 
 
 def _run_pool(
@@ -238,46 +256,49 @@ def _run_pool(
     on_result: Callable[[Slot, R], None] | None,
     on_tick: Callable[[list[Slot]], None] | None,
 ) -> None:
+    timed = functools.partial(_timed, run)
     running: dict[int, Slot] = {}  # task number → slot
     exhausted = False
-    while True:
-        # Hand out slots while a worker is idle, the budget lasts and no stop was asked.
-        while (
-            not exhausted
-            and not pool.interrupted
-            and pool.idle > 0
-            and time.perf_counter() - started < budget_s
-        ):
-            slot = book.take()
-            if slot is None:
-                exhausted = True
-                break
-            out.dispatched[slot.number] = time.perf_counter() - started
-            running[pool.submit(run, slot)] = slot
-        # Forget slots run ahead that an accepted failure made unnecessary.
-        for task, slot in list(running.items()):
-            if not book.wanted(slot.number):
-                pool.cancel(task)
-                del running[task]
-        if not running:
-            return
-        try:
-            done = pool.next_done(timeout=_TICK_S)
-        except KeyboardInterrupt:
-            if pool.interrupted:
-                raise  # a second Ctrl-C: leave now (the pool ends the workers)
-            out.stopped = "interrupt"
-            pool.interrupt()
-            continue
-        for task, payload in pool.notes():
-            if payload == FOUND and task in running:
-                book.record(running[task].number, failed=True)
-                _prune(book, out)
-        if done is not None:
-            slot = running.pop(done.task)
-            _finish_done(book, out, slot, done, on_result)
-        elif on_tick is not None:
-            on_tick(sorted(running.values(), key=lambda s: s.number))
+    with cooperative():
+        while True:
+            elapsed = time.perf_counter() - started
+            reason = stop_requested() or ("budget" if elapsed >= budget_s else None)
+            if reason is not None and not pool.interrupted:
+                # Ctrl-C, SIGTERM or the budget: the running calls return what they did.
+                out.stopped = reason
+                pool.interrupt()
+            # Hand out slots while a worker is idle and no stop was asked.
+            while not exhausted and not pool.interrupted and pool.idle > 0:
+                slot = book.take()
+                if slot is None:
+                    exhausted = True
+                    break
+                out.dispatched[slot.number] = time.perf_counter() - started
+                left = budget_s - out.dispatched[slot.number]
+                running[pool.submit(timed, (slot, left))] = slot
+            # Forget slots run ahead that an accepted failure made unnecessary.
+            for task, slot in list(running.items()):
+                if not book.wanted(slot.number):
+                    pool.cancel(task)
+                    del running[task]
+            if not running:
+                return
+            try:
+                done = pool.next_done(timeout=_TICK_S)
+            except KeyboardInterrupt:
+                if pool.interrupted:
+                    raise  # a second Ctrl-C: leave now (the pool ends the workers)
+                request_stop()  # no handler installed (a library call): the same as the first
+                continue
+            for task, payload in pool.notes():
+                if payload == FOUND and task in running:
+                    book.record(running[task].number, failed=True)
+                    _prune(book, out)
+            if done is not None:
+                slot = running.pop(done.task)
+                _finish_done(book, out, slot, done, on_result)
+            elif on_tick is not None:
+                on_tick(sorted(running.values(), key=lambda s: s.number))
 
 
 def _finish_done(

@@ -11,9 +11,12 @@ tasks *start* in — the costliest first, so that a long task does not start las
 keep one core busy while the others idle (longest processing time first) — never
 the order of the results.
 
-A stop (Ctrl-C) ends the run early: the workers return what they finished
+A stop (:mod:`spec.robust.stop`: Ctrl-C, SIGTERM, a :func:`~spec.robust.stop.deadline`)
+ends the run early: the workers are asked to stop and return what they finished
 (:class:`~spec.parallel.pool.Pool`), and :class:`Mapped` holds the finished results
-with ``stopped`` set, so the caller can print its partial report.
+with ``stopped`` set to the reason, so the caller can print its partial report. A
+task stops at its own stop points; what it returns when stopped is kept like any
+result.
 """
 
 from __future__ import annotations
@@ -24,6 +27,14 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from spec.parallel.pool import Pool
+from spec.robust.stop import (
+    StopReason,
+    cooperative,
+    request_stop,
+    stop_point,
+    stop_requested,
+    stopping,
+)
 
 __all__ = ["Mapped", "map_ordered"]
 
@@ -40,8 +51,9 @@ class Mapped(Generic[R]):
 
     total: int
     results: dict[int, R] = field(default_factory=dict)
-    stopped: str | None = None
-    """Why the run ended before every task finished (``"interrupt"``), or None."""
+    stopped: StopReason | None = None
+    """Why the run ended before every task finished (``interrupt``, ``terminate``,
+    ``budget``), or None."""
 
     def in_order(self) -> list[R]:
         """Return the finished results in the tasks' order."""
@@ -72,14 +84,14 @@ def map_ordered(
     """
     out: Mapped[R] = Mapped(len(args))
     if jobs <= 1 or len(args) <= 1:
-        try:
+        with stopping() as stopped:
             for index, arg in enumerate(args):
+                stop_point()
                 result = fn(arg)
                 out.results[index] = result
                 if on_done is not None:
                     on_done(index, result)
-        except KeyboardInterrupt:
-            out.stopped = "interrupt"
+        out.stopped = stopped.reason
         return out
     order = list(range(len(args)))
     if cost is not None:
@@ -89,7 +101,8 @@ def map_ordered(
         index_of: dict[int, int] = {}
         for i in order:
             index_of[pool.submit(fn, args[i])] = i
-        _collect(pool, index_of, out, on_done, on_tick)
+        with cooperative():
+            _collect(pool, index_of, out, on_done, on_tick)
     return out
 
 
@@ -102,21 +115,22 @@ def _collect(
 ) -> None:
     last_tick = time.monotonic()
     while pool.outstanding:
+        reason = stop_requested()
+        if reason is not None and not pool.interrupted:
+            out.stopped = reason
+            pool.interrupt()
         try:
             done = pool.next_done(timeout=_TICK_S)
         except KeyboardInterrupt:
             if pool.interrupted:
                 raise  # a second Ctrl-C: leave at once (the pool's exit ends the workers)
-            out.stopped = "interrupt"
-            pool.interrupt()
+            request_stop()  # no handler installed (a library call): the same as the first
             continue
         if done is not None and not done.stopped:
             index = index_of[done.task]
             out.results[index] = done.value
             if on_done is not None:
                 on_done(index, done.value)
-        if done is None and pool.interrupted and not pool.outstanding:
-            break
         if on_tick is not None and time.monotonic() - last_tick >= _TICK_S:
             last_tick = time.monotonic()
             on_tick()

@@ -8,16 +8,22 @@ submitted. :meth:`Pool.next_done` returns one finished task (:class:`Done`) at a
 time, as workers finish them; which worker ran which task is recorded but never
 decides a result.
 
-Stopping (:meth:`Pool.interrupt`): the queued tasks are dropped and every busy
-worker gets SIGINT, so it stops at its next stop point and returns what its task
-had done (a worker started by a terminal's Ctrl-C gets the signal from the terminal
-too: the handler only sets a flag, so twice is harmless). :meth:`Pool.next_done`
-goes on returning those results for up to ``grace_s``; then the workers still busy
-are terminated and their tasks are lost. Leaving the pool (:meth:`Pool.close`, the
-``with`` block) ends every worker — politely when idle, by SIGTERM then SIGKILL
-otherwise — and waits for each, so no worker outlives it, whatever ended the block.
-A worker also exits by itself if its parent disappears (killed with SIGKILL): it
-checks once per :data:`ORPHAN_CHECK_S`.
+Stopping follows :mod:`spec.robust.stop`. A worker runs under
+:func:`~spec.robust.stop.worker_signals`: SIGINT only sets the stop flag, and the
+task stops at its next :func:`~spec.robust.stop.stop_point` — returning what it had
+done if it catches the :class:`~spec.robust.stop.Stop` (the hunt's calls do), or
+reported as stopped if it lets it escape. :meth:`Pool.interrupt` drops the queued
+tasks and sends SIGINT to every busy worker (a terminal's Ctrl-C reaches the workers
+too, being in its process group: twice is harmless); :meth:`Pool.next_done` goes on
+returning their results for up to ``grace_s`` (default: the
+:data:`~spec.robust.stop.FINISH_GRACE_S` that shielded work may take, plus a second);
+then the workers still busy are terminated and their tasks are lost. :meth:`Pool.cancel`
+stops one running task the same way. Leaving the pool (:meth:`Pool.close`, the
+``with`` block) ends every worker — idle ones are told to exit, the rest are
+terminated then killed by a :class:`~spec.robust.stop.Children` group — and waits for
+each, so no worker outlives it, whatever ended the block. A worker also exits by
+itself if its parent disappears (killed with SIGKILL): it checks once per
+:data:`ORPHAN_CHECK_S`.
 
 Start method: ``fork`` when the parent has a single thread (workers start in a few
 milliseconds and inherit the imported modules and caches), else ``spawn`` (forking
@@ -42,8 +48,9 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from multiprocessing.reduction import ForkingPickler
-from types import FrameType
 from typing import Any, Protocol
+
+from spec.robust.stop import FINISH_GRACE_S, Children, Stop, cooperative, reset, worker_signals
 
 __all__ = [
     "ORPHAN_CHECK_S",
@@ -123,15 +130,11 @@ class Workers(Protocol):
 # -- the worker side ------------------------------------------------------------------------------
 
 
-def _on_sigint(signum: int, frame: FrameType | None) -> None:
-    del signum, frame
-    raise KeyboardInterrupt
-
-
 def worker_setup() -> None:
-    """Prepare a worker process's signals: SIGINT interrupts the running task (which
-    returns as stopped), SIGTERM keeps its default (the parent's last resort)."""
-    signal.signal(signal.SIGINT, _on_sigint)
+    """Prepare a worker process's signals (:func:`spec.robust.stop.worker_signals`): SIGINT
+    only asks the running task to stop at its next stop point, SIGTERM keeps its default
+    (the parent's last resort)."""
+    worker_signals()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
@@ -162,7 +165,6 @@ class _Current:
 
 
 _CURRENT = _Current()
-_SIGINT = {signal.SIGINT}
 
 
 def note(payload: Any) -> None:
@@ -170,49 +172,33 @@ def note(payload: Any) -> None:
     "this call found a violation and is shrinking it"). Outside a worker: nothing."""
     cur = _CURRENT
     if cur.conn is not None and cur.task is not None:
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGINT)
-        try:
-            _send(cur.conn, ("note", cur.task, payload, 0.0))
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        _send(cur.conn, ("note", cur.task, payload, 0.0))
 
 
 def _send(conn: Connection, message: tuple[Any, ...]) -> None:
-    """Send one message whole: pickled first (a value that cannot be pickled raises
-    before anything is written); SIGINT is held back meanwhile (:func:`_worker_main`)."""
+    """Send one message: pickled first, so a value that cannot be pickled raises before
+    anything is written."""
     conn.send_bytes(ForkingPickler.dumps(message))
 
 
 def _run(fn: Callable[[Any], Any], arg: Any, task: int) -> tuple[Any, ...]:
-    """Run one task with SIGINT let through (only here: a SIGINT that arrives while the
-    worker is idle, or sends a reply, is meant for a task that has already ended)."""
+    """Run one task. A stop asked for the task before (a cancel that came as it ended)
+    is forgotten first; a task that lets a stop escape is reported as stopped."""
     started = time.perf_counter()
-    # Drop a SIGINT still pending for the task before (a cancel that came too late).
-    while signal.sigtimedwait(_SIGINT, 0) is not None:
-        pass
+    reset()
     try:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGINT)
-        try:
+        with cooperative():
             value = fn(arg)
-        finally:
-            signal.pthread_sigmask(signal.SIG_BLOCK, _SIGINT)
         return ("ok", task, value, time.perf_counter() - started)
-    except KeyboardInterrupt:
+    except (Stop, KeyboardInterrupt):
         return ("stopped", task, None, time.perf_counter() - started)
     except BaseException as exc:
         return ("error", task, _describe(exc), time.perf_counter() - started)
-    finally:
-        signal.pthread_sigmask(signal.SIG_BLOCK, _SIGINT)
 
 
 def _worker_main(conn: Connection, parent: int) -> None:
-    """A worker's loop: receive a task, run it, send back its result, until told to exit.
-
-    SIGINT is blocked except while a task runs (in every thread: the orphan check
-    inherits the mask), so an interrupt or a cancel stops a task and nothing else.
-    """
+    """A worker's loop: receive a task, run it, send back its result, until told to exit."""
     worker_setup()
-    signal.pthread_sigmask(signal.SIG_BLOCK, _SIGINT)
     _watch_parent(parent)
     _CURRENT.conn = conn
     while True:
@@ -265,13 +251,16 @@ class _State:
 class Pool:
     """``jobs`` worker processes (module docstring). Use it as a context manager."""
 
-    def __init__(self, jobs: int, *, grace_s: float = 5.0, method: str | None = None) -> None:
+    def __init__(
+        self, jobs: int, *, grace_s: float = FINISH_GRACE_S + 1.0, method: str | None = None
+    ) -> None:
         if jobs < 1:
             raise ValueError(f"a pool needs at least one worker, got {jobs}")
         self.jobs = jobs
         self.grace_s = grace_s
         self.method = method or start_method()
         self._workers: list[_Worker] = []
+        self._children = Children(grace_s=1.0)
         self._next_task = 0
         self._state = _State()
         self._closed = False
@@ -304,6 +293,7 @@ class Pool:
                     daemon=True,
                 )
                 proc.start()
+                self._children.add_mp(proc)
                 child_end.close()
                 self._workers.append(_Worker(index, proc, parent_end))
         except BaseException:
@@ -323,7 +313,11 @@ class Pool:
             if w.task is None:
                 with contextlib.suppress(OSError, ValueError):
                     w.conn.send(_EXIT)
-        _reap([w.process for w in self._workers], polite=[w.task is None for w in self._workers])
+        end = time.monotonic() + 1.0
+        for w in self._workers:
+            if w.task is None:
+                w.process.join(max(0.0, end - time.monotonic()))
+        self._children.reap()  # what is still running: SIGTERM, then SIGKILL
         for w in self._workers:
             w.conn.close()
 
@@ -481,23 +475,11 @@ class Pool:
 
     def _abandon(self, busy: list[_Worker]) -> None:
         """The grace after an interrupt is over: end the workers that are still busy."""
-        _reap([w.process for w in busy], polite=[False] * len(busy))
+        stubborn = Children(grace_s=1.0)
+        for w in busy:
+            stubborn.add_mp(w.process)
+        stubborn.reap()
         for w in busy:
             if w.task is not None:
                 self._state.done.append(Done(w.task, None, 0.0, w.index, stopped=True))
                 w.task = None
-
-
-def _reap(procs: list[BaseProcess], polite: list[bool], wait_s: float = 1.0) -> None:
-    """Wait for the processes told to exit, terminate the others (and any that does not
-    exit within ``wait_s``), kill what is left, and wait for every one."""
-    for proc, nice in zip(procs, polite, strict=True):
-        if not nice and proc.exitcode is None:
-            proc.terminate()
-    end = time.monotonic() + wait_s
-    for proc in procs:
-        proc.join(max(0.0, end - time.monotonic()))
-    for proc in procs:
-        if proc.exitcode is None:
-            proc.kill()
-            proc.join()
