@@ -12,6 +12,10 @@ Stages, each run for both profiles:
 
 A row is "as expected" when the stage's outcome is the one the profile calls for;
 the command exits 0 only when every row is.
+
+``--jobs N`` (default: the number of cores) runs the stages side by side on N
+worker processes, and each scenario case as a task of its own, the longest tasks
+first (:mod:`spec.parallel`); the rows are the same for every N, timings aside.
 """
 
 from __future__ import annotations
@@ -20,14 +24,20 @@ import argparse
 import importlib.util
 import json
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from impl.profile import MOSAIK_0_3_13, PROFILES, REFERENCE, Profile
+from spec.parallel import jobs_argument, map_ordered
 from spec.render import results_console
+from spec.robust.progress import progress_bar
+from spec.scenarios import SCENARIOS, CaseResult, select_cases
+from spec.scenarios.batch import CaseTask, run_task, tasks_for
 
 __all__ = ["Row", "register", "run_check"]
 
@@ -74,6 +84,7 @@ def register(sub: Any) -> None:
         metavar="SECONDS",
         help="seconds of stateful search per profile (default 20; 0 skips the hunt)",
     )
+    parser.add_argument("--jobs", **jobs_argument("the stages and scenario cases"))
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(handler=_run)
 
@@ -89,10 +100,7 @@ def _stage_prove(profile: Profile) -> tuple[str, bool]:
     return f"{len(outcomes)} obligations: {outcome}", all(o.as_expected for o in outcomes)
 
 
-def _stage_scenarios(profile: Profile, max_size: int) -> tuple[str, bool]:
-    from spec.commands.scenarios import run_scenarios
-
-    results = run_scenarios(None, [profile.name], [], max_size=max_size, progress=False)
+def _scenario_outcome(results: list[CaseResult]) -> tuple[str, bool]:
     counts: dict[str, int] = {}
     for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1
@@ -113,26 +121,95 @@ def _stage_hunt(profile: Profile, budget: float) -> tuple[str, bool]:
     return text, bool(found) == bool(profile.hazards)
 
 
+@dataclass(frozen=True, slots=True)
+class _Task:
+    """One piece of a stage: a whole proof or hunt stage, or one scenario case."""
+
+    stage: str
+    profile: Profile
+    case: CaseTask | None = None
+    hunt_budget: float = 0.0
+
+    def cost(self) -> float:
+        """A rough estimate of its seconds: the long tasks start first."""
+        if self.stage == "hunt":
+            return self.hunt_budget if not self.profile.hazards else 1.0
+        if self.stage == "prove":
+            return 8.0
+        return 0.05 + (self.case.size if self.case is not None else 0) / 5_000
+
+
+def _run_task(task: _Task) -> tuple[Any, float]:
+    """Run one task (in a worker, or here); return its value and its seconds."""
+    started = time.perf_counter()
+    value: Any
+    if task.stage == "prove":
+        value = _stage_prove(task.profile)
+    elif task.stage == "hunt":
+        value = _stage_hunt(task.profile, task.hunt_budget)
+    else:
+        assert task.case is not None
+        value = run_task(task.case)
+    return value, time.perf_counter() - started
+
+
+STAGES: tuple[str, ...] = ("prove", "scenarios", "hunt")
+"""The stages, in the order of the summary's rows (each for both profiles)."""
+
+
 def run_check(
-    max_size: int, hunt_budget: float, on_row: Callable[[Row], None] | None = None
+    max_size: int,
+    hunt_budget: float,
+    on_row: Callable[[Row], None] | None = None,
+    jobs: int = 1,
+    on_tick: Callable[[], None] | None = None,
 ) -> list[Row]:
-    """Run every stage for both profiles; return the summary rows."""
-    stages: list[tuple[str, Callable[[Profile], tuple[str, bool]]]] = [
-        ("prove", _stage_prove),
-        ("scenarios", lambda p: _stage_scenarios(p, max_size)),
-    ]
+    """Run every stage for both profiles; return the summary rows in stage order.
+
+    With ``jobs`` workers the stages run side by side, and so do the scenario cases
+    (:func:`spec.parallel.map_ordered`); the rows are the same for every ``jobs``
+    (timings aside). A row's ``seconds`` add up the time its tasks ran.
+    """
+    profiles = (REFERENCE, MOSAIK_0_3_13)
+    cases = select_cases(SCENARIOS, None, max_size)
+    tasks: list[_Task] = [_Task("prove", p) for p in profiles]
+    for p in profiles:
+        tasks += [_Task("scenarios", p, case=c) for c in tasks_for(cases, [p])]
     if hunt_budget > 0 and _hunt_available():
-        stages.append(("hunt", lambda p: _stage_hunt(p, hunt_budget)))
-    rows: list[Row] = []
-    for name, stage in stages:
-        for profile in (REFERENCE, MOSAIK_0_3_13):
-            started = time.perf_counter()
-            outcome, ok = stage(profile)
-            row = Row(name, profile.name, outcome, ok, time.perf_counter() - started)
-            rows.append(row)
-            if on_row is not None:
-                on_row(row)
-    return rows
+        tasks += [_Task("hunt", p, hunt_budget=hunt_budget) for p in profiles]
+    keys = [(t.stage, t.profile.name) for t in tasks]
+    left = Counter(keys)
+    values: dict[tuple[str, str], list[tuple[Any, float]]] = {k: [] for k in left}
+
+    def done(index: int, value: tuple[Any, float]) -> None:
+        key = keys[index]
+        values[key].append(value)
+        left[key] -= 1
+        if not left[key] and on_row is not None:
+            on_row(_row(key, values[key]))
+
+    mapped = map_ordered(
+        _run_task, tasks, jobs=jobs, cost=_Task.cost, on_done=done, on_tick=on_tick
+    )
+    ordered: dict[tuple[str, str], list[tuple[Any, float]]] = {k: [] for k in left}
+    for index, value in sorted(mapped.results.items()):
+        ordered[keys[index]].append(value)
+    return [
+        _row((stage, p.name), ordered[(stage, p.name)])
+        for stage in STAGES
+        for p in profiles
+        if (stage, p.name) in ordered and not left[(stage, p.name)]
+    ]
+
+
+def _row(key: tuple[str, str], parts: list[tuple[Any, float]]) -> Row:
+    stage, profile = key
+    seconds = sum(s for _, s in parts)
+    if stage == "scenarios":
+        outcome, ok = _scenario_outcome([v for v, _ in parts])
+    else:
+        ((outcome, ok),) = [v for v, _ in parts]
+    return Row(stage, profile, outcome, ok, seconds)
 
 
 def _hunt_available() -> bool:
@@ -141,28 +218,34 @@ def _hunt_available() -> bool:
 
 def _run(args: argparse.Namespace) -> int:
     console = results_console()
-    status = console.status("running checks") if not args.json else None
-    if status is not None:
-        status.start()
-    try:
+    columns = (
+        SpinnerColumn(),
+        TextColumn("[bold]check[/] {task.description}"),
+        TimeElapsedColumn(),
+    )
+    started = time.perf_counter()
+    # Refreshed by hand, not by rich's thread: workers fork fastest from a single thread.
+    with progress_bar(*columns, enabled=not args.json, auto_refresh=False) as bar:
+        task = bar.add_task(f"running with {args.jobs} worker(s)", total=None)
+        done: list[str] = []
 
         def progress(row: Row) -> None:
-            if status is not None:
-                status.update(f"done: {row.stage} ({row.profile})")
+            done.append(f"{row.stage} ({row.profile})")
+            bar.update(task, description=f"done: {', '.join(done)}")
+            bar.refresh()
 
-        rows = run_check(args.max_size, args.hunt_budget, progress)
-    finally:
-        if status is not None:
-            status.stop()
+        rows = run_check(args.max_size, args.hunt_budget, progress, args.jobs, bar.refresh)
+    wall = time.perf_counter() - started
     passed = all(r.as_expected for r in rows)
     if args.json:
-        print(
-            json.dumps(
-                {"passed": passed, "profiles": list(PROFILES), "rows": [r.as_json() for r in rows]},
-                indent=2,
-                sort_keys=True,
-            )
-        )
+        out = {
+            "passed": passed,
+            "profiles": list(PROFILES),
+            "rows": [r.as_json() for r in rows],
+            "jobs": args.jobs,
+            "wall_s": round(wall, 3),
+        }
+        print(json.dumps(out, indent=2, sort_keys=True))
         return 0 if passed else 1
     table = Table(title="snapsync check")
     for col in ("stage", "profile", "outcome", "as expected", "seconds"):
@@ -171,5 +254,7 @@ def _run(args: argparse.Namespace) -> int:
         mark = "[green]yes[/]" if r.as_expected else "[red]NO[/]"
         table.add_row(r.stage, r.profile, r.outcome, mark, f"{r.seconds:.1f}")
     console.print(table)
+    workers = "1 process" if args.jobs == 1 else f"{args.jobs} workers"
+    console.print(f"{wall:.1f} s with {workers} (a row's seconds add up its tasks' time)")
     console.print("[green]all as expected[/]" if passed else "[red]unexpected results[/]")
     return 0 if passed else 1
