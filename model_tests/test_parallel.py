@@ -166,6 +166,12 @@ def test_an_unpicklable_result_is_a_worker_error() -> None:
             _drain(pool)
 
 
+def test_a_task_that_cannot_be_handed_over_is_a_worker_error() -> None:
+    with Pool(1) as pool, pytest.raises(WorkerError, match="cannot hand the task over"):
+        pool.submit(lambda x: x, 1)  # a lambda cannot be pickled
+    assert wait_gone(pool.pids(), 0.1) == []
+
+
 # -- cancel, notes, interrupt ---------------------------------------------------------------------
 
 

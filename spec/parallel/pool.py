@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from multiprocessing.reduction import ForkingPickler
+from pickle import PicklingError
 from typing import Any, Protocol
 
 from spec.robust.stop import FINISH_GRACE_S, Children, Stop, cooperative, reset, worker_signals
@@ -208,10 +209,15 @@ def _worker_main(conn: Connection, parent: int) -> None:
             return
         if message is _EXIT:
             return
-        task, fn, arg = message
-        _CURRENT.task = task
-        reply = _run(fn, arg, task)
-        _CURRENT.task = None
+        task, payload = message
+        try:
+            fn, arg = ForkingPickler.loads(payload)
+        except Exception as exc:  # e.g. a function a spawned worker cannot import
+            reply: tuple[Any, ...] = ("error", task, _describe(exc), 0.0)
+        else:
+            _CURRENT.task = task
+            reply = _run(fn, arg, task)
+            _CURRENT.task = None
         try:
             _send(conn, reply)
         except (EOFError, OSError):
@@ -434,8 +440,10 @@ class Pool:
                 q = st.queued.popleft()
                 w.task = q.task
                 try:
-                    w.conn.send((q.task, q.fn, q.arg))
-                except (OSError, ValueError) as exc:
+                    # The task and its argument travel pickled apart from the task number,
+                    # so a worker that cannot unpickle them can still say which task failed.
+                    w.conn.send((q.task, bytes(ForkingPickler.dumps((q.fn, q.arg)))))
+                except (OSError, ValueError, TypeError, AttributeError, PicklingError) as exc:
                     w.task = None
                     summary, detail = _describe(exc)
                     raise WorkerError(
