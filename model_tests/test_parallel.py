@@ -75,6 +75,20 @@ def stubborn(seconds: float) -> str:
     return "finished"
 
 
+def with_a_child(pid_file: str) -> str:
+    """Start a child process (as a conformance task starts an adapter), then hang without
+    a stop point; the ``finally`` ends the child."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        Path(pid_file).write_text(str(child.pid))
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        time.sleep(120)
+        return "finished"
+    finally:
+        child.kill()
+        child.wait()
+
+
 def noisy(_: int) -> str:
     note("halfway")
     return "done"
@@ -229,6 +243,28 @@ def test_leaving_the_pool_ends_busy_workers() -> None:
         pool.submit(spin, 60.0)
         time.sleep(0.2)
     assert wait_gone(pids, 0.1) == []
+
+
+def test_a_worker_ended_by_sigterm_ends_the_process_its_task_started(tmp_path: Path) -> None:
+    pid_file = tmp_path / "child.pid"
+    with Pool(1) as pool:
+        pool.submit(with_a_child, str(pid_file))
+        end = time.monotonic() + 30
+        while not pid_file.exists() and time.monotonic() < end:
+            time.sleep(0.05)
+        child = int(pid_file.read_text())
+        assert alive(child)
+    # Leaving the pool terminated the busy worker: its cleanup ended the child.
+    assert wait_gone([child]) == []
+
+
+def test_one_pool_serves_several_maps() -> None:
+    with Pool(2) as pool:
+        first = map_ordered(square_after, [(i, 0.0) for i in range(4)], jobs=2, pool=pool)
+        second = map_ordered(square_after, [(i, 0.0) for i in range(4, 8)], jobs=2, pool=pool)
+        pids = set(pool.pids())
+    assert [r[0] for r in first.in_order() + second.in_order()] == [i * i for i in range(8)]
+    assert {r[1] for r in first.in_order() + second.in_order()} <= pids
 
 
 def test_a_ctrl_c_in_map_ordered_keeps_the_finished_results() -> None:

@@ -28,21 +28,33 @@ How each command uses it:
 
 How the commands still to come should use it:
 
-* ``explore`` (breadth-first search) — **parallel frontier expansion**: per BFS level,
-  split the frontier (in its deterministic order) into contiguous chunks, expand each
-  chunk in a worker with ``map_ordered`` (a chunk's result: its successors with their
-  canonical fingerprints and any violation, in expansion order), then concatenate the
-  chunks' results in chunk order and deduplicate against the seen set in the parent.
-  The parent alone assigns state numbers and owns the seen set, so the state count,
-  the graph and the shortest counterexample are those of the sequential search; one
-  pool serves every level (``with Pool(jobs)`` around the search, ``submit`` per chunk).
-* ``conform`` (step vectors) — one task per vector (or per vector file) through
-  ``map_ordered``; each worker starts its own adapter process once (a module-level
-  cache in the worker) and the report lists the cases in vector order.
-* ``drive`` (node adapters) — one task per seeded drive run through ``map_ordered``:
-  each task starts its own adapter process and ends it before returning (the pool
-  ends the worker, and with it any adapter it started, on Ctrl-C); shrinking a
-  failure runs in the parent, after the merge, so it is deterministic.
+* ``explore`` (breadth-first search) — **parallel frontier expansion**, not
+  partitioned fingerprints: per BFS level, split the frontier (in its deterministic
+  order) into contiguous chunks of a few hundred states, expand each chunk in a
+  worker with ``map_ordered(expand_chunk, chunks, jobs=..., pool=pool)`` (a chunk's
+  result: each state's successors, with their canonical fingerprints and any
+  violation, in expansion order), then walk the chunks' results in chunk order in the
+  parent, deduplicating against the seen set. The parent alone owns the seen set and
+  numbers the states, so the state count, the graph, and the shortest counterexample
+  (the first violation in BFS order) are those of the sequential search. Open one
+  ``Pool(jobs)`` around the whole search and pass it as ``pool=`` to every level's
+  ``map_ordered``: the workers (and their caches) live across levels. Levels with
+  fewer states than a chunk run in the parent. Liveness on the networkx graph stays
+  in the parent.
+* ``conform`` (step vectors) — **shards of cases**: split the selected cases into
+  ``jobs`` contiguous shards and run each shard through ``map_ordered`` with a task
+  that starts its own adapter process, runs the shard through ``run_conform`` (its
+  own window, restarts and timeouts) and returns the outcomes; concatenate the shards'
+  outcomes in case order, so the report lists every case in vector order with the
+  same statuses as one adapter would give (the restart count is the sum). An adapter
+  must be started and ended inside the task (``try/finally`` or ``with``): a worker
+  ended by SIGTERM runs that cleanup (:func:`spec.parallel.pool.worker_setup`).
+* ``drive`` (node adapters) — **one task per seeded run**: ``map_ordered`` over the
+  seeds, each task starting its own adapter processes and ending them before it
+  returns (as above), returning the run's verdict and its failing input if any; the
+  parent merges in seed order, and shrinks a failure itself, after the merge, so the
+  shrunk case does not depend on the workers. Each task calls ``stop_point()``
+  between its steps so Ctrl-C returns the runs so far.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ result.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -73,6 +74,7 @@ def map_ordered(
     cost: Callable[[A], float] | None = None,
     on_done: Callable[[int, R], None] | None = None,
     on_tick: Callable[[], None] | None = None,
+    pool: Pool | None = None,
 ) -> Mapped[R]:
     """Return ``fn(arg)`` for every ``arg``, computed by ``jobs`` processes (module docstring).
 
@@ -81,9 +83,11 @@ def map_ordered(
     finishes (in finishing order: for progress), ``on_tick()`` about every quarter
     second while waiting. A task that raises ends the run with
     :class:`~spec.parallel.pool.WorkerError` (a bug: tasks return their findings).
+    ``pool``: run on these workers (kept running afterwards, e.g. for the next level
+    of a breadth-first search) instead of a new pool of ``jobs``.
     """
     out: Mapped[R] = Mapped(len(args))
-    if jobs <= 1 or len(args) <= 1:
+    if pool is None and (jobs <= 1 or len(args) <= 1):
         with stopping() as stopped:
             for index, arg in enumerate(args):
                 stop_point()
@@ -97,7 +101,9 @@ def map_ordered(
     if cost is not None:
         weights = [cost(a) for a in args]
         order.sort(key=lambda i: (-weights[i], i))
-    with Pool(min(jobs, len(args))) as pool:
+    with contextlib.ExitStack() as stack:
+        if pool is None:
+            pool = stack.enter_context(Pool(min(jobs, len(args))))
         index_of: dict[int, int] = {}
         for i in order:
             index_of[pool.submit(fn, args[i])] = i

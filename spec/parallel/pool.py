@@ -49,6 +49,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from multiprocessing.reduction import ForkingPickler
 from pickle import PicklingError
+from types import FrameType
 from typing import Any, Protocol
 
 from spec.robust.stop import FINISH_GRACE_S, Children, Stop, cooperative, reset, worker_signals
@@ -131,12 +132,19 @@ class Workers(Protocol):
 # -- the worker side ------------------------------------------------------------------------------
 
 
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    del signum, frame
+    raise SystemExit(128 + signal.SIGTERM)
+
+
 def worker_setup() -> None:
-    """Prepare a worker process's signals (:func:`spec.robust.stop.worker_signals`): SIGINT
-    only asks the running task to stop at its next stop point, SIGTERM keeps its default
-    (the parent's last resort)."""
+    """Prepare a worker process's signals: SIGINT only asks the running task to stop at its
+    next stop point (:func:`spec.robust.stop.worker_signals`); SIGTERM (the parent ending a
+    worker that did not stop in time) exits at once but runs the task's cleanup
+    (``finally`` blocks, ``with`` exits), so a process the task started — an adapter —
+    is ended with it. The parent kills a worker that is still there a second later."""
     worker_signals()
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 def _watch_parent(parent: int) -> None:
@@ -193,6 +201,8 @@ def _run(fn: Callable[[Any], Any], arg: Any, task: int) -> tuple[Any, ...]:
         return ("ok", task, value, time.perf_counter() - started)
     except (Stop, KeyboardInterrupt):
         return ("stopped", task, None, time.perf_counter() - started)
+    except SystemExit:
+        raise  # SIGTERM: the worker ends
     except BaseException as exc:
         return ("error", task, _describe(exc), time.perf_counter() - started)
 
