@@ -49,8 +49,12 @@ def test_check_rows_are_the_same_for_every_jobs(monkeypatch: pytest.MonkeyPatch)
     # stages and cases side by side and assembling the rows in stage order.
     monkeypatch.setattr(check, "_stage_prove", _fake_prove)
     seen: list[tuple[str, str]] = []
-    one = check.run_check(60, 0.0, jobs=1)
-    two = check.run_check(60, 0.0, on_row=lambda r: seen.append((r.stage, r.profile)), jobs=2)
+    one, stopped_one = check.run_check(60, 0.0, jobs=1)
+    two, stopped_two = check.run_check(
+        60, 0.0, on_row=lambda r: seen.append((r.stage, r.profile)), jobs=2
+    )
+    assert stopped_one is None
+    assert stopped_two is None
     key = [(r.stage, r.profile, r.outcome, r.as_expected) for r in one]
     assert [(r.stage, r.profile, r.outcome, r.as_expected) for r in two] == key
     assert [k[:2] for k in key] == [

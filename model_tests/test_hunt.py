@@ -231,7 +231,10 @@ def test_cli_hunt_list(capsys: pytest.CaptureFixture[str]) -> None:
 )
 def test_invalid_hunt_arguments(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
-    assert "snapsync: error:" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("snapsync")
+    assert "error:" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 # -- the findings, kept as regressions ----------------------------------------------------------

@@ -323,7 +323,6 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-@pytest.mark.skip(reason="needs the cooperative stop of spec.robust.stop (robustness branch)")
 def test_ctrl_c_keeps_the_partial_report_exits_130_and_leaves_no_worker(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [

@@ -10,15 +10,20 @@ deterministically (:mod:`spec.hunt.swarm`); ``--engine hypothesis`` runs them un
 Hypothesis's stateful engine (what the pytest suite does). Reports the steps run,
 steps per second, the coverage of hazard-relevant situations, and each violation:
 its invariant id, the time it took to find, the length of the shrunk run, and the
-trace file that ``snapsync replay`` reproduces and renders. Exit status: 0 when nothing was
-found, 1 when a violation was found, 2 on bad input.
+trace file that ``snapsync replay`` reproduces and renders. The hunt ends within
+``--budget`` plus at most 5 s (saving the trace of a violation found at the end).
+Ctrl-C stops it and prints the partial report of what ran and was found so far.
+Exit status: 0 when nothing was found, 1 when a violation was found, 2 on bad
+input, 130 when interrupted.
 
 ``--jobs N`` (default: the number of cores) runs the campaigns' calls on N worker
 processes. Every call has its own seed, fixed by the schedule
 (:mod:`spec.hunt.schedule`), so the findings, the shrunk traces and the counts are the
 same for every N whenever the same calls run: with ``--rounds`` (a fixed amount of
 work), or when every campaign has failed; a ``--budget`` decides how many calls run,
-and that depends on the machine's speed.
+and that depends on the machine's speed. The budget and Ctrl-C work the same with
+workers: each call stops at the end of the budget, and Ctrl-C stops every worker and
+keeps what each call did.
 """
 
 from __future__ import annotations
@@ -26,19 +31,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from impl.errors import InvalidInput
 from impl.profile import PROFILES, get_profile
 from spec.hunt.campaigns import CAMPAIGNS, LIMITATION_CAMPAIGNS, get_campaign
 from spec.hunt.runner import ENGINES, HuntReport, hunt
 from spec.hunt.swarm import SHRINK_RUNS
 from spec.parallel import jobs_argument
+from spec.robust.options import MAX_COUNT, count, seconds, seed
+from spec.robust.output import writable_dir
+from spec.robust.stop import exit_status
 
 __all__ = ["register"]
 
@@ -65,9 +71,13 @@ def register(sub: Any) -> None:
         help="switch a hazard on in addition (repeatable)",
     )
     parser.add_argument(
-        "--budget", type=float, default=60.0, metavar="SECONDS", help="time budget (default 60)"
+        "--budget",
+        type=seconds(positive=True),
+        default=60.0,
+        metavar="SECONDS",
+        help="time budget, > 0 (default 60)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    parser.add_argument("--seed", type=seed, default=0, help="base seed (default 0)")
     parser.add_argument(
         "--campaign",
         action="append",
@@ -78,17 +88,22 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--engine",
         default="swarm",
-        metavar="{" + ",".join(ENGINES) + "}",
+        choices=ENGINES,
         help="swarm: the machines' rules driven by a seeded generator with a deterministic "
         "shrinker (fast; default); hypothesis: Hypothesis's stateful engine",
     )
     parser.add_argument(
-        "--examples", type=int, default=25, help="Hypothesis examples per call (default 25)"
+        "--examples",
+        type=count(1, MAX_COUNT),
+        default=25,
+        help="Hypothesis examples per call (default 25)",
     )
-    parser.add_argument("--walks", type=int, default=10, help="swarm walks per call (default 10)")
+    parser.add_argument(
+        "--walks", type=count(1, MAX_COUNT), default=10, help="swarm walks per call (default 10)"
+    )
     parser.add_argument(
         "--shrink-runs",
-        type=int,
+        type=count(1, MAX_COUNT),
         default=SHRINK_RUNS,
         metavar="N",
         help=f"swarm: candidate runs to shrink each violation (default {SHRINK_RUNS}; "
@@ -96,7 +111,7 @@ def register(sub: Any) -> None:
     )
     parser.add_argument(
         "--shrink-budget",
-        type=float,
+        type=seconds(),
         default=60.0,
         metavar="SECONDS",
         help="swarm: at most this long to shrink each violation (default 60; a safety net: "
@@ -104,7 +119,7 @@ def register(sub: Any) -> None:
     )
     parser.add_argument(
         "--rounds",
-        type=int,
+        type=count(1, MAX_COUNT),
         default=None,
         metavar="N",
         help="stop after N rounds of the campaigns: a fixed amount of work, the same on any "
@@ -131,20 +146,10 @@ def register(sub: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     if args.list:
         return _list(args.json)
-    if args.budget <= 0:
-        raise InvalidInput(f"--budget must be positive, got {args.budget}")
-    if args.engine not in ENGINES:
-        raise InvalidInput(f"unknown engine {args.engine!r}; known: {', '.join(ENGINES)}")
-    for flag in ("examples", "walks", "shrink_runs"):
-        if getattr(args, flag) <= 0:
-            name = flag.replace("_", "-")
-            raise InvalidInput(f"--{name} must be positive, got {getattr(args, flag)}")
-    if args.rounds is not None and args.rounds <= 0:
-        raise InvalidInput(f"--rounds must be positive, got {args.rounds}")
-    if args.shrink_budget < 0:
-        raise InvalidInput(f"--shrink-budget must not be negative, got {args.shrink_budget}")
     profile = get_profile(args.profile, args.hazard)
     campaigns = [get_campaign(name) for name in args.campaign] or None
+    # Checked before the hunt: a finding must never be lost to an unwritable directory.
+    traces = writable_dir("--traces", args.traces, create=False)
     err = Console(stderr=True)
     columns = (
         TextColumn("[bold]hunt[/] {task.fields[profile]}"),
@@ -186,7 +191,7 @@ def _run(args: argparse.Namespace) -> int:
             budget_s=args.budget,
             seed_base=args.seed,
             examples_per_call=args.examples,
-            trace_dir=Path(args.traces),
+            trace_dir=traces,
             campaigns=campaigns,
             include_limitations=args.include_limitations,
             stop_on_first=args.stop_on_first,
@@ -202,9 +207,7 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(report.as_json(), indent=2, sort_keys=True))
     else:
         _print(report)
-    if report.stopped is not None:
-        return 130  # Ctrl-C: the partial report above, then 128 + SIGINT
-    return 1 if report.violations else 0
+    return exit_status(report.stopped, 1 if report.violations else 0)
 
 
 def _list(as_json: bool) -> int:
@@ -241,7 +244,10 @@ def _print(report: HuntReport) -> None:
         f"{report.elapsed_s:.1f} s"
     )
     if report.stopped is not None:
-        out.print(f"[yellow]stopped ({report.stopped}): a partial report of the calls done[/]")
+        out.print(
+            f"[yellow]stopped ({report.stopped}) after {report.elapsed_s:.1f} s of the "
+            f"{report.budget_s:g} s budget: a partial report[/]"
+        )
     if report.violations:
         table = Table(title="violations")
         for col in ("id", "campaign", "found after", "shrunk steps", "trace", "detail"):
@@ -252,7 +258,7 @@ def _print(report: HuntReport) -> None:
                 v.campaign,
                 f"{v.time_to_find_s:.2f} s",
                 str(v.shrunk_steps),
-                v.trace or "-",
+                v.trace or (f"not saved: {v.trace_error}" if v.trace_error else "-"),
                 v.detail[:80],
             )
         out.print(table)
@@ -262,6 +268,8 @@ def _print(report: HuntReport) -> None:
                     f"[yellow]{v.id} ({v.campaign})[/]: shrinking was cut by --shrink-budget; "
                     "its trace may differ between runs (raise --shrink-budget)"
                 )
+    elif report.stopped is not None:
+        out.print("[yellow]no violation found before the stop[/]")
     else:
         out.print("[green]no violation found[/]")
     for lim in report.limitations:

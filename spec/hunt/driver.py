@@ -66,6 +66,7 @@ from spec.model.invariants import (
     check_i14_anchor_term,
 )
 from spec.model.state import InFlight, World, WorldSetup, bond_key
+from spec.robust.stop import stop_point
 from spec.sim.simulator import node_summaries
 from spec.sim.trace import TraceWriter, end_record, header_record, step_record
 
@@ -252,7 +253,12 @@ class Driver:
     # -- one action -------------------------------------------------------------------------
 
     def act(self, t: Transition) -> Transition:
-        """Commit transition ``t`` (computed from :attr:`world`): check, count, record it."""
+        """Commit transition ``t`` (computed from :attr:`world`): check, count, record it.
+
+        A stop point first (:mod:`spec.robust.stop`): Ctrl-C or the hunt's budget
+        discards ``t`` uncommitted and unwinds the run.
+        """
+        stop_point()
         raw = self.checker.check(t)
         self.steps += 1
         if self.record:

@@ -214,6 +214,17 @@ class RunRecord:
     program: list[str]
     trace: str | None
     final: bool
+    trace_error: str | None = None
+    """Why the trace could not be saved (the finding stands without it)."""
+
+
+def _save_trace(d: Driver, path: Path, meta: dict[str, Any]) -> tuple[str | None, str | None]:
+    """Save a failing run's trace; return (path, None), or (None, why) if it cannot be
+    written: an I/O error must not replace the finding it was meant to document."""
+    try:
+        return str(d.write_trace(path, seed=SESSION.seed, meta=meta)), None
+    except OSError as exc:
+        return None, f"cannot write the trace {path}: {exc.strerror or exc}"
 
 
 @dataclass(slots=True)
@@ -670,6 +681,7 @@ class GroupMachine(RuleBasedStateMachine):
             SESSION.first_failure_at = time.perf_counter()
         final = _is_final() if self.final is None else self.final
         trace: str | None = None
+        trace_error: str | None = None
         if final and self.d is not None:
             path = SESSION.trace_path(self.campaign.name, finding.id)
             meta = {
@@ -679,7 +691,7 @@ class GroupMachine(RuleBasedStateMachine):
                     "program": list(self.program),
                 }
             }
-            trace = str(self.d.write_trace(path, seed=SESSION.seed, meta=meta))
+            trace, trace_error = _save_trace(self.d, path, meta)
         SESSION.failures.append(
             RunRecord(
                 self.campaign.name,
@@ -689,6 +701,7 @@ class GroupMachine(RuleBasedStateMachine):
                 list(self.program),
                 trace,
                 final,
+                trace_error if final else None,
             )
         )
         seed = "derandomized" if SESSION.seed is None else SESSION.seed
@@ -697,18 +710,19 @@ class GroupMachine(RuleBasedStateMachine):
             f"{finding.id} violated after model step {finding.step}"
             f"{'' if finding.node is None else ' at ' + finding.node}: {finding.detail}\n"
             f"campaign={self.campaign.name} profile={self.profile.name} seed={seed} "
-            f"trace={trace or '(saved on the shrunk replay)'}",
+            f"trace={trace or trace_error or '(saved on the shrunk replay)'}",
         )
 
     def _limitation(self, finding: Finding) -> None:
         final = _is_final() if self.final is None else self.final
         if SESSION.fatal_limitations:
             self._fail(finding)
-        trace = None
+        trace: str | None = None
+        trace_error: str | None = None
         if self.d is not None and not any(r.finding.id == finding.id for r in SESSION.limitations):
             path = SESSION.trace_path(self.campaign.name, f"limitation-{finding.id}")
             meta = {"hunt": {"campaign": self.campaign.name, "limitation": finding.as_json()}}
-            trace = str(self.d.write_trace(path, seed=SESSION.seed, meta=meta))
+            trace, trace_error = _save_trace(self.d, path, meta)
         SESSION.limitations.append(
             RunRecord(
                 self.campaign.name,
@@ -718,6 +732,7 @@ class GroupMachine(RuleBasedStateMachine):
                 list(self.program),
                 trace,
                 final,
+                trace_error,
             )
         )
 

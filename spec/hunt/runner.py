@@ -1,14 +1,27 @@
 """The hunt runner: the stateful suite against one profile, within a time budget.
 
-:func:`hunt` runs the campaigns (:mod:`spec.hunt.campaigns`) round-robin, each
-call a batch of examples with its own seed (``seed + call number``), until the
-budget is spent. An example is a swarm walk (:mod:`spec.hunt.swarm`, the default
-engine) or a Hypothesis example (``engine="hypothesis"``; the differential
-campaign always runs under Hypothesis). A campaign that fails is shrunk (by the
-swarm shrinker or by Hypothesis), its shrunk replay saved as a trace
-(:mod:`spec.hunt.machine`), and it is not run again; the others go on. With
-``stop_on_first`` the hunt ends at the first violation (the per-hazard measurement
-uses it).
+:func:`hunt` runs the campaigns (:mod:`spec.hunt.campaigns`) round-robin, each call
+a batch of examples with its own seed fixed by the schedule
+(:mod:`spec.hunt.schedule`: slot ``n`` has seed ``seed + n + 1``), until the budget
+is spent, ``rounds`` are done or every campaign has failed. The calls run in this
+process or on ``jobs`` worker processes (:func:`run_call` is what a worker runs);
+the report merges the accepted calls in slot order, so it is the same for every
+``jobs`` whenever the same calls run. An example is a swarm walk
+(:mod:`spec.hunt.swarm`, the default engine) or a Hypothesis example
+(``engine="hypothesis"``; the differential campaign always runs under Hypothesis). A
+campaign that fails is shrunk (by the swarm shrinker or by Hypothesis), its shrunk
+replay saved as a trace (:mod:`spec.hunt.machine`), and it is not run again; the
+others go on. With ``stop_on_first`` the hunt ends at the first violation (the
+per-hazard measurement uses it).
+
+Budget and stops: the whole hunt runs under ``deadline(budget_s)`` and every model
+step is a stop point (:mod:`spec.robust.stop`); a call in a worker runs under what
+was left of the budget when it started. So the hunt ends within the budget plus at
+most :data:`~spec.robust.stop.FINISH_GRACE_S` (the shielded final replay that saves
+a violation found just before the end). Ctrl-C ends it the same way, and
+the report of what was run and found so far comes back with ``stopped`` set. A
+trace that cannot be written (an unwritable ``trace_dir``) never replaces its
+finding: the violation is reported with ``trace: null`` and ``trace_error``.
 
 Limitations: a finding that is a documented limitation of the reference (H16,
 L4: a quorum that cannot commit because its voters are themselves catching up)
@@ -20,7 +33,6 @@ counterexample — excluded by that explicit switch, never silently.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import gc
 import json
@@ -46,7 +58,7 @@ from spec.hunt.machine import SESSION, HuntFailure, RunRecord, Session, machine_
 from spec.hunt.schedule import FOUND, Schedule, Slot, Slots, run_slots
 from spec.hunt.swarm import COARSE, SHRINK_RUNS, Mode, run_walks
 from spec.parallel.pool import note
-from spec.robust.stop import Stop, StopReason
+from spec.robust.stop import Stop, StopReason, deadline
 
 __all__ = [
     "DOCUMENTED_LIMITATIONS",
@@ -89,9 +101,11 @@ class ViolationReport:
     trace: str | None
     seed: int
     program: list[str]
+    trace_error: str | None = None
+    """Why no trace was saved (e.g. the trace directory is not writable), if so."""
     shrink: str | None = None
     """How the swarm shrinker ended (:class:`spec.hunt.swarm.Shrunk`: ``converged``,
-    ``runs`` or ``time``); None when not shrunk by it."""
+    ``runs``, ``time`` or ``stopped``); None when not shrunk by it."""
 
     def as_json(self) -> dict[str, Any]:
         """Return the JSON form."""
@@ -104,6 +118,7 @@ class ViolationReport:
             "shrunk_steps": self.shrunk_steps,
             "model_steps": self.model_steps,
             "trace": self.trace,
+            "trace_error": self.trace_error,
             "seed": self.seed,
             "program": self.program,
             "shrink": self.shrink,
@@ -395,16 +410,19 @@ def hunt(
             staging,
         )
         live = _Live(report, progress, started)
-        slots = run_slots(
-            schedule,
-            functools.partial(run_call, settings),
-            jobs=jobs,
-            budget_s=budget_s,
-            started=started,
-            stop_on_first=stop_on_first,
-            on_result=live.result,
-            on_tick=live.tick,
-        )
+        # Every model step is a stop point: in this process (jobs=1) the deadline stops
+        # the call in progress; a worker gets what is left of it with each call.
+        with deadline(budget_s):
+            slots = run_slots(
+                schedule,
+                functools.partial(run_call, settings),
+                jobs=jobs,
+                budget_s=budget_s,
+                started=started,
+                stop_on_first=stop_on_first,
+                on_result=live.result,
+                on_tick=live.tick,
+            )
         _merge(report, slots, staging, final_dir)
     report.stopped = slots.stopped if slots.stopped != "budget" else None
     report.elapsed_s = time.perf_counter() - started
@@ -506,6 +524,7 @@ def _run_call(settings: CallSettings, slot: Slot) -> CallResult:
             "campaign": campaign.name,
             "detail": record.finding.detail,
             "trace": record.trace,
+            "trace_error": record.trace_error,
         }
         for record in SESSION.limitations
     ]
@@ -562,21 +581,30 @@ def _staging(final_dir: Path) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _kept(final_dir: Path, trace: str | None) -> str | None:
-    """Return where a staged file is once moved to ``final_dir`` (None if it was not)."""
-    if trace is None:
-        return None
-    target = final_dir / Path(trace).name
-    return str(target) if target.exists() else None
+def _keep(
+    final_dir: Path, staged: str | None, errors: dict[str, str]
+) -> tuple[str | None, str | None]:
+    """Return where a staged file is once moved to ``final_dir`` (None if it was not), and
+    why it could not be moved (``errors``: by file name), if so."""
+    if staged is None:
+        return None, None
+    name = Path(staged).name
+    target = final_dir / name
+    if name in errors:
+        return None, errors[name]
+    return (str(target), None) if target.exists() else (None, None)
 
 
 def _merge(report: HuntReport, slots: Slots[CallResult], staging: Path, final_dir: Path) -> None:
     """Add the accepted calls to ``report`` in slot order, and keep their files."""
     seen_limitations: set[str] = set()
+    errors: dict[str, str] = {}
     for number, r in slots.in_order():
         for name in r.files:
-            with contextlib.suppress(OSError):  # then reported as a missing trace
+            try:
                 shutil.move(staging / name, final_dir / name)
+            except OSError as exc:  # the finding is kept, with why its trace is missing
+                errors[name] = f"cannot write {final_dir / name}: {exc.strerror or exc}"
         stats = report.campaigns[r.campaign]
         stats.calls += 1
         stats.examples += r.examples
@@ -594,10 +622,12 @@ def _merge(report: HuntReport, slots: Slots[CallResult], staging: Path, final_di
             if ident in seen_limitations:
                 continue
             seen_limitations.add(ident)
+            trace, error = _keep(final_dir, lim["trace"], errors)
             report.limitations.append(
                 {
                     **lim,
-                    "trace": _kept(final_dir, lim["trace"]),
+                    "trace": trace,
+                    "trace_error": lim["trace_error"] or error,
                     "documented": DOCUMENTED_LIMITATIONS.get(ident, {}).get("doc"),
                 }
             )
@@ -605,7 +635,8 @@ def _merge(report: HuntReport, slots: Slots[CallResult], staging: Path, final_di
             stats.failed = True
             v = r.violation
             v.time_to_find_s += slots.dispatched.get(number, 0.0)
-            v.trace = _kept(final_dir, v.trace)
+            v.trace, error = _keep(final_dir, v.trace, errors)
+            v.trace_error = v.trace_error or error
             report.violations.append(v)
 
 
@@ -669,9 +700,12 @@ def _violation(
             seed=run_seed,
             program=record.program if record is not None else [],
         )
-    trace = record.trace
+    trace, trace_error = record.trace, record.trace_error
     if trace is None and campaign.differential:
-        trace = _save_program(trace_dir, campaign.name, record, run_seed)
+        try:
+            trace = _save_program(trace_dir, campaign.name, record, run_seed)
+        except OSError as exc:
+            trace_error = f"cannot write the program: {exc.strerror or exc}"
     return ViolationReport(
         id=record.finding.id,
         campaign=campaign.name,
@@ -683,6 +717,7 @@ def _violation(
         trace=trace,
         seed=run_seed,
         program=record.program,
+        trace_error=trace_error,
     )
 
 

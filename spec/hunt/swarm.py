@@ -56,6 +56,7 @@ from spec.hunt.machine import (
     shape_domains,
     write_domain,
 )
+from spec.robust.stop import Stop, shielded, stop_requested
 
 __all__ = [
     "COARSE",
@@ -359,7 +360,11 @@ class _Shrinker:
 
     @property
     def spent(self) -> bool:
-        return self.tried >= self.max_runs or time.perf_counter() >= self.deadline
+        return (
+            self.tried >= self.max_runs
+            or time.perf_counter() >= self.deadline
+            or stop_requested() is not None
+        )
 
     def consider(self, candidate: Program, *, simpler: bool = False) -> bool:
         """Run ``candidate``; keep it (trimmed) if it fails the same way and is smaller —
@@ -487,7 +492,8 @@ class Shrunk:
     limit: str
     """Why it ended: ``converged`` (a whole round of passes changed nothing) or ``runs``
     (``max_runs`` reached) — both deterministic — or ``time`` (the deadline passed
-    first: the program depends on the machine's speed)."""
+    first) or ``stopped`` (Ctrl-C, the hunt's budget): then the program depends on the
+    machine's speed."""
 
 
 SHRINK_RUNS = 1_000
@@ -507,22 +513,29 @@ def shrink(run: Run, profile: Profile, *, deadline: float, max_runs: int = SHRIN
     ``settle``, and a prefix of the program into one composite call
     (:func:`_prefixes`); simplify arguments. A candidate is kept when it fails with the
     same :func:`failure_key` and is smaller (:func:`_size`: fewer calls first); it
-    is kept trimmed to the calls that ran up to its failure.
+    is kept trimmed to the calls that ran up to its failure. A stop (Ctrl-C, the
+    hunt's budget) ends the shrinking with the smallest program found so far.
     """
     sh = _Shrinker(run, profile, deadline, max_runs)
     progress = True
-    while progress and not sh.spent:
-        progress = sh.drop_rules()
-        progress |= sh.delete_spans()
-        while sh.first_success(_prefixes(sh.best)):
-            progress = True
-        while sh.first_success(_collapses(sh.best)):
-            progress = True
-        while sh.first_success(_shapes(sh.best), simpler=True):
-            progress = True
-        while sh.first_success(_arguments(sh.best), simpler=True):
-            progress = True
-    if not sh.spent:
+    stopped = False
+    try:
+        while progress and not sh.spent:
+            progress = sh.drop_rules()
+            progress |= sh.delete_spans()
+            while sh.first_success(_prefixes(sh.best)):
+                progress = True
+            while sh.first_success(_collapses(sh.best)):
+                progress = True
+            while sh.first_success(_shapes(sh.best), simpler=True):
+                progress = True
+            while sh.first_success(_arguments(sh.best), simpler=True):
+                progress = True
+    except Stop:
+        stopped = True  # the candidate in progress is dropped; ``best`` still fails the same way
+    if stopped or stop_requested() is not None:
+        limit = "stopped"
+    elif not sh.spent:
         limit = "converged"
     elif sh.tried >= sh.max_runs:
         limit = "runs"
@@ -553,7 +566,10 @@ def run_walks(
     failure of the final replay, or None. Shrinking stops after ``shrink_runs``
     candidate runs or ``shrink_budget_s`` seconds, whichever comes first. ``found`` is
     called as soon as a walk fails, before shrinking (the hunt's scheduler then stops
-    running this campaign ahead).
+    running this campaign ahead). A stop during a walk unwinds
+    (:class:`~spec.robust.stop.Stop`); a stop while a failure is shrunk keeps the
+    smallest program so far, whose final replay (that saves the trace) runs
+    :func:`~spec.robust.stop.shielded`, so a found violation is never lost to a stop.
     """
     for k in range(walks):
         rng = random.Random(f"swarm:{run_seed}:{campaign.name}:{k}")
@@ -572,7 +588,11 @@ def run_walks(
             )
             program = shrunk.program
             SESSION.shrink_limit = shrunk.limit
-        final = run_program(program, profile, final=True)
+        try:
+            with shielded():
+                final = run_program(program, profile, final=True)
+        except Stop:
+            return run.failure  # not replayed for its trace: reported with its program
         if final.failure is None:  # pragma: no cover - programs replay deterministically
             raise RuntimeError(f"shrunk program no longer fails: {program.render()}")
         return final.failure

@@ -52,6 +52,7 @@ from pickle import PicklingError
 from types import FrameType
 from typing import Any, Protocol
 
+from impl.errors import InvalidInput, SnapshotSyncError
 from spec.robust.stop import FINISH_GRACE_S, Children, Stop, cooperative, reset, worker_signals
 
 __all__ = [
@@ -75,7 +76,10 @@ class WorkerError(RuntimeError):
     """A task raised an exception in a worker, or a worker died while running one.
 
     ``detail`` is the worker's traceback (or how it died); a task that fails is a bug
-    in the task, never an expected outcome (tasks report findings as values).
+    in the task, never an expected outcome (tasks report findings as values). A task
+    that refuses its input (a :class:`~impl.errors.SnapshotSyncError`, e.g. a trace
+    path it cannot write) is raised in the parent as :class:`~impl.errors.InvalidInput`
+    with the same message instead, which the CLI prints as one line.
     """
 
     def __init__(self, task: int, summary: str, detail: str) -> None:
@@ -203,6 +207,8 @@ def _run(fn: Callable[[Any], Any], arg: Any, task: int) -> tuple[Any, ...]:
         return ("stopped", task, None, time.perf_counter() - started)
     except SystemExit:
         raise  # SIGTERM: the worker ends
+    except SnapshotSyncError as exc:  # bad input the task was given: the parent's to report
+        return ("invalid", task, str(exc), time.perf_counter() - started)
     except BaseException as exc:
         return ("error", task, _describe(exc), time.perf_counter() - started)
 
@@ -477,6 +483,8 @@ class Pool:
         if kind == "error":
             summary, detail = payload
             raise WorkerError(task, summary, detail)
+        if kind == "invalid":
+            raise InvalidInput(payload)
         self._state.done.append(Done(task, payload, seconds, w.index, stopped=kind == "stopped"))
 
     def _died(self, w: _Worker) -> None:

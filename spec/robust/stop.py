@@ -221,7 +221,12 @@ class _Stopping:
 def stopping() -> _Stopping:
     """Run a block of cooperative work; a stop (or ``KeyboardInterrupt``) ends the block
     quietly and is recorded in the yielded :class:`Stopped`, so the partial result
-    assembled so far can be returned and reported."""
+    assembled so far can be returned and reported.
+
+    An interrupt stays requested after the block, so the work around it (``check``
+    around the hunt) stops at its next stop point too; :func:`reset` (or the end of
+    :func:`signals_handled`) clears it.
+    """
     return _Stopping()
 
 

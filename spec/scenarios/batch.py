@@ -16,6 +16,7 @@ from pathlib import Path
 
 from impl.profile import Profile
 from spec.parallel import Mapped, map_ordered
+from spec.robust.output import io_errors
 from spec.scenarios import SCENARIOS
 from spec.scenarios.registry import Case, CaseResult, run_case
 from spec.sim.trace import TraceWriter
@@ -51,7 +52,10 @@ def trace_path(trace_dir: str | Path, profile: Profile, case: Case) -> Path:
 def run_task(task: CaseTask) -> CaseResult:
     """Run one case (in a worker process, or in this one)."""
     case = task.resolve()
-    trace = TraceWriter.open(task.trace) if task.trace is not None else None
+    trace = None
+    if task.trace is not None:
+        with io_errors("--trace-dir", task.trace):
+            trace = TraceWriter.open(task.trace)
     return run_case(case, task.profile, seed=task.seed, trace=trace)
 
 

@@ -21,6 +21,10 @@ redrawn by the model from the seed (:class:`~spec.model.state.ElectionTiming`,
 recorded in ``join_late``'s arguments), as mosaik redraws it at every re-arm.
 Events at the same time run in a fixed order: due polls, then scheduled calls
 (the scenario's script), then deliveries, each in scheduling order.
+
+Every step is a stop point (:func:`spec.robust.stop.stop_point`): Ctrl-C or a time
+budget ends a run between two steps, so the world and the trace stay consistent
+(:meth:`Simulator.finish` still writes the end record of what ran).
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ from spec.model.actions import (
 from spec.model.faults import CORRUPTIONS, Fault
 from spec.model.invariants import Checker, Violation
 from spec.model.state import ElectionTiming, World, WorldSetup, bond_key
+from spec.robust.stop import stop_point
 from spec.sim.latency import LatencyModel
 from spec.sim.trace import TraceWriter, end_record, header_record, step_record
 
@@ -153,7 +158,11 @@ class Simulator:
     # -- stepping -------------------------------------------------------------------------
 
     def apply(self, transition: Transition) -> Transition:
-        """Commit ``transition``: check invariants, trace it, schedule what it sent."""
+        """Commit ``transition``: check invariants, trace it, schedule what it sent.
+
+        A stop point first: a stop discards ``transition`` uncommitted.
+        """
+        stop_point()
         self.steps += 1
         found: list[Violation] = []
         if self.checker is not None:
