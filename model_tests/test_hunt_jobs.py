@@ -7,6 +7,7 @@
   workers, spawned workers each with its own hash seed, and the CLI under another
   ``PYTHONHASHSEED``) give identical violations and byte-identical trace files.
 * A call's result does not depend on what its process ran before.
+* With workers the hunt still ends within its budget plus the documented overshoot.
 * Ctrl-C on ``snapsync hunt --jobs 2`` prints the partial report, exits 130 and
   leaves no worker process.
 """
@@ -29,11 +30,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from impl.profile import MOSAIK_0_3_13
+from impl.profile import MOSAIK_0_3_13, REFERENCE
 from spec.hunt.campaigns import CAMPAIGNS, get_campaign
 from spec.hunt.runner import CallResult, CallSettings, hunt, run_call
 from spec.hunt.schedule import FOUND, Schedule, Slot, _Book, run_slots
 from spec.parallel.pool import Done
+from spec.robust.stop import FINISH_GRACE_S
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -308,7 +310,21 @@ def _call(slot: Slot, where: Path) -> CallResult:
     return replace(r, seconds=0.0, cpu_s=0.0, violation=v, limitations=lims)
 
 
-# -- Ctrl-C ---------------------------------------------------------------------------------------
+# -- budget and Ctrl-C ------------------------------------------------------------------------
+
+
+def test_workers_end_within_the_budget_plus_the_documented_overshoot() -> None:
+    # Calls in flight when the budget ends stop at their next model step; a violation
+    # being shrunk is kept with the smallest program so far (its final replay shielded).
+    budget = 3.0
+    started = time.perf_counter()
+    report = hunt(
+        REFERENCE.with_hazards(["H4", "H10"]), budget_s=budget, shrink_budget_s=60, jobs=2
+    )
+    elapsed = time.perf_counter() - started
+    assert elapsed <= budget + FINISH_GRACE_S + 2.0, elapsed  # + starting the workers
+    assert report.stopped is None  # a budget is not an interrupt
+    assert report.violations
 
 
 def _children(pid: int) -> list[int]:

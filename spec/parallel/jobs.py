@@ -10,9 +10,10 @@ process, as before workers existed.
 
 from __future__ import annotations
 
-import argparse
 import os
 from typing import Any
+
+from spec.robust.options import count
 
 __all__ = ["MAX_JOBS", "default_jobs", "jobs_argument", "parse_jobs"]
 
@@ -31,23 +32,13 @@ def default_jobs() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def parse_jobs(text: str) -> int:
-    """The argparse type of ``--jobs``: an integer from 1 to :data:`MAX_JOBS`.
+parse_jobs = count(1, MAX_JOBS)
+"""The argparse type of ``--jobs``: an integer from 1 to :data:`MAX_JOBS`
+(:func:`spec.robust.options.count`: refused with a message naming the option).
 
-    >>> parse_jobs("2")
-    2
-    >>> parse_jobs("0")
-    Traceback (most recent call last):
-    ...
-    argparse.ArgumentTypeError: must be an integer from 1 to 256, got '0'
-    """
-    try:
-        value = int(text, 10)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= MAX_JOBS:
-        raise argparse.ArgumentTypeError(f"must be an integer from 1 to {MAX_JOBS}, got {text!r}")
-    return value
+>>> parse_jobs("2")
+2
+"""
 
 
 def jobs_argument(what: str) -> dict[str, Any]:
