@@ -277,6 +277,7 @@ def test_jobs_2_under_another_hash_seed_gives_identical_findings_and_traces(
     assert two.files == one_process.files
 
 
+@pytest.mark.slow  # hash seeds: covered by the CLI test above; spawn: by test_parallel.py
 def test_spawned_workers_give_identical_findings_and_traces(
     one_process: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -301,7 +302,7 @@ def test_a_call_does_not_depend_on_what_its_process_ran_before(tmp_path: Path) -
 def _call(slot: Slot, where: Path) -> CallResult:
     where.mkdir(exist_ok=True)
     # Not shrunk (the hunts above compare shrunk traces across processes): cheaper.
-    settings = CallSettings(MOSAIK_0_3_13, 25, 10, False, "swarm", 600.0, 1000, where)
+    settings = CallSettings(MOSAIK_0_3_13, 25, 4, False, "swarm", 600.0, 1000, where)
     r = run_call(settings, slot)
     v = r.violation and replace(
         r.violation, time_to_find_s=0.0, trace=r.violation.trace and Path(r.violation.trace).name
