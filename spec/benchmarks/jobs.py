@@ -18,18 +18,22 @@ so both sides pay the same start-up and neither inherits the other's caches:
 
 ``--repeat R`` runs the pairs R times, alternating, and reports medians. On a shared
 machine the wall-clock ratios depend on what else runs; the processor-time figures
-do not.
+do not. Each side also reports the cores it got (processor seconds per wall second):
+when the parallel side got much less than N cores, the machine was busy and its
+wall-clock ratio says little about the workers.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +53,8 @@ class HuntSide:
     elapsed_s: float
     rule_steps_per_s: float
     cpu_ms_per_1000_steps: float
+    cores_used: float
+    """Processor seconds per wall second: how much of the machine the hunt got."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +63,8 @@ class ScenarioSide:
 
     jobs: int
     wall_s: float
+    cpu_s: float
+    """Processor seconds of the command and its workers."""
     results: int
 
 
@@ -89,9 +97,16 @@ class JobsBench:
     check: list[CheckSide]
 
 
-def _cli(*args: str) -> tuple[float, dict[str, Any]]:
-    """Run ``snapsync ARGS --json`` in a fresh process; return its wall seconds and JSON."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _cli(*args: str) -> tuple[float, dict[str, Any], float]:
+    """Run ``snapsync ARGS --json`` in a fresh process; return its wall seconds, its JSON
+    and its processor seconds (its workers' included: they are waited for)."""
     started = time.perf_counter()
+    cpu = _children_cpu()
     out = subprocess.run(
         [sys.executable, "-m", "spec.cli", *args, "--json"],
         capture_output=True,
@@ -99,16 +114,11 @@ def _cli(*args: str) -> tuple[float, dict[str, Any]]:
         check=False,
     )
     wall = time.perf_counter() - started
+    cpu = _children_cpu() - cpu
     if out.returncode not in (0, 1):
         raise RuntimeError(f"snapsync {' '.join(args)} failed: {out.stderr.strip()[-500:]}")
     result: dict[str, Any] = json.loads(out.stdout)
-    return wall, result
-
-
-def _hunt(jobs: int, budget: float, traces: Path) -> dict[str, Any]:
-    args = ["hunt", "--profile", "reference", "--budget", str(budget), "--seed", "0"]
-    _, report = _cli(*args, "--jobs", str(jobs), "--traces", str(traces))
-    return report
+    return wall, result, cpu
 
 
 def _hunt_side(jobs: int, reports: list[dict[str, Any]]) -> HuntSide:
@@ -120,6 +130,7 @@ def _hunt_side(jobs: int, reports: list[dict[str, Any]]) -> HuntSide:
         cpu_ms_per_1000_steps=round(
             statistics.median(1e6 * r["cpu_s"] / max(r["steps"], 1) for r in reports), 1
         ),
+        cores_used=round(statistics.median(r["cpu_s"] / r["elapsed_s"] for r in reports), 2),
     )
 
 
@@ -127,8 +138,19 @@ def _speedless(report: dict[str, Any]) -> list[Any]:
     return [{k: v for k, v in r.items() if k != "wall_s"} for r in report["results"]]
 
 
-def run(jobs: int, budget: float, max_size: int, repeat: int = 1, check: bool = False) -> JobsBench:
-    """Run the measurements (module docstring)."""
+Cli = Callable[..., tuple[float, dict[str, Any], float]]
+"""Runs ``snapsync ARGS --json``: (wall seconds, its JSON, processor seconds)."""
+
+
+def run(
+    jobs: int,
+    budget: float,
+    max_size: int,
+    repeat: int = 1,
+    check: bool = False,
+    cli: Cli = _cli,
+) -> JobsBench:
+    """Run the measurements (module docstring); ``cli`` runs one command (tests pass a fake)."""
     if budget <= 0:
         raise InvalidInput(f"--seconds must be positive, got {budget}")
     if repeat < 1:
@@ -136,23 +158,34 @@ def run(jobs: int, budget: float, max_size: int, repeat: int = 1, check: bool = 
     sides = (1, jobs)
     hunts: dict[int, list[dict[str, Any]]] = {j: [] for j in sides}
     walls: dict[int, list[float]] = {j: [] for j in sides}
-    outputs: dict[int, list[Any]] = {}
-    count = 0
+    cpus: dict[int, list[float]] = {j: [] for j in sides}
+    outputs: list[list[Any]] = []
     with tempfile.TemporaryDirectory(prefix="snapsync-bench-jobs-") as tmp:
         for _ in range(repeat):
             for j in sides:
-                hunts[j].append(_hunt(j, budget, Path(tmp) / f"hunt-{j}"))
+                traces = str(Path(tmp) / f"hunt-{j}")
+                args = ("hunt", "--profile", "reference", "--budget", str(budget), "--seed", "0")
+                _, report, _ = cli(*args, "--jobs", str(j), "--traces", traces)
+                hunts[j].append(report)
             for j in sides:
-                wall, report = _cli("scenarios", "--max-size", str(max_size), "--jobs", str(j))
+                wall, report, cpu = cli("scenarios", "--max-size", str(max_size), "--jobs", str(j))
                 walls[j].append(wall)
-                outputs[j] = _speedless(report)
-                count = len(report["results"])
+                cpus[j].append(cpu)
+                outputs.append(_speedless(report))
     hunt = [_hunt_side(j, hunts[j]) for j in sides]
-    scenarios = [ScenarioSide(j, round(statistics.median(walls[j]), 3), count) for j in sides]
+    scenarios = [
+        ScenarioSide(
+            j,
+            round(statistics.median(walls[j]), 3),
+            round(statistics.median(cpus[j]), 3),
+            len(outputs[0]),
+        )
+        for j in sides
+    ]
     checks: list[CheckSide] = []
     if check:
         for j in (1, default_jobs()):
-            wall, report = _cli("check", "--jobs", str(j))
+            wall, report, _ = cli("check", "--jobs", str(j))
             checks.append(CheckSide(j, round(wall, 3), bool(report["passed"])))
     one, many = hunt
     return JobsBench(
@@ -165,7 +198,7 @@ def run(jobs: int, budget: float, max_size: int, repeat: int = 1, check: bool = 
         scenarios_max_size=max_size,
         scenarios=scenarios,
         scenarios_ratio=round(scenarios[0].wall_s / max(scenarios[1].wall_s, 1e-9), 3),
-        scenarios_identical=outputs[1] == outputs[jobs],
+        scenarios_identical=all(o == outputs[0] for o in outputs),
         check=checks,
     )
 
@@ -219,7 +252,8 @@ def _main(args: argparse.Namespace) -> int:
         print(
             f"  --jobs {h.jobs}: {h.rule_steps_per_s:9.0f} rule steps/s "
             f"({h.rule_steps} in {h.elapsed_s:.1f} s), "
-            f"{h.cpu_ms_per_1000_steps:.0f} ms of processor time per 1000 steps"
+            f"{h.cpu_ms_per_1000_steps:.0f} ms of processor time per 1000 steps, "
+            f"{h.cores_used:.2f} cores used"
         )
     print(
         f"  ratio --jobs {n} / --jobs 1: {result.hunt_ratio:.2f}x rule steps per second "
@@ -230,11 +264,19 @@ def _main(args: argparse.Namespace) -> int:
         f"{result.scenarios[0].results} results):"
     )
     for s in result.scenarios:
-        print(f"  --jobs {s.jobs}: {s.wall_s:6.1f} s")
+        print(
+            f"  --jobs {s.jobs}: {s.wall_s:6.1f} s, {s.cpu_s:.1f} s of processor time "
+            f"({s.cpu_s / max(s.wall_s, 1e-9):.2f} cores used)"
+        )
     same = "identical" if result.scenarios_identical else "DIFFERENT"
     print(f"  ratio --jobs 1 / --jobs {n}: {result.scenarios_ratio:.2f}x wall time; results {same}")
     if result.check:
         print("check:")
         for c in result.check:
             print(f"  --jobs {c.jobs}: {c.wall_s:6.1f} s ({'passed' if c.passed else 'FAILED'})")
+    if result.hunt[1].cores_used < 0.8 * min(n, result.cores):
+        print(
+            f"note: the parallel hunt got {result.hunt[1].cores_used:.2f} of {n} cores: the "
+            "machine was busy, so the wall-clock ratios understate what the workers do"
+        )
     return 0 if result.scenarios_identical else 1
