@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from spec.parallel import MAX_JOBS, Pool, WorkerError, default_jobs, map_ordered, parse_jobs
-from spec.parallel.pool import note
+from spec.parallel.pool import at_worker_exit, note
 from spec.robust.stop import stop_point
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,6 +87,12 @@ def with_a_child(pid_file: str) -> str:
     finally:
         child.kill()
         child.wait()
+
+
+def keeps_a_resource(path: str) -> str:
+    """Register a cleanup that writes ``path`` when the worker ends."""
+    at_worker_exit(lambda: Path(path).write_text("cleaned"))
+    return "registered"
 
 
 def noisy(_: int) -> str:
@@ -256,6 +262,18 @@ def test_a_worker_ended_by_sigterm_ends_the_process_its_task_started(tmp_path: P
         assert alive(child)
     # Leaving the pool terminated the busy worker: its cleanup ended the child.
     assert wait_gone([child]) == []
+
+
+@pytest.mark.parametrize("busy", [False, True], ids=["told to exit", "terminated"])
+def test_a_worker_runs_its_cleanups_when_it_ends(tmp_path: Path, busy: bool) -> None:
+    marker = tmp_path / "cleaned"
+    with Pool(1) as pool:
+        pool.submit(keeps_a_resource, str(marker))
+        assert pool.next_done(timeout=30) is not None
+        if busy:  # still running a task when the pool closes: SIGTERM
+            pool.submit(stubborn, 60.0)
+            time.sleep(0.3)
+    assert marker.read_text() == "cleaned"
 
 
 def test_one_pool_serves_several_maps() -> None:

@@ -11,8 +11,9 @@ the same findings, traces and verdicts; only timings and rates differ.
 * :mod:`spec.parallel.jobs` — the ``--jobs`` option: its default (the cores this
   process may use) and its validation.
 * :mod:`spec.parallel.pool` — :class:`~spec.parallel.pool.Pool`: the worker processes,
-  one task at a time each, cancellation of queued tasks, interrupt (Ctrl-C: workers
-  return their partial results within a grace period) and no orphaned process.
+  one task at a time each, cancellation, notes from running tasks, interrupt (Ctrl-C:
+  workers return their partial results within a grace period), cleanups at a
+  worker's exit (:func:`~spec.parallel.pool.at_worker_exit`) and no orphaned process.
 * :mod:`spec.parallel.ordered` — :func:`~spec.parallel.ordered.map_ordered`: independent
   tasks, results in the tasks' order, costliest started first.
 
@@ -43,18 +44,22 @@ How the commands still to come should use it:
   in the parent.
 * ``conform`` (step vectors) — **shards of cases**: split the selected cases into
   ``jobs`` contiguous shards and run each shard through ``map_ordered`` with a task
-  that starts its own adapter process, runs the shard through ``run_conform`` (its
-  own window, restarts and timeouts) and returns the outcomes; concatenate the shards'
-  outcomes in case order, so the report lists every case in vector order with the
-  same statuses as one adapter would give (the restart count is the sum). An adapter
-  must be started and ended inside the task (``try/finally`` or ``with``): a worker
-  ended by SIGTERM runs that cleanup (:func:`spec.parallel.pool.worker_setup`).
-* ``drive`` (node adapters) — **one task per seeded run**: ``map_ordered`` over the
-  seeds, each task starting its own adapter processes and ending them before it
-  returns (as above), returning the run's verdict and its failing input if any; the
-  parent merges in seed order, and shrinks a failure itself, after the merge, so the
-  shrunk case does not depend on the workers. Each task calls ``stop_point()``
-  between its steps so Ctrl-C returns the runs so far.
+  that runs it through ``run_conform`` (its own adapter process, window, restarts and
+  timeouts) and returns the report; concatenate the shards' outcomes in case order,
+  so the report lists every case in vector order with the statuses one adapter would
+  give (restarts and events added up, ``stopped`` the first shard's). The adapter is
+  started and ended inside the task (``run_conform`` closes it in a ``finally``, which
+  also runs when the pool ends a worker by SIGTERM).
+* ``drive`` (node adapters) — **walks as slots**, the hunt's way: a slot is walk
+  ``k`` of one campaign (seed ``drive:{seed}:{campaign}:{k}``, as today) handed to a
+  :class:`~spec.parallel.pool.Pool` worker, which keeps one shared adapter process for
+  all its walks (started on first use, ended by :func:`~spec.parallel.pool.at_worker_exit`).
+  A walk ignores the failure keys found before it, so the parent accepts a walk run
+  ahead only if it ran with the keys the accepted walks before it had found, and runs
+  it again otherwise (rare: new keys are rare). Shrinking a new key (fresh adapter
+  processes per attempt) is a task of its own, started when its walk is accepted;
+  findings are merged in slot order, so the report is the same for every ``jobs``.
+  Each walk calls ``stop_point()`` between steps, so Ctrl-C returns the walks so far.
 """
 
 from __future__ import annotations

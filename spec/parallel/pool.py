@@ -23,7 +23,9 @@ stops one running task the same way. Leaving the pool (:meth:`Pool.close`, the
 terminated then killed by a :class:`~spec.robust.stop.Children` group — and waits for
 each, so no worker outlives it, whatever ended the block. A worker also exits by
 itself if its parent disappears (killed with SIGKILL): it checks once per
-:data:`ORPHAN_CHECK_S`.
+:data:`ORPHAN_CHECK_S`. A task that leaves something running for the tasks after it
+in the same worker (an adapter process) registers its end with
+:func:`at_worker_exit`, which runs when the worker is told to exit or terminated.
 
 Start method: ``fork`` when the parent has a single thread (workers start in a few
 milliseconds and inherit the imported modules and caches), else ``spawn`` (forking
@@ -33,6 +35,7 @@ depend on it: a task's result depends only on its argument.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import gc
 import multiprocessing
@@ -61,6 +64,7 @@ __all__ = [
     "Pool",
     "WorkerError",
     "Workers",
+    "at_worker_exit",
     "note",
     "start_method",
     "worker_setup",
@@ -175,6 +179,7 @@ class _Current:
 
     conn: Connection | None = None
     task: int | None = None
+    cleanups: list[Callable[[], object]] = field(default_factory=list)
 
 
 _CURRENT = _Current()
@@ -214,10 +219,20 @@ def _run(fn: Callable[[Any], Any], arg: Any, task: int) -> tuple[Any, ...]:
 
 
 def _worker_main(conn: Connection, parent: int) -> None:
-    """A worker's loop: receive a task, run it, send back its result, until told to exit."""
+    """A worker's loop: receive a task, run it, send back its result, until told to exit;
+    then run the cleanups tasks registered (:func:`at_worker_exit`)."""
     worker_setup()
     _watch_parent(parent)
     _CURRENT.conn = conn
+    try:
+        _serve(conn)
+    finally:
+        for cleanup in reversed(_CURRENT.cleanups):
+            with contextlib.suppress(Exception):
+                cleanup()
+
+
+def _serve(conn: Connection) -> None:
     while True:
         try:
             message = conn.recv()
@@ -240,6 +255,17 @@ def _worker_main(conn: Connection, parent: int) -> None:
             return
         except Exception as exc:  # the value cannot be pickled: a bug in the task
             _send(conn, ("error", task, _describe(exc), reply[3]))
+
+
+def at_worker_exit(cleanup: Callable[[], object]) -> None:
+    """Run ``cleanup`` when this worker ends — told to exit, or terminated (SIGTERM) — e.g.
+    to end an adapter process a worker keeps for all its tasks (conform, drive). Outside
+    a worker it runs when the interpreter exits. (A worker killed with SIGKILL runs
+    nothing: an adapter then sees its input closed.)"""
+    if _CURRENT.conn is not None:
+        _CURRENT.cleanups.append(cleanup)
+    else:
+        atexit.register(cleanup)
 
 
 # -- the parent side ------------------------------------------------------------------------------
