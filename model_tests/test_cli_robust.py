@@ -503,20 +503,20 @@ def files(tmp_path_factory: pytest.TempPathFactory, small_trace: Path) -> dict[s
     }
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_cli_fuzzer_no_traceback_and_one_line_errors(
     files: dict[str, str], data: st.DataObject, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Any command with any options: exit 0, 1 or 2; an error is one line; no traceback,
-    no internal error (status 70). Each run is stopped after 2 s (a budget), in a scratch
+    no internal error (status 70). Each run is stopped after 1 s (a budget), in a scratch
     directory (relative paths it draws, such as ``--dot nan``, are written there)."""
     argv = data.draw(invocations(files))
     stop.reset()
     cwd = os.getcwd()
     os.chdir(files["dir"])
     try:
-        with stop.deadline(2.0):
+        with stop.deadline(1.0):
             status = main(argv)
     finally:
         os.chdir(cwd)

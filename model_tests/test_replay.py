@@ -215,3 +215,35 @@ def test_render_labels_and_truncation(
     offer = {"type": "SnapshotOffer", "info": {"anchor": {"term": 1, "index": 5}, "items_count": 3}}
     assert describe_message(offer) == "SnapshotOffer (1,5) n=3"
     assert describe_message({"type": "RequestSnapshot"}) == "RequestSnapshot"
+
+
+def test_a_version_1_trace_is_upgraded_by_re_verifying_it() -> None:
+    """``python -m spec.sim.upgrade``: a version-1 trace (no world digests, no rewritten
+    messages, corrupt_response's delta as drawn) is re-executed and re-recorded; a line
+    the model does not reproduce is refused."""
+    from spec.sim.upgrade import upgrade_v1
+
+    v2 = (Path(__file__).resolve().parent.parent / "docs/findings/H10.trace.jsonl").read_text(
+        encoding="utf-8"
+    )
+    lines = v2.splitlines()
+    v1 = []
+    for line in lines:
+        record = json.loads(line)
+        record.pop("world", None)
+        record.pop("rewritten", None)
+        if record["type"] == "header":
+            record["version"] = 1
+        if record.get("action") == "corrupt_response":
+            record["args"]["delta"] = -1  # version 1 recorded the drawn delta
+        v1.append(canonical_json(record))
+    assert upgrade_v1(v1) == lines
+    with pytest.raises(TraceError, match="version 1"):
+        replay_lines(v1)
+    broken = list(v1)
+    step = json.loads(broken[5])
+    step["now_ms"] += 1
+    broken[5] = canonical_json(step)
+    with pytest.raises(TraceError) as info:
+        upgrade_v1(broken)
+    assert info.value.line == 6

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from impl.errors import InvalidInput
-from spec.robust import stop
+from spec.robust import jsonlines, stop
 from spec.robust.jsonlines import LineError, parse_lines, read_lines, read_text
 from spec.robust.options import MAX_ITEMS, check_range, count, int_list, probability, seconds, seed
 from spec.robust.output import OutputError, io_errors, writable_dir, writable_file
@@ -120,6 +120,14 @@ def test_jsonlines_field_path_and_canonical_form(tmp_path: Path) -> None:
     assert read_text(_write(tmp_path, b"")) == []
     with pytest.raises(InvalidInput, match="cannot read"):
         read_text(tmp_path / "missing.jsonl")
+    with pytest.raises(InvalidInput, match="Is a directory"):
+        read_text(tmp_path)
+
+
+def test_an_endless_file_is_refused_at_the_size_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jsonlines, "MAX_FILE_BYTES", 1 << 16)
+    with pytest.raises(InvalidInput, match="larger than 65536 bytes"):
+        read_text("/dev/zero")
 
 
 # -- output paths ------------------------------------------------------------------------------
@@ -199,6 +207,11 @@ def test_signals_first_is_cooperative_second_is_immediate() -> None:
         assert stopped.reason == "interrupt"
     with stop.signals_handled(), pytest.raises(KeyboardInterrupt):
         _interrupt()  # outside any cooperative block: at once
+    with stop.signals_handled(), stop.stopping() as terminated:
+        os.kill(os.getpid(), signal.SIGTERM)  # SIGTERM is the same stop, exit 143
+        stop.stop_point()
+    assert terminated.reason == "terminate"
+    assert stop.exit_status(terminated.reason, 0) == stop.TERMINATED
 
 
 def test_children_never_outlive_their_block() -> None:
@@ -225,3 +238,36 @@ def test_children_never_outlive_their_block() -> None:
     quick.reap()
     stubborn.stdout.close()
     assert stubborn.returncode == -signal.SIGKILL
+
+
+WORKER = """
+import time
+from spec.robust.stop import Stop, stop_point, worker_signals
+worker_signals()
+print("ready", flush=True)
+done = 0
+try:
+    while True:
+        stop_point()
+        done += 1
+        time.sleep(0.001)
+except Stop as stop:
+    print(f"partial {done} {stop.reason}", flush=True)
+"""
+
+
+def test_a_worker_returns_its_partial_result_on_sigint() -> None:
+    """The design #15's workers follow: SIGINT (sent to the whole process group by the
+    terminal) makes a worker stop at its next stop point and hand back what it did."""
+    with stop.Children(grace_s=5.0) as children:
+        worker = subprocess.Popen([sys.executable, "-c", WORKER], stdout=subprocess.PIPE, text=True)
+        children.add(worker)
+        assert worker.stdout is not None
+        assert worker.stdout.readline().strip() == "ready"
+        worker.send_signal(signal.SIGINT)
+        words = worker.stdout.readline().split()
+        assert worker.wait(timeout=10) == 0
+        worker.stdout.close()
+    assert words[0] == "partial"
+    assert int(words[1]) >= 0
+    assert words[2] == "interrupt"

@@ -4,8 +4,9 @@ A JSON-lines file (a trace, an implementation's event log, a stream of adapter
 answers) is read with the rules of a verifier, and every refusal names the line
 (1-based) and the field (a dotted path inside the line's value):
 
-* the bytes are UTF-8 (an invalid byte is reported at its line), without a
-  byte-order mark;
+* the file holds at most :data:`MAX_FILE_BYTES` (a device such as ``/dev/zero``
+  never exhausts memory), in UTF-8 (an invalid byte is reported at its line),
+  without a byte-order mark;
 * every line ends with ``\\n`` — a missing final newline means a truncated file —
   and no line is empty or ends with ``\\r``;
 * each line is one JSON value parsed by :func:`impl.codec.parse_json` (duplicate
@@ -32,7 +33,10 @@ from typing import Any
 from impl.codec import canonical_json, parse_json
 from impl.errors import CodecError, InvalidInput
 
-__all__ = ["Line", "LineError", "parse_lines", "read_lines", "read_text"]
+__all__ = ["MAX_FILE_BYTES", "Line", "LineError", "parse_lines", "read_lines", "read_text"]
+
+MAX_FILE_BYTES = 1 << 30
+"""Largest file a reader accepts (1 GiB; the 100,000-item frozen case's trace: 16 MB)."""
 
 
 class LineError(InvalidInput):
@@ -63,9 +67,12 @@ def read_text(path: str | Path, what: str = "file") -> list[str]:
     are not UTF-8, a byte-order mark, or a missing final newline.
     """
     try:
-        data = Path(path).read_bytes()
+        with Path(path).open("rb") as stream:
+            data = stream.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise InvalidInput(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise InvalidInput(f"cannot read {what} {path}: larger than {MAX_FILE_BYTES} bytes")
     if data.startswith(b"\xef\xbb\xbf"):
         raise LineError(1, "", "starts with a UTF-8 byte-order mark", what)
     try:
