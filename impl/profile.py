@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from impl.errors import UnknownHazard, UnknownProfile
+from impl.registry import tagged
 
 __all__ = [
     "MOSAIK_0_3_13",
@@ -75,6 +76,7 @@ _DESCRIPTIONS: dict[Hazard, str] = {
 }
 
 
+@tagged("Profile")
 @dataclass(frozen=True, slots=True)
 class Profile:
     """A named set of enabled hazard switches.

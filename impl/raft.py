@@ -2,7 +2,7 @@
 
 mosaik: ``src/groups/raft/{role,follower,leader,candidate,shared}.rs`` and
 ``storage.rs``. Each step is a pure function ``(node, ctx, ...) -> (node, effects)``
-over :class:`~impl.node.NodeState`; :mod:`impl.node` composes them into
+over :class:`~impl.node_state.NodeState`; :mod:`impl.node` composes them into
 ``node_receive`` / ``node_poll`` (the dispatch and poll order of §0).
 
 What this Raft is, and is not (mosaik 0.3.13/0.3.18):
@@ -59,7 +59,7 @@ from impl.messages import (
     SnapshotOffer,
     Vote,
 )
-from impl.node import (
+from impl.node_state import (
     CandidateRole,
     Committee,
     FollowerRole,
@@ -67,7 +67,6 @@ from impl.node import (
     NodeContext,
     NodeState,
     Preference,
-    ProviderState,
 )
 from impl.profile import Hazard
 from impl.provider import (
@@ -76,8 +75,9 @@ from impl.provider import (
     provider_receive,
     safe_to_prune_prefix,
 )
+from impl.provider_state import ProviderState
 from impl.records import evolve
-from impl.session import SessionContext
+from impl.session_state import SessionContext
 from impl.types import U64_MAX, Cursor, Index, PeerId, Term, check_u64, saturating_next
 
 __all__ = [

@@ -23,3 +23,16 @@ settings.register_profile(
     print_blob=True,
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_collection_modifyitems(config: object, items: list[object]) -> None:
+    """Leave ``@pytest.mark.slow`` tests out unless ``SNAPSYNC_SLOW=1`` (a faster test covers
+    the same property in the default run; the slow one is the long measurement)."""
+    if os.environ.get("SNAPSYNC_SLOW") == "1":
+        return
+    import pytest
+
+    skip = pytest.mark.skip(reason="slow: run with SNAPSYNC_SLOW=1")
+    for item in items:
+        if "slow" in getattr(item, "keywords", {}):
+            item.add_marker(skip)  # type: ignore[attr-defined]

@@ -25,16 +25,8 @@ from impl.collections.map import MapInsert
 from impl.config import Config
 from impl.effects import Broadcast, Effect, Send
 from impl.messages import FetchDataRequest, FetchDataResponse, Message, SnapshotOffer
-from impl.node import (
-    LeaderRole,
-    NodeContext,
-    NodeState,
-    Preference,
-    node_client_write,
-    node_new,
-    node_poll,
-    node_receive,
-)
+from impl.node import node_client_write, node_new, node_poll, node_receive
+from impl.node_state import LeaderRole, NodeContext, NodeState, Preference
 from impl.profile import MOSAIK_0_3_13, REFERENCE, Profile
 from impl.types import PeerId
 

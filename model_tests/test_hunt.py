@@ -21,7 +21,7 @@ import impl.raft
 from impl.collections.map import MapInsert
 from impl.config import Config
 from impl.effects import Effect
-from impl.node import FollowerRole, NodeContext, NodeState
+from impl.node_state import FollowerRole, NodeContext, NodeState
 from impl.profile import MOSAIK_0_3_13, REFERENCE, Hazard
 from impl.types import PeerId, Term
 from spec.cli import main

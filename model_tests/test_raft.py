@@ -35,7 +35,7 @@ from impl.messages import (
     TakeSnapshot,
     Vote,
 )
-from impl.node import (
+from impl.node_state import (
     CandidateRole,
     Committee,
     FollowerRole,

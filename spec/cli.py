@@ -38,6 +38,11 @@ COMMAND_MODULES: tuple[str, ...] = (
     "spec.commands.prove",
     "spec.commands.hunt",
     "spec.commands.check",
+    "spec.commands.vectors",
+    "spec.commands.adapter",
+    "spec.commands.conform",
+    "spec.commands.validate",
+    "spec.commands.drive",
 )
 
 
@@ -53,8 +58,13 @@ class Parser(argparse.ArgumentParser):
         self.exit(BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the top-level parser with every registered subcommand."""
+FAST_COMMANDS: dict[str, str] = {"adapter": "spec.commands.adapter"}
+"""Subcommands started many times by a harness (``snapsync drive`` restarts the adapter per
+run): ``main`` registers only that one, so a start does not import every other command."""
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Return the top-level parser with every registered subcommand (or just ``only``)."""
     parser = Parser(
         prog="snapsync",
         description=(
@@ -63,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in COMMAND_MODULES if only is None else (only,):
         importlib.import_module(name).register(sub)
     return parser
 
@@ -128,9 +138,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(argv: Sequence[str] | None) -> int:
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(FAST_COMMANDS.get(words[0]) if words else None)
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(words)
     except SystemExit as exc:  # --help, or a bad option (already reported in one line)
         return exc.code if isinstance(exc.code, int) else BAD_INPUT
     handler = getattr(args, "handler", None)

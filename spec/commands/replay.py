@@ -1,4 +1,4 @@
-"""``snapsync replay TRACE [--dot FILE]``: verify a trace by re-executing it, and render it.
+"""``snapsync replay TRACE [--dot FILE] [--adapter CMD]``: verify a trace by re-running it.
 
 Replay is a strict verifier (:mod:`spec.sim.replay`, docs/formats/trace.md):
 every line is validated, every recorded action is executed again on the model,
@@ -57,11 +57,19 @@ def register(sub: Any) -> None:
         action="store_true",
         help="draw every step: no lead-in band, no heartbeat bands",
     )
+    parser.add_argument(
+        "--adapter",
+        metavar="CMD",
+        help="a snapsync drive trace: re-run it with its hosted nodes played by this adapter "
+        "(a fresh process), re-judge them, and say whether its failure is found again",
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.adapter is not None:
+        return _run_adapter(args)
     if args.dot:
         writable_file("--dot", args.dot)
     with progress_bar() as bar:
@@ -141,3 +149,31 @@ def _print(result: ReplayResult, files: dict[str, str | None]) -> None:
             f"diagram: {files['dot']}"
             + (f", {files['svg']}" if files.get("svg") else " (no graphviz: .svg skipped)")
         )
+
+
+def _run_adapter(args: argparse.Namespace) -> int:
+    """Re-run a drive trace against an adapter (exit 0: exact and its failure found again)."""
+    from spec.conformance.drive import replay_with_adapter
+
+    if args.dot:
+        result = replay_file(args.trace, keep_records=True)
+        write_diagram(result.records, args.dot, max_rows=args.max_rows)
+    report = replay_with_adapter(args.trace, args.adapter)
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2, sort_keys=True))
+    else:
+        console = results_console()
+        if report.divergence is None:
+            console.print(
+                f"[green]replayed exactly[/] against {args.adapter}: {report.steps} steps"
+            )
+        else:
+            console.print(f"[red]diverged[/] at {report.divergence}")
+        expected = report.expected or {}
+        if expected:
+            status = "[green]found again[/]" if report.reproduced else "[red]not found[/]"
+            console.print(f"recorded failure {expected.get('id')}: {status}")
+        for f in report.findings[:20]:
+            console.print(f"  [red]{f.id}[/] {f.node or ''} step {f.step}: {f.detail}")
+    ok = report.divergence is None and (report.reproduced or not report.expected)
+    return 0 if ok else 1

@@ -47,7 +47,8 @@ from impl.messages import (
     RequestSnapshot,
     SnapshotOffer,
 )
-from impl.session import SessionState, is_served, is_sync_complete
+from impl.session import is_served, is_sync_complete
+from impl.session_state import SessionState
 from impl.types import Cursor
 from spec.model.actions import Transition
 from spec.model.state import NodeSlot

@@ -42,7 +42,7 @@ from typing import Any
 
 from impl.effects import Send
 from impl.messages import FetchDataResponse, RequestSnapshot, SnapshotOffer, TakeSnapshot
-from impl.node import LeaderRole
+from impl.node_state import LeaderRole
 from impl.raft import session_context
 from impl.session import dead_state, is_served, is_sync_complete
 from spec.hunt.coverage import Coverage
@@ -57,6 +57,7 @@ from spec.model.actions import (
     node_poll_action,
     restore_bond,
 )
+from spec.model.host import catching_up
 from spec.model.invariants import (
     CheckContext,
     Checker,
@@ -140,8 +141,8 @@ def _snapshot_buffered(world: World) -> bool:
 
 
 def _catching_up(world: World) -> bool:
-    """Some node has a catch-up session."""
-    return any(slot.up and slot.node.catchup is not None for slot in world.nodes.values())
+    """Some node has a catch-up session (a hosted node: as it reports)."""
+    return any(slot.up and catching_up(slot.node) for slot in world.nodes.values())
 
 
 UNTIL: Mapping[str, Callable[[World], bool]] = {
@@ -414,7 +415,7 @@ class Driver:
 
     def _wake(self, name: str) -> None:
         slot = self.world.nodes.get(name)
-        if slot is not None and slot.up and slot.node.catchup is not None:
+        if slot is not None and slot.up and catching_up(slot.node):
             self.do(node_poll_action, name)
 
     def _next_deadline(self, stuck: set[str]) -> int | None:
@@ -491,9 +492,14 @@ class Driver:
         """
         stop = None
         if until is not None:
-            predicate = UNTIL[until]
+            predicate = self.until(until)
             stop = lambda: predicate(self.world)  # noqa: E731
         self.run_fair(self.world.now_ms + window_ms, slow=slow, stop=stop)
+
+    def until(self, name: str) -> Callable[[World], bool]:
+        """Return the predicate of deep state ``name`` (:data:`UNTIL`; a subclass that hosts
+        nodes outside the model judges them from what it observes)."""
+        return UNTIL[name]
 
     # -- liveness -------------------------------------------------------------------------------
 
@@ -540,7 +546,7 @@ class Driver:
             return f"{world.in_flight()} messages in flight"
         for other in world.up_names():
             node = world.nodes[other].node
-            if node.catchup is not None:
+            if catching_up(node):
                 return f"{other} is still catching up"
             if node.committed != lead.committed:
                 return f"{other} committed {node.committed}, leader {lead.committed}"
@@ -553,7 +559,7 @@ class Driver:
         out = []
         for name in self.world.up_names():
             node = self.world.nodes[name].node
-            session = node.catchup
+            session = node.catchup  # None for a hosted node: its internals are not known
             if session is None:
                 continue
             ctx = session_context(node, node_context(self.world, name))
@@ -582,7 +588,7 @@ class Driver:
             if other is None:
                 continue
             node = self.world.nodes[other].node
-            if node.catchup is not None:
+            if catching_up(node):
                 lagging.append(other)
         quorum = len(voters) // 2 + 1
         if lagging and len(voters) - len(lagging) < quorum:

@@ -91,6 +91,7 @@ from spec.model.actions import (
     set_clock_skew,
 )
 from spec.model.faults import Fault
+from spec.model.host import catching_up
 from spec.model.state import NodeStatus
 
 __all__ = [
@@ -357,8 +358,13 @@ class GroupMachine(RuleBasedStateMachine):
         }
         shape = GroupShape(**drawn, joint_election=c.joint_election)
         self.shape = shape
-        self.d = _fork_group(shape, self.profile, c.faults, c.prelude)
+        self.d = self.start_group(shape)
         self.program.append(f"setup_group({shape}, prelude={list(c.prelude)})")
+
+    def start_group(self, shape: GroupShape) -> Driver:
+        """Return the driver of a run's starting group (a fork of a cached build of it)."""
+        c = self.campaign
+        return _fork_group(shape, self.profile, c.faults, c.prelude)
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -400,7 +406,7 @@ class GroupMachine(RuleBasedStateMachine):
             if name == leader or not slot.writer:
                 continue
             node = slot.node
-            if node.catchup is None and node.online and node.log.last() == lead.log.last():
+            if not catching_up(node) and node.online and node.log.last() == lead.log.last():
                 return True
         return False
 
@@ -683,15 +689,8 @@ class GroupMachine(RuleBasedStateMachine):
         trace: str | None = None
         trace_error: str | None = None
         if final and self.d is not None:
-            path = SESSION.trace_path(self.campaign.name, finding.id)
-            meta = {
-                "hunt": {
-                    "campaign": self.campaign.name,
-                    "finding": finding.as_json(),
-                    "program": list(self.program),
-                }
-            }
-            trace, trace_error = _save_trace(self.d, path, meta)
+            path = SESSION.trace_path(self.campaign.name, finding.id.replace(":", "-"))
+            trace, trace_error = _save_trace(self.d, path, self.trace_meta(finding))
         SESSION.failures.append(
             RunRecord(
                 self.campaign.name,
@@ -712,6 +711,16 @@ class GroupMachine(RuleBasedStateMachine):
             f"campaign={self.campaign.name} profile={self.profile.name} seed={seed} "
             f"trace={trace or trace_error or '(saved on the shrunk replay)'}",
         )
+
+    def trace_meta(self, finding: Finding) -> dict[str, Any]:
+        """Return the ``meta`` of a failing run's trace header."""
+        return {
+            "hunt": {
+                "campaign": self.campaign.name,
+                "finding": finding.as_json(),
+                "program": list(self.program),
+            }
+        }
 
     def _limitation(self, finding: Finding) -> None:
         final = _is_final() if self.final is None else self.final

@@ -64,6 +64,7 @@ __all__ = [
     "MODES",
     "SHRINK_RUNS",
     "Call",
+    "Factory",
     "Mode",
     "Program",
     "Run",
@@ -178,12 +179,20 @@ def _as_data(values: Mapping[str, Any]) -> st.DataObject:
     return cast(st.DataObject, _Drawn(values))
 
 
+Factory = Callable[[Campaign, Profile], type[GroupMachine]]
+"""Makes the machine class of a campaign under a profile (default :func:`machine_class`;
+``snapsync drive`` makes machines whose group hosts nodes outside the model)."""
+
+
 class _Executor:
     """One machine, driven call by call (generation and replay share it)."""
 
-    def __init__(self, program: Program, profile: Profile, final: bool) -> None:
+    def __init__(
+        self, program: Program, profile: Profile, final: bool, factory: Factory | None = None
+    ) -> None:
         self.run = Run(program)
-        self.machine: GroupMachine = machine_class(program.campaign, profile)()
+        self.factory = factory
+        self.machine: GroupMachine = (factory or machine_class)(program.campaign, profile)()
         self.machine.final = final
         self.invariants = [inv.function for inv in self.machine.invariants]
         self.done = False
@@ -217,6 +226,7 @@ class _Executor:
     def clone(self) -> _Executor:
         """Return an independent copy at the same point (the shrinker resumes from it)."""
         other = _Executor.__new__(_Executor)
+        other.factory = self.factory
         r = self.run
         other.run = Run(r.program, list(r.executed), r.failure, r.failed_at)
         machine = copy.copy(self.machine)
@@ -245,10 +255,12 @@ class _Executor:
         return self.run
 
 
-def run_program(program: Program, profile: Profile, *, final: bool = False) -> Run:
+def run_program(
+    program: Program, profile: Profile, *, final: bool = False, factory: Factory | None = None
+) -> Run:
     """Execute ``program`` (skipping calls whose guard does not hold); ``final`` saves a
     failure's trace, as Hypothesis's final replay does."""
-    ex = _Executor(program, profile, final)
+    ex = _Executor(program, profile, final, factory)
     for call in program.calls:
         if ex.done:
             break
@@ -264,7 +276,11 @@ def _draw_call(rule: str, machine: GroupMachine, rng: random.Random) -> Call:
 
 
 def walk(
-    campaign: Campaign, profile: Profile, rng: random.Random, modes: tuple[Mode, ...] = ()
+    campaign: Campaign,
+    profile: Profile,
+    rng: random.Random,
+    modes: tuple[Mode, ...] = (),
+    factory: Factory | None = None,
 ) -> Run:
     """Generate and run one example: a mode (of ``modes``, default :data:`MODES`), a shape,
     a swarm subset of rules, random calls."""
@@ -278,7 +294,7 @@ def walk(
     elif not subset:
         subset = [own[rng.randrange(len(own))]]
     length = rng.randint(1, max(mode.length_factor * campaign.steps, mode.min_length))
-    ex = _Executor(Program(campaign, shape, ()), profile, final=False)
+    ex = _Executor(Program(campaign, shape, ()), profile, final=False, factory=factory)
     calls: list[Call] = []
     for _ in range(length):
         if ex.done:
@@ -316,7 +332,17 @@ def _without(p: Program, start: int, end: int) -> Program:
 class _Shrinker:
     """The shrinker's state: the best program so far and the runs tried (see :func:`shrink`)."""
 
-    def __init__(self, run: Run, profile: Profile, deadline: float, max_runs: int) -> None:
+    def __init__(
+        self,
+        run: Run,
+        profile: Profile,
+        deadline: float,
+        max_runs: int,
+        factory: Factory | None = None,
+        resume: bool = True,
+    ) -> None:
+        self.factory = factory
+        self.resume = resume
         key = run.key
         if key is None:
             raise ValueError("shrink needs a failing run")
@@ -331,7 +357,7 @@ class _Shrinker:
     def _snapshots(self) -> list[_Executor]:
         """The best program's executor after each of its first k calls (k = 0..n-1)."""
         if self._points is None:
-            ex = _Executor(replace(self.best, calls=()), self.profile, final=False)
+            ex = _Executor(replace(self.best, calls=()), self.profile, False, self.factory)
             points = [ex.clone()]
             for call in self.best.calls[:-1]:
                 if ex.done:
@@ -343,8 +369,8 @@ class _Shrinker:
 
     def _run(self, candidate: Program) -> Run:
         """Run ``candidate``, resuming after the longest prefix it shares with the best."""
-        if candidate.shape != self.best.shape:
-            return run_program(candidate, self.profile)
+        if candidate.shape != self.best.shape or not self.resume:
+            return run_program(candidate, self.profile, factory=self.factory)
         points = self._snapshots()
         shared = 0
         limit = min(len(candidate.calls), len(points) - 1)
@@ -503,7 +529,15 @@ deterministic, unlike a time budget, so the shrunk trace is the same on any mach
 and for any ``--jobs``."""
 
 
-def shrink(run: Run, profile: Profile, *, deadline: float, max_runs: int = SHRINK_RUNS) -> Shrunk:
+def shrink(
+    run: Run,
+    profile: Profile,
+    *,
+    deadline: float,
+    max_runs: int = SHRINK_RUNS,
+    factory: Factory | None = None,
+    resume: bool = True,
+) -> Shrunk:
     """Return the smallest program found that fails like ``run`` did (:class:`Shrunk`).
 
     Rounds of passes until a round changes nothing, or ``deadline`` (a
@@ -515,8 +549,11 @@ def shrink(run: Run, profile: Profile, *, deadline: float, max_runs: int = SHRIN
     same :func:`failure_key` and is smaller (:func:`_size`: fewer calls first); it
     is kept trimmed to the calls that ran up to its failure. A stop (Ctrl-C, the
     hunt's budget) ends the shrinking with the smallest program found so far.
+
+    ``resume=False`` runs every candidate from the start (a machine that cannot be
+    copied: ``snapsync drive``'s external process restarts per attempt).
     """
-    sh = _Shrinker(run, profile, deadline, max_runs)
+    sh = _Shrinker(run, profile, deadline, max_runs, factory, resume)
     progress = True
     stopped = False
     try:

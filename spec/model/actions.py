@@ -62,10 +62,6 @@ from impl.messages import (
     Message,
 )
 from impl.node import (
-    LeaderRole,
-    NodeContext,
-    NodeState,
-    Preference,
     node_bond_terminated,
     node_client_write,
     node_new,
@@ -73,11 +69,13 @@ from impl.node import (
     node_poll,
     node_receive,
 )
+from impl.node_state import LeaderRole, NodeContext, NodeState, Preference
 from impl.raft import ELECTION_TIMER, start_election
 from impl.records import constructor, evolve
 from impl.types import ItemRange, PeerId, Term
 from spec.model.faults import CORRUPTIONS, Fault, corrupt_response, reverse_order_chunk
 from spec.model.ghost import Divergence, Ghost
+from spec.model.host import HostedNode, HostError, NodeOp
 from spec.model.memo import MemoMachine
 from spec.model.state import (
     Bond,
@@ -200,7 +198,7 @@ def initial_world(setup: WorldSetup) -> World:
 
 
 def node_context(world: World, name: str) -> NodeContext:
-    """Return the :class:`~impl.node.NodeContext` of node ``name`` in ``world``."""
+    """Return the :class:`~impl.node_state.NodeContext` of node ``name`` in ``world``."""
     slot = world.nodes[name]
     setup = world.setup
     return _node_context(
@@ -348,13 +346,24 @@ class _Builder:
         step: str,
         fn: Callable[[NodeState, NodeContext], tuple[NodeState, tuple[Effect, ...]]],
         in_reply_to: FetchDataRequest | None = None,
+        op: NodeOp | None = None,
     ) -> NodeOutcome:
-        """Run one impl step at ``name``, carry its effects, observe its commit."""
+        """Run one impl step at ``name``, carry its effects, observe its commit.
+
+        A hosted node (:mod:`spec.model.host`) runs ``op`` at its host instead of ``fn``.
+        """
         world = self.world
         slot = world.nodes[name]
         ctx = node_context(world, name)
+        host = world.setup.host
+        node: NodeState
         try:
-            node, effects = fn(slot.node, ctx)
+            if host is not None and isinstance(slot.node, HostedNode):
+                if op is None:
+                    raise HostError("refused", f"{step} cannot run at a hosted node")
+                node, effects = host.step(name, op, slot.node, ctx)
+            else:
+                node, effects = fn(slot.node, ctx)
         except HazardPanic as panic:
             self.world = world.with_slot(evolve(slot, status=NodeStatus.CRASHED))
             outcome = NodeOutcome(name, step, panic=panic)
@@ -408,7 +417,13 @@ class _Builder:
             slot = self.world.nodes[here]
             if not slot.up:
                 continue
-            self.run(here, "node_bond_terminated", _terminated(self.world.nodes[there].peer))
+            peer = self.world.nodes[there].peer
+            self.run(
+                here,
+                "node_bond_terminated",
+                _terminated(peer),
+                op=NodeOp("bond_terminated", peer=peer),
+            )
 
     def bond_up(self, a: str, b: str) -> None:
         """Form (or re-form) the bond ``a``–``b`` with empty queues."""
@@ -513,9 +528,7 @@ def join_late(
     if redraw is not None and not isinstance(redraw, ElectionTiming):
         raise InvalidInput(f"join_late needs redraw as an ElectionTiming, got {redraw!r}")
     peer = PeerId.from_label(name)
-    machine = machine_for(world.setup.kind)
-    preference = Preference.NORMAL if writer else Preference.OBSERVER
-    node = node_new(peer, machine, preference, world.now_ms, election_timeout_ms)
+    node, failed = _new_node(world, name, peer, writer, election_timeout_ms)
     slot = NodeSlot(
         name=name,
         peer=peer,
@@ -526,6 +539,7 @@ def join_late(
         redraw=redraw,
         incarnation=0 if old is None else old.incarnation + 1,
         disorder=disorder,
+        status=NodeStatus.UP if failed is None else NodeStatus.CRASHED,
     )
     b = _Builder(world.with_slot(slot))
     everyone = tuple(n for n in world.up_names() if n != name)
@@ -546,8 +560,27 @@ def join_late(
     }
     if redraw is not None:
         args["redraw"] = redraw.as_json()
-    b.outcomes.append(NodeOutcome(name, "node_new"))
+    b.outcomes.append(NodeOutcome(name, "node_new", error=failed))
     return b.finish(action, args, world)
+
+
+def _new_node(
+    world: World, name: str, peer: PeerId, writer: bool, election_timeout_ms: int
+) -> tuple[NodeState, str | None]:
+    """``node_new`` of node ``name`` (at its host, if it is hosted); the error if that failed.
+
+    A host that cannot create the node leaves it crashed (the impl's fresh node stands in).
+    """
+    machine = machine_for(world.setup.kind)
+    preference = Preference.NORMAL if writer else Preference.OBSERVER
+    host = world.setup.host
+    if host is not None and host.hosts(name):
+        try:
+            return host.node_new(name, peer, writer, world.now_ms, election_timeout_ms), None
+        except HostError as exc:
+            node = node_new(peer, machine, preference, world.now_ms, election_timeout_ms)
+            return node, f"InvalidState: {exc}"
+    return node_new(peer, machine, preference, world.now_ms, election_timeout_ms), None
 
 
 def leave(world: World, name: str) -> Transition:
@@ -573,18 +606,17 @@ def restart_empty(world: World, name: str, *, election_timeout_ms: int) -> Trans
     b = _Builder(world)
     for other in peers:
         b.bond_down(name, other)
-    machine = machine_for(world.setup.kind)
-    preference = Preference.NORMAL if slot.writer else Preference.OBSERVER
-    node = node_new(slot.peer, machine, preference, world.now_ms, election_timeout_ms)
+    node, failed = _new_node(world, name, slot.peer, slot.writer, election_timeout_ms)
     fresh = evolve(
         slot,
         node=node,
         election_timeout_ms=election_timeout_ms,
         incarnation=slot.incarnation + 1,
         election_arms=0,
+        status=NodeStatus.UP if failed is None else NodeStatus.CRASHED,
     )
     b.world = b.world.with_slot(fresh)
-    b.outcomes.append(NodeOutcome(name, "node_new"))
+    b.outcomes.append(NodeOutcome(name, "node_new", error=failed))
     for other in peers:
         if b.world.nodes[other].up:
             b.bond_up(name, other)
@@ -609,14 +641,21 @@ def client_write(world: World, name: str, commands: tuple[Command, ...]) -> Tran
     _enabled(action, slot.writer, f"{name} is a reader (observer)")
     _enabled(action, len(commands) > 0, "no command")
     b = _Builder(world)
+    op = NodeOp("client_write", commands=tuple(commands))
     if len(commands) == 1:
         command = commands[0]
-        b.run(name, "node_client_write", lambda node, ctx: node_client_write(node, ctx, command))
+        b.run(
+            name,
+            "node_client_write",
+            lambda node, ctx: node_client_write(node, ctx, command),
+            op=op,
+        )
     else:
         b.run(
             name,
             "node_client_write_many",
             lambda node, ctx: node_client_write_many(node, ctx, commands),
+            op=op,
         )
     return b.finish(action, {"name": name, "commands": list(commands)}, world)
 
@@ -626,15 +665,24 @@ def node_poll_action(world: World, name: str) -> Transition:
     action = "node_poll"
     _require_up(world, action, name)
     b = _Builder(world)
-    b.run(name, "node_poll", node_poll)
+    b.run(name, "node_poll", node_poll, op=_POLL)
     return b.finish(action, {"name": name}, world)
 
 
 _DEADLINES: dict[int, tuple[NodeState, int | None]] = {}
 
 
+_POLL = NodeOp("poll")
+
+
 def next_deadline_of(node: NodeState) -> int | None:
-    """Return ``node_next_deadline(node)``, memoised by the (immutable) node's identity."""
+    """Return ``node_next_deadline(node)``, memoised by the (immutable) node's identity.
+
+    A hosted node's deadline is the one it reported (:mod:`spec.model.host`).
+    """
+    if isinstance(node, HostedNode):
+        seen = node.observation
+        return None if seen is None else seen.next_deadline_ms
     hit = _DEADLINES.get(id(node))
     if hit is not None and hit[0] is node:
         return hit[1]
@@ -667,7 +715,7 @@ def advance_time(world: World, to_ms: int) -> Transition:
     b = _Builder(evolve(world, now_ms=to_ms))
     for name in due_nodes(b.world, to_ms):
         if b.world.nodes[name].up:
-            b.run(name, "node_poll", node_poll)
+            b.run(name, "node_poll", node_poll, op=_POLL)
     return b.finish(action, {"to_ms": to_ms}, world)
 
 
@@ -684,6 +732,7 @@ def start_election_action(world: World, name: str) -> Transition:
     slot = _require_up(world, action, name)
     node = slot.node
     _enabled(action, slot.writer, f"{name} is an observer")
+    _enabled(action, not isinstance(node, HostedNode), f"{name} is hosted outside the model")
     _enabled(action, not isinstance(node.role, LeaderRole), f"{name} leads")
     _enabled(action, node.catchup is None, f"{name} is catching up")
     b = _Builder(world)
@@ -724,6 +773,7 @@ def _deliver(b: _Builder, item: InFlight) -> None:
         "node_receive",
         lambda node, ctx: node_receive(node, ctx, sender, item.message),
         in_reply_to=request,
+        op=NodeOp("receive", peer=sender, message=item.message),
     )
 
 

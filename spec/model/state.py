@@ -6,7 +6,7 @@ so drivers can keep, compare and hash states (the simulator keeps only the
 latest; an explorer keeps them all).
 
 * ``nodes`` — every node ever created, by name, with its impl
-  :class:`~impl.node.NodeState` (role, term, log, committed, collection state,
+  :class:`~impl.node_state.NodeState` (role, term, log, committed, collection state,
   provider, session, timers) and the model's per-node inputs: wall-clock skew
   and its election timeouts (the first one chosen by the driver, every later
   one redrawn by :class:`ElectionTiming`, or fixed for the run).
@@ -36,11 +36,12 @@ from impl.codec import canonical_json
 from impl.config import Config
 from impl.errors import InvalidInput
 from impl.messages import FetchDataRequest, Message
-from impl.node import HEARTBEAT_INTERVAL_MS, NodeState
+from impl.node_state import HEARTBEAT_INTERVAL_MS, NodeState
 from impl.profile import REFERENCE, Profile
 from impl.records import evolve, evolver
 from impl.types import PeerId
 from spec.model.faults import Fault
+from spec.model.host import NodeHost
 
 if TYPE_CHECKING:
     from spec.model.ghost import Ghost
@@ -148,6 +149,9 @@ class WorldSetup:
     """The leaders' heartbeat interval (R2)."""
     epoch_wall_ms: int = DEFAULT_EPOCH_WALL_MS
     """Wall-clock time at monotonic time 0, before per-node skew."""
+    host: NodeHost | None = field(default=None, compare=False, repr=False)
+    """Runs the steps of the nodes it hosts outside the model (``snapsync drive``;
+    :mod:`spec.model.host`). None: every node is the reference's."""
 
 
 @lru_cache(maxsize=4096)
@@ -313,7 +317,8 @@ def election_timeout_of(slot: NodeSlot) -> int:
     re-arm in mosaik (a step-down, a new candidacy, an AppendEntries, a vote)
     gets a fresh value and two runs of one seed get the same ones.
 
-    >>> from impl.node import Preference, node_new
+    >>> from impl.node import node_new
+    >>> from impl.node_state import Preference
     >>> class M:
     ...     kind = "cell"
     ...     def initial(self):

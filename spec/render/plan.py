@@ -241,7 +241,7 @@ def _action_label(step: Mapping[str, Any]) -> str:
         "reorder_message": f"reorder {a['src']} → {a['dst']}: "
         f"message at {args.get('position')} to the head",
         "corrupt_response": f"corrupt {a['src']} → {a['dst']}: response at "
-        f"{args.get('position')} ({_corruption(args)})",
+        f"{args.get('position')} ({args.get('mode')}, delta {args.get('delta')})",
         "set_clock_skew": f"{a['name']} wall clock skew → {args.get('skew_ms')} ms",
     }
     if action == "forge_message":
@@ -384,9 +384,21 @@ class _Reader:
                 if action == "reorder_message":
                     queue.insert(0, queue.pop(position))
                 else:
-                    # The trace keeps the message as sent; the rewrite itself is not recorded.
-                    how = _corruption(args)
+                    mode = args.get("mode")
+                    how = (
+                        f"{mode}, offset {args.get('delta'):+}" if mode == "wrong_offset" else mode
+                    )
                     self.corrupted[queue[position]] = f"corrupted at #{step.get('seq')}: {how}"
+        # The arrow shows the message as delivered: the rewrite, where the trace records one.
+        for item in step.get("rewritten") or []:
+            mid, message = (
+                (item.get("mid"), item.get("message"))
+                if isinstance(item, Mapping)
+                else (None, None)
+            )
+            if isinstance(mid, int) and mid in self.messages and isinstance(message, Mapping):
+                src, dst, _, sent_seq = self.messages[mid]
+                self.messages[mid] = (src, dst, message, sent_seq)
         gone = list(step.get("lost") or [])
         if action != "duplicate_message":
             gone += list(step.get("delivered") or [])
@@ -1019,10 +1031,3 @@ def _title(
     facts.append(f"{steps} steps, {shown} drawn")
     lines.append(" · ".join(facts))
     return lines
-
-
-def _corruption(args: Mapping[str, Any]) -> str:
-    """How a response was corrupted: the mode, and the offset change of ``wrong_offset``
-    (the only mode whose ``delta`` means something: trace format 2 records 0 otherwise)."""
-    mode = str(args.get("mode"))
-    return f"{mode}, delta {args.get('delta')}" if mode == "wrong_offset" else mode

@@ -60,6 +60,7 @@ from spec.model.actions import (
     restore_bond,
 )
 from spec.model.faults import CORRUPTIONS, Fault
+from spec.model.host import HostedNode, catching_up
 from spec.model.invariants import Checker, Violation
 from spec.model.state import ElectionTiming, World, WorldSetup, bond_key
 from spec.robust.stop import stop_point
@@ -343,7 +344,7 @@ class Simulator:
 
     def _wake(self, name: str) -> None:
         slot = self.world.nodes.get(name)
-        if slot is not None and slot.up and slot.node.catchup is not None:
+        if slot is not None and slot.up and catching_up(slot.node):
             self.act(node_poll_action, name)
 
     # -- conveniences for scripts ----------------------------------------------------------
@@ -422,16 +423,21 @@ def node_summaries(world: World, checker: Checker | None) -> dict[str, dict[str,
     for name in world.names():
         slot = world.nodes[name]
         node = slot.node
-        if checker is not None:
-            digest = checker.oracle.digest_of(node.sm)
+        seen = node.observation if isinstance(node, HostedNode) else None
+        if seen is not None:
+            digest, items = seen.digest, seen.items  # a hosted node: as it reports
         else:
-            digest = items_digest(tuple(machine.items(node.sm)))
+            if checker is not None:
+                digest = checker.oracle.digest_of(node.sm)
+            else:
+                digest = items_digest(tuple(machine.items(node.sm)))
+            items = len(machine.create_snapshot(node.sm))
         out[name] = {
             "status": slot.status.value,
             "role": type(node.role).__name__.removesuffix("Role").lower(),
             "term": int(node.term),
             "committed": {"term": int(node.committed.term), "index": int(node.committed.index)},
-            "items": len(machine.create_snapshot(node.sm)),
+            "items": items,
             "digest": digest,
             "online": node.online,
         }
