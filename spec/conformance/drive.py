@@ -499,7 +499,7 @@ def drive(
                 if key is None or key in found:
                     continue
                 at = time.perf_counter() - started
-                program, attempts = shrink(
+                shrunk = shrink(
                     run,
                     profile,
                     deadline=time.perf_counter() + shrink_budget_s,
@@ -507,6 +507,7 @@ def drive(
                     factory=factory,
                     resume=False,
                 )
+                program, attempts = shrunk.program, shrunk.tried
                 final = run_program(program, profile, final=True, factory=factory)
                 found[key] = _finding(key, campaign, program, final, attempts, at, seed)
                 report.findings.append(found[key])

@@ -484,7 +484,7 @@ def _shrink_seed(spec: FindingSpec, work: Path, budget_s: float) -> ViolationRep
     run = run_program(program, spec.profile)
     if run.failure is None:
         return None
-    best, _ = shrink(run, spec.profile, deadline=time.perf_counter() + budget_s)
+    best = shrink(run, spec.profile, deadline=time.perf_counter() + budget_s).program
     final = run_program(best, spec.profile, final=True)
     record = SESSION.failures[-1] if SESSION.failures else None
     if final.failure is None or record is None:

@@ -254,6 +254,8 @@ class Session:
     limitations: list[RunRecord] = field(default_factory=list)
     coverage: dict[str, int] = field(default_factory=dict)
     fatal_limitations: bool = False
+    shrink_limit: str | None = None
+    """How the swarm shrinker's last shrink ended (:class:`spec.hunt.swarm.Shrunk`)."""
 
     def trace_path(self, campaign: str, ident: str) -> Path:
         base = self.trace_dir
