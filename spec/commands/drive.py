@@ -29,10 +29,11 @@ from rich.console import Console
 from rich.table import Table
 
 from impl.errors import InvalidInput
-from impl.profile import PROFILES, Behaviour, get_profile
+from impl.profile import PROFILES, get_profile
 from spec.conformance.drive import ROLES, DriveReport, DriveSettings, drive
 from spec.hunt.campaigns import CAMPAIGNS, get_campaign
 from spec.render import results_console
+from spec.robust.options import add_behaviour_option
 
 __all__ = ["register"]
 
@@ -83,14 +84,7 @@ def register(sub: Any) -> None:
         metavar="Hx",
         help="switch a hazard on in the model in addition (repeatable)",
     )
-    parser.add_argument(
-        "--behaviour",
-        action="append",
-        default=[],
-        metavar="B",
-        help="switch a version behaviour on in the model in addition (repeatable): "
-        + ", ".join(b.value for b in Behaviour),
-    )
+    add_behaviour_option(parser, where=" in the model")
     parser.add_argument(
         "--campaign",
         action="append",
