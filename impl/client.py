@@ -17,7 +17,7 @@ from dataclasses import replace
 from impl.effects import Effect
 from impl.errors import InvalidInput, NotLeader
 from impl.messages import Command
-from impl.node import LeaderRole, NodeContext, NodeState
+from impl.node_state import LeaderRole, NodeContext, NodeState
 
 __all__ = ["node_client_write_many", "provider_feed_commands"]
 
@@ -51,7 +51,8 @@ def node_client_write_many(
 
     >>> from impl.collections import COLLECTIONS
     >>> from impl.config import Config
-    >>> from impl.node import Preference, node_new
+    >>> from impl.node import node_new
+    >>> from impl.node_state import Preference
     >>> from impl.profile import REFERENCE
     >>> from impl.types import PeerId
     >>> n = node_new(PeerId.from_label("w"), COLLECTIONS["cell"], Preference.NORMAL, 0, 10)

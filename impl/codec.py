@@ -21,17 +21,33 @@ Forms (the full table with examples is in docs/formats/json.md):
   ``LogEntry``, ...) → an object with exactly its fields, untagged.
 * a field typed with a union of registered records (``Message``, ``Effect``) →
   the tagged form ``{"type": tag, ...fields}``.
-* a field typed ``object``/``Any`` (``Command``, a snapshot) → the tagged form of a
-  registered record, or a datum.
+* a field typed ``object``/``Any`` (``Command``) → the tagged form of a registered
+  record, or a datum.
+* the state records' own forms (:mod:`impl.forms`): a collection state or snapshot →
+  ``{"items": [...]}`` in canonical order; a field typed ``Snapshot`` → a tagged
+  snapshot of one of the six collections; a ``StateMachine`` → its kind string.
+  Decoded records of the classes in :data:`impl.forms.CHECKS` are checked too.
 
 Canonical text (:func:`dumps`): ``json.dumps(sort_keys=True, separators=(",", ":"),
 ensure_ascii=False)``, so equal values give equal bytes. Malformed input raises
 :class:`impl.errors.CodecError` whose ``field`` is the path of the culprit, e.g.
 ``"entries[2].term"``.
 
+Limits (every reader of JSON in snapsync parses through :func:`parse_json`, so they
+hold for traces, vectors and adapter answers alike): nesting deeper than
+:data:`MAX_DEPTH` levels, a string (value or object key) holding a lone surrogate
+(text that cannot be written back as UTF-8), duplicate object keys, ``NaN``,
+``Infinity`` and numbers that overflow a double are refused with a ``CodecError``;
+the codec raises no other exception type on any input.
+
 Annotation names ``Datum`` and ``Item`` always mean :data:`impl.messages.Datum`.
 A tag is known once the module defining its class is imported; this module
-imports the foundation modules (messages, effects, logstore).
+imports the foundation modules (messages, effects, logstore) and :mod:`impl.forms`,
+which imports every state record's module.
+
+Speed: a record's encoder and decoder are generated once per class
+(:func:`_fast_record`); they convert primitive fields inline and defer anything
+unusual to the generic code, which decides the result and every error.
 """
 
 from __future__ import annotations
@@ -40,40 +56,52 @@ import contextlib
 import dataclasses
 import json
 import math
+import re
 import types
 import typing
 from collections.abc import Callable, Iterable
 from enum import Enum
 from typing import Any, ForwardRef, NewType, TypeAlias
 
+import pyrsistent.typing
 from pyrsistent import PMap, PVector, pmap, pvector
 
 import impl.effects
+import impl.forms
 import impl.logstore
 import impl.messages
-from impl.errors import CodecError, InvalidMessage, InvalidRange, SnapshotSyncError
+from impl.errors import CodecError, InvalidInput, InvalidMessage, InvalidRange, SnapshotSyncError
 from impl.ids import UniqueId
+from impl.records import constructor
 from impl.registry import TAGS, is_tagged, tag_of
 from impl.types import U64_MAX, Index, PeerId, Term
 
 __all__ = [
     "DATUM",
+    "MAX_DEPTH",
     "EncodeError",
     "JSONValue",
     "canonical_json",
+    "check_json_value",
     "decode",
     "decode_tagged",
     "dumps",
     "encode",
     "encode_tagged",
     "loads",
+    "parse_json",
 ]
 
 JSONValue: TypeAlias = Any
 """A value as ``json.loads`` returns it: dict, list, str, int, float, bool or None."""
 
 _I64_MIN = -(1 << 63)
-_HEX_DIGITS = frozenset("0123456789abcdef")
+_LOWER_HEX = re.compile("[0-9a-f]*")
+
+MAX_DEPTH = 64
+"""Deepest nesting of arrays and objects a reader accepts (the top-level value is depth
+1). Real values stay far below it (a trace line: about 12); the limit keeps a
+hostile input from exhausting the stack."""
 
 
 class EncodeError(CodecError):
@@ -180,14 +208,31 @@ class _Int(_Codec):
         return self._check(int(value), path, EncodeError)
 
     def dec(self, data: JSONValue, path: str) -> object:
+        if type(data) is int and self.lo <= data <= self.hi:
+            return data  # the common case, checked without a call
         _expect(data, int, "an integer", path)
         return self._check(data, path, CodecError)
+
+
+def _unicode_problem(text: str) -> str | None:
+    """Return why ``text`` cannot be written as UTF-8 (a lone surrogate), or None."""
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = text[exc.start]
+        return f"lone surrogate U+{ord(bad):04X} at character {exc.start}: not Unicode"
+    return None
 
 
 class _Str(_Codec):
     def enc(self, value: object, path: str) -> JSONValue:
         if not isinstance(value, str):
             raise EncodeError(path, f"expected a str, got {type(value).__name__}")
+        problem = _unicode_problem(value)
+        if problem is not None:
+            raise EncodeError(path, problem)
         return str(value)
 
     def dec(self, data: JSONValue, path: str) -> object:
@@ -197,7 +242,7 @@ class _Str(_Codec):
 
 def _parse_hex(data: JSONValue, path: str, length: int | None) -> bytes:
     _expect(data, str, "a hex string", path)
-    if not all(c in _HEX_DIGITS for c in data):
+    if _LOWER_HEX.fullmatch(data) is None:
         raise CodecError(path, f"not lowercase hex: {data!r}")
     if len(data) % 2:
         raise CodecError(path, f"odd number of hex digits: {data!r}")
@@ -384,6 +429,9 @@ class _Datum(_Codec):
                 raise EncodeError(path, f"integer {value} is out of u64 range")
             return int(value)
         if isinstance(value, str):
+            problem = _unicode_problem(value)
+            if problem is not None:
+                raise EncodeError(path, problem)
             return str(value)
         if isinstance(value, tuple):
             return [self.enc(v, _at(path, i)) for i, v in enumerate(value)]
@@ -407,11 +455,21 @@ _DATUM_CODEC = _Datum()
 
 
 class _Record(_Codec):
-    """A dataclass as an object with exactly its fields (untagged)."""
+    """A dataclass as an object with exactly its fields (untagged).
+
+    :meth:`enc` and :meth:`dec` run a function generated once per class (see
+    :func:`_fast_record`) that handles the fields of primitive types inline and
+    falls back to :meth:`_generic_enc` / :meth:`_generic_dec` for anything it does
+    not accept at once, so results and errors are those of the generic code.
+    """
 
     def __init__(self, cls: type) -> None:
         self.cls = cls
         self._fields: tuple[tuple[str, _Codec], ...] | None = None
+        self._names: frozenset[str] = frozenset()
+        self._tagged_names: frozenset[str] = frozenset()
+        self._fast_enc: Callable[[object, str], JSONValue] | None = None
+        self._fast_dec: Callable[[JSONValue, str, str | None], object] | None = None
 
     def fields(self) -> tuple[tuple[str, _Codec], ...]:
         # Compiled on first use, so that self-referencing records terminate.
@@ -429,26 +487,158 @@ class _Record(_Codec):
                 except CodecError as exc:
                     raise CodecError(f.name, exc.reason) from None
             self._fields = tuple(compiled)
+            self._names = frozenset(name for name, _ in compiled)
+            self._tagged_names = self._names | {"type"}
         return self._fields
 
     def enc(self, value: object, path: str) -> JSONValue:
+        fast = self._fast_enc
+        if fast is None:
+            fast = self._fast_enc = _fast_record(self, "enc")
+        return fast(value, path)
+
+    def dec(self, data: JSONValue, path: str, *, skip: str | None = None) -> object:
+        fast = self._fast_dec
+        if fast is None:
+            fast = self._fast_dec = _fast_record(self, "dec")
+        return fast(data, path, skip)
+
+    def _generic_enc(self, value: object, path: str) -> JSONValue:
         if not isinstance(value, self.cls):
             raise EncodeError(path, f"expected a {self.cls.__name__}, got {type(value).__name__}")
         return {name: c.enc(getattr(value, name), _join(path, name)) for name, c in self.fields()}
 
-    def dec(self, data: JSONValue, path: str, *, skip: str | None = None) -> object:
+    def _generic_dec(self, data: JSONValue, path: str, skip: str | None = None) -> object:
         _expect(data, dict, f"an object ({self.cls.__name__})", path)
         fields = self.fields()
-        names = {name for name, _ in fields}
         for key in sorted(data):
-            if key not in names and key != skip:
+            if key not in self._names and key != skip:
                 raise CodecError(_join(path, key), f"unexpected field of {self.cls.__name__}")
         kwargs: dict[str, object] = {}
         for name, c in fields:
             if name not in data:
                 raise CodecError(_join(path, name), f"missing field of {self.cls.__name__}")
             kwargs[name] = c.dec(data[name], _join(path, name))
-        return _construct(self.cls, kwargs, path)
+        return self._checked(_construct(self.cls, kwargs, path), path)
+
+    def _checked(self, value: object, path: str) -> object:
+        check = _CHECKS.get(self.cls)
+        if check is not None:
+            try:
+                check(value)
+            except CodecError as exc:
+                raise CodecError(_join(path, exc.field), exc.reason) from None
+        return value
+
+
+def _fast_record(record: _Record, which: str) -> Callable[..., Any]:
+    """Generate ``record``'s fast encoder (``which="enc"``) or decoder (``"dec"``).
+
+    A field of a primitive type (a bounded integer, a bool, a string, a peer or unique
+    id, an enum, or one of these or null) is converted inline; any other field calls
+    its codec. Whatever the inline code does not accept at once (a wrong type, an
+    integer out of range, a key set that is not exactly the fields, a constructor that
+    refuses the values) goes through the generic method, which returns the same
+    value or raises the same error, with the same path.
+    """
+    fields = record.fields()
+    cls = record.cls
+    scope: dict[str, Any] = {
+        "_cls": cls,
+        "_make": constructor(cls),
+        "_record": record,
+        "_names": record._names,
+        "_tagged": record._tagged_names,
+        "_construct": _construct,
+        "_checks": _CHECKS,
+        "_hex": _LOWER_HEX.fullmatch,
+        "_fromhex": bytes.fromhex,
+        "_failed": (SnapshotSyncError, TypeError, ValueError),
+    }
+    lines: list[str] = []
+    names = [name for name, _ in fields]
+    for i, (name, codec) in enumerate(fields):
+        scope[f"_c{i}"] = codec
+        join = f'(path + ".{name}" if path else "{name}")'
+        inner, optional = (codec.inner, True) if isinstance(codec, _Optional) else (codec, False)
+        guard = _fast_guard(inner, f"x{i}", scope, i, which)
+        if which == "enc":
+            load = f"    x{i} = value.{name}"
+            slow = f"x{i} = _c{i}.enc(x{i}, {join})"
+        else:
+            load = f'    x{i} = data["{name}"]'
+            slow = f"x{i} = _c{i}.dec(x{i}, {join})"
+        lines.append(load)
+        if guard is None:
+            lines.append(f"    {slow}")
+            continue
+        test, convert = guard
+        if optional:
+            test = f"x{i} is not None and ({test})"
+        lines.append(f"    if {test}:")
+        lines.append(f"        {slow}")
+        if convert:
+            lines.append("    else:" if not optional else f"    elif x{i} is not None:")
+            lines.append(f"        {convert}")
+    if which == "enc":
+        body = [
+            "def fast(value, path):",
+            "    if type(value) is not _cls:",
+            "        return _record._generic_enc(value, path)",
+            *lines,
+            "    return {" + ", ".join(f'"{n}": x{i}' for i, n in enumerate(names)) + "}",
+        ]
+    else:
+        body = [
+            "def fast(data, path, skip):",
+            "    if type(data) is not dict:",
+            "        return _record._generic_dec(data, path, skip)",
+            "    keys = data.keys()",
+            '    if keys != _names and not (skip == "type" and keys == _tagged):',
+            "        return _record._generic_dec(data, path, skip)",
+            *lines,
+            "    try:",
+            f"        value = _make({', '.join(f'x{i}' for i in range(len(names)))})",
+            "    except _failed:",
+            "        value = _construct(_cls, {"
+            + ", ".join(f'"{n}": x{i}' for i, n in enumerate(names))
+            + "}, path)",
+            "    if _cls in _checks:",
+            "        return _record._checked(value, path)",
+            "    return value",
+        ]
+    exec("\n".join(body), scope)  # the source is built from the field names only
+    fast: Callable[..., Any] = scope["fast"]
+    return fast
+
+
+def _fast_guard(
+    codec: _Codec, x: str, scope: dict[str, Any], i: int, which: str
+) -> tuple[str, str] | None:
+    """Return ``(test, convert)`` for a primitive field: ``test`` is true when the value
+    needs the generic codec, ``convert`` (may be empty) turns it into its form; or None."""
+    if isinstance(codec, _Int):
+        scope[f"_lo{i}"], scope[f"_hi{i}"] = codec.lo, codec.hi
+        return f"type({x}) is not int or {x} < _lo{i} or {x} > _hi{i}", ""
+    if isinstance(codec, _Bool):
+        return f"type({x}) is not bool", ""
+    if isinstance(codec, _Str):
+        return f"type({x}) is not str", ""
+    if isinstance(codec, _HexId):
+        scope[f"_id{i}"] = codec.cls
+        if which == "enc":
+            return f"type({x}) is not _id{i}", f"{x} = {x}.raw.hex()"
+        return (
+            f"type({x}) is not str or len({x}) != 64 or _hex({x}) is None",
+            f"{x} = _id{i}(_fromhex({x}))",
+        )
+    if isinstance(codec, _Enum):
+        scope[f"_enum{i}"] = codec.cls
+        if which == "enc":
+            return f"type({x}) is not _enum{i}", f"{x} = {x}.value"
+        scope[f"_members{i}"] = {m.value: m for m in codec.cls if isinstance(m.value, str)}
+        return f"type({x}) is not str or {x} not in _members{i}", f"{x} = _members{i}[{x}]"
+    return None
 
 
 def _construct(cls: type, kwargs: dict[str, object], path: str) -> object:
@@ -463,9 +653,9 @@ def _construct(cls: type, kwargs: dict[str, object], path: str) -> object:
         raise CodecError(path, str(exc)) from None
 
 
-def _record_codec(cls: type) -> _Record:
+def _record_codec(cls: type) -> _Record | _Items:
     codec = _compile(cls)
-    if not isinstance(codec, _Record):
+    if not isinstance(codec, _Record | _Items):
         raise CodecError("", f"{cls.__name__} is not a record type")
     return codec
 
@@ -576,6 +766,9 @@ def _compile(tp: Any) -> _Codec:
 def _compile_uncached(tp: Any) -> _Codec:
     if _is_datum(tp):
         return _DATUM_CODEC
+    state_form = _compile_state_form(tp)
+    if state_form is not None:
+        return state_form
     if tp is Any or tp is object:
         return _AnyValue()
     if tp is None or tp is type(None):
@@ -602,9 +795,9 @@ def _compile_uncached(tp: Any) -> _Codec:
         return _FixedTuple(tuple(_compile(a) for a in args))
     if origin is frozenset:
         return _FrozenSet(_compile(args[0]))
-    if origin is PVector:
+    if origin is PVector or origin is pyrsistent.typing.PVector:
         return _Seq(_compile(args[0]), PVector, pvector)
-    if origin is PMap:
+    if origin is PMap or origin is pyrsistent.typing.PMap:
         return _PMap(_compile(args[0]), _compile(args[1]))
     if isinstance(tp, type):
         if tp is PeerId or tp is UniqueId:
@@ -624,6 +817,93 @@ def _compile_uncached(tp: Any) -> _Codec:
     raise CodecError("", f"unsupported annotation {tp!r}")
 
 
+# -- the state records' forms (impl.forms): collections as items, machines as kinds ----------
+
+_CHECKS: dict[type, Callable[[Any], None]] = impl.forms.CHECKS
+"""Checks of decoded records: ``check(record)`` raises CodecError with a relative field."""
+
+
+class _Items(_Codec):
+    """A collection state or snapshot: ``{"items": [datum, ...]}`` plus its flag fields.
+
+    The items are data in canonical order; :class:`impl.forms.ItemsForm` builds the
+    value from them (checking order, arity and duplicates) and lists them back.
+    """
+
+    def __init__(self, form: impl.forms.ItemsForm) -> None:
+        self.form = form
+        self.names = ("items", *form.flags)
+
+    def enc(self, value: object, path: str) -> JSONValue:
+        form = self.form
+        if type(value) is not form.cls:
+            raise EncodeError(path, f"expected a {form.cls.__name__}, got {type(value).__name__}")
+        at = _join(path, "items")
+        enc = _DATUM_CODEC.enc
+        body: dict[str, JSONValue] = {
+            "items": [enc(item, _at(at, i)) for i, item in enumerate(form.items_of(value))]
+        }
+        for flag in form.flags:
+            body[flag] = getattr(value, flag)
+        return body
+
+    def dec(self, data: JSONValue, path: str, *, skip: str | None = None) -> object:
+        form = self.form
+        _expect(data, dict, f"an object ({form.cls.__name__})", path)
+        for key in sorted(data):
+            if key not in self.names and key != skip:
+                raise CodecError(_join(path, key), f"unexpected field of {form.cls.__name__}")
+        for name in self.names:
+            if name not in data:
+                raise CodecError(_join(path, name), f"missing field of {form.cls.__name__}")
+        at = _join(path, "items")
+        dec = _DATUM_CODEC.dec
+        items = [
+            # A string or an in-range integer is its own datum: no call, no path string.
+            item
+            if type(item) is str or (type(item) is int and 0 <= item <= U64_MAX)
+            else dec(item, _at(at, i))
+            for i, item in enumerate(_array(data["items"], at))
+        ]
+        flags = []
+        for flag in form.flags:
+            _expect(data[flag], bool, "a boolean", _join(path, flag))
+            flags.append(data[flag])
+        try:
+            return form.build(items, *flags)
+        except CodecError as exc:
+            raise CodecError(at + exc.field, exc.reason) from None  # exc.field is "[i]..."
+
+
+class _Machine(_Codec):
+    """A collection state machine, written as its kind (``"map"``, ...)."""
+
+    def enc(self, value: object, path: str) -> JSONValue:
+        try:
+            return impl.forms.machine_kind(value)
+        except InvalidInput as exc:
+            raise EncodeError(path, str(exc)) from None
+
+    def dec(self, data: JSONValue, path: str) -> object:
+        _expect(data, str, "a collection kind string", path)
+        try:
+            return impl.forms.machine_of(data)
+        except InvalidInput as exc:
+            raise CodecError(path, str(exc)) from None
+
+
+def _compile_state_form(tp: Any) -> _Codec | None:
+    """Return the codec of a type :mod:`impl.forms` gives a form, or None."""
+    form = impl.forms.ITEMS_FORMS.get(tp)
+    if form is not None:
+        return _Items(form)
+    if tp is impl.forms.Snapshot:
+        return _Union(impl.forms.SNAPSHOT_TYPES)
+    if tp is impl.forms.StateMachine:
+        return _Machine()
+    return None
+
+
 # -- public API ---------------------------------------------------------------------------
 
 
@@ -638,13 +918,18 @@ def encode(value: object, tp: Any = None) -> JSONValue:
     >>> encode((1, "a", (2,)), DATUM)
     [1, 'a', [2]]
     """
-    return _compile(type(value) if tp is None else tp).enc(value, "")
+    codec = _compile(type(value) if tp is None else tp)
+    try:
+        return codec.enc(value, "")
+    except RecursionError:
+        raise EncodeError("", "the value is nested too deeply to encode") from None
 
 
 def decode(data: JSONValue, tp: Any) -> Any:
     """Return the value of static type ``tp`` whose JSON value is ``data``.
 
-    Raises :class:`CodecError` (with the path of the culprit) on malformed input.
+    Raises :class:`CodecError` (with the path of the culprit) on malformed input,
+    including input past the limits of :func:`check_json_value`.
 
     >>> from impl.types import Cursor
     >>> decode({"term": 2, "index": 5}, Cursor)
@@ -654,7 +939,9 @@ def decode(data: JSONValue, tp: Any) -> Any:
     ...
     impl.errors.CodecError: cannot decode index: integer -1 is out of u64 range
     """
-    return _compile(tp).dec(data, "")
+    codec = _compile(tp)
+    check_json_value(data)
+    return codec.dec(data, "")
 
 
 def encode_tagged(record: object) -> dict[str, JSONValue]:
@@ -664,7 +951,10 @@ def encode_tagged(record: object) -> dict[str, JSONValue]:
     >>> encode_tagged(RequestSnapshot())
     {'type': 'RequestSnapshot'}
     """
-    body: dict[str, JSONValue] = _encode_tagged(record, "")
+    try:
+        body: dict[str, JSONValue] = _encode_tagged(record, "")
+    except RecursionError:
+        raise EncodeError("", "the value is nested too deeply to encode") from None
     return body
 
 
@@ -673,6 +963,7 @@ def decode_tagged(data: JSONValue, allowed: tuple[type, ...] | None = None) -> A
 
     ``allowed`` restricts the accepted record classes (default: any registered one).
     """
+    check_json_value(data)
     return _decode_tagged(data, "", allowed)
 
 
@@ -712,11 +1003,97 @@ def _finite(text: str) -> float:
     return value
 
 
-def loads(text: str | bytes, tp: Any = None) -> Any:
-    """Parse canonical (or any valid) JSON text and decode it.
+def _first_problem(data: JSONValue) -> tuple[list[str | int], str] | None:
+    """Walk ``data`` (iteratively: no recursion) for the first value past the limits;
+    return its path (keys and indices) and the reason, or None."""
+    stack: list[tuple[JSONValue, int, tuple[str | int, ...]]] = [(data, 1, ())]
+    while stack:
+        value, depth, path = stack.pop()
+        if isinstance(value, str):
+            problem = _unicode_problem(value)
+            if problem is not None:
+                return list(path), problem
+        elif isinstance(value, list | dict):
+            if depth > MAX_DEPTH:
+                return list(path), f"nested deeper than {MAX_DEPTH} levels"
+            if isinstance(value, list):
+                for i in range(len(value) - 1, -1, -1):
+                    item = value[i]
+                    if isinstance(item, str | list | dict):
+                        stack.append((item, depth + 1, (*path, i)))
+            else:
+                for key, item in reversed(list(value.items())):
+                    if not isinstance(key, str):
+                        return [*path, str(key)], f"object key {key!r} is not a string"
+                    problem = _unicode_problem(key)
+                    if problem is not None:
+                        return [*path, key], f"object key: {problem}"
+                    if isinstance(item, str | list | dict):
+                        stack.append((item, depth + 1, (*path, key)))
+    return None
 
-    With ``tp=None`` the text must be a tagged record; otherwise it is decoded as ``tp``.
-    Duplicate object keys and ``NaN``/``Infinity`` are rejected.
+
+def _render_path(parts: list[str | int]) -> str:
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out = _at(out, part)
+        else:  # a key that is not Unicode text is shown escaped
+            out = _join(out, part.encode("utf-8", "backslashreplace").decode("utf-8"))
+    return out
+
+
+def _fast_ok(value: JSONValue, depth: int = 1) -> bool:
+    """Check the limits without building paths (the common case: everything is fine).
+
+    Recursive, but never deeper than :data:`MAX_DEPTH` + 1 calls.
+    """
+    t = type(value)
+    if t is str:
+        return value.isascii() or _unicode_problem(value) is None
+    if t is not dict and t is not list:
+        return True
+    if depth > MAX_DEPTH:
+        return False
+    items = value.values() if t is dict else value
+    if t is dict:
+        for key in value:
+            if type(key) is not str or (not key.isascii() and _unicode_problem(key) is not None):
+                return False
+    for item in items:
+        ti = type(item)
+        if ti is str:
+            if not item.isascii() and _unicode_problem(item) is not None:
+                return False
+        elif (ti is dict or ti is list) and not _fast_ok(item, depth + 1):
+            return False
+    return True
+
+
+def check_json_value(data: JSONValue) -> None:
+    """Raise :class:`CodecError` (with the path) if ``data`` is past the readers' limits:
+    nested deeper than :data:`MAX_DEPTH`, or holding a string or key that is not
+    Unicode text (a lone surrogate, which the JSON text ``"\\ud800"`` decodes to).
+
+    >>> check_json_value({"a": ["ok", chr(0xD800)]})
+    Traceback (most recent call last):
+    ...
+    impl.errors.CodecError: cannot decode a[1]: lone surrogate U+D800 at character 0: not Unicode
+    """
+    if _fast_ok(data):
+        return
+    found = _first_problem(data)
+    if found is not None:
+        parts, reason = found
+        raise CodecError(_render_path(parts), reason)
+
+
+def parse_json(text: str | bytes) -> JSONValue:
+    """Parse JSON text strictly: the one JSON parser of every snapsync reader.
+
+    Refuses (with :class:`CodecError`) invalid JSON and invalid UTF-8, duplicate
+    object keys, ``NaN``/``Infinity``, numbers that overflow a double, and what
+    :func:`check_json_value` refuses (too deep, lone surrogates).
     """
     try:
         data = json.loads(
@@ -725,12 +1102,26 @@ def loads(text: str | bytes, tp: Any = None) -> Any:
             parse_constant=_reject_constant,
             parse_float=_finite,
         )
+    except RecursionError:
+        raise CodecError("", f"invalid JSON: nested deeper than {MAX_DEPTH} levels") from None
     except ValueError as exc:  # includes json.JSONDecodeError and UnicodeDecodeError
         raise CodecError("", f"invalid JSON: {exc}") from None
+    check_json_value(data)
+    return data
+
+
+def loads(text: str | bytes, tp: Any = None) -> Any:
+    """Parse canonical (or any valid) JSON text and decode it.
+
+    With ``tp=None`` the text must be a tagged record; otherwise it is decoded as ``tp``.
+    The text is parsed by :func:`parse_json` (its limits apply).
+    """
+    data = parse_json(text)
     if tp is None:
-        return decode_tagged(data)
-    return decode(data, tp)
+        return _decode_tagged(data, "", None)
+    return _compile(tp).dec(data, "")
 
 
-# The foundation modules register their record tags on import (kept referenced).
-_REGISTERING_MODULES = (impl.messages, impl.effects, impl.logstore)
+# The foundation modules register their record tags on import (kept referenced); impl.forms
+# imports every state record's module.
+_REGISTERING_MODULES = (impl.messages, impl.effects, impl.logstore, impl.forms)

@@ -7,14 +7,12 @@ Every duration is in milliseconds. The four parameters enter the group id throug
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 from impl.errors import InvalidInput
 from impl.ids import UniqueId
+from impl.messages import SnapshotRequest
+from impl.registry import tagged
 from impl.types import U64_MAX
-
-if TYPE_CHECKING:
-    from impl.messages import SnapshotRequest
 
 __all__ = ["Config"]
 
@@ -28,6 +26,8 @@ def _check(value: int, what: str, *, minimum: int, maximum: int) -> None:
         raise InvalidInput(f"Config.{what} must be in [{minimum}, {maximum}], got {value}")
 
 
+@tagged("Config")
+@tagged("Config")
 @dataclass(frozen=True, slots=True)
 class Config:
     """The four snapshot-sync parameters with mosaik's defaults (mod.rs:163-184, 254-263).

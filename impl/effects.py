@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
+from impl.collections.base import Snapshot
 from impl.messages import Command, LogEntry, Message
 from impl.registry import tagged
 from impl.types import Cursor, PeerId
@@ -88,7 +89,7 @@ class FeedCommand:
 class InstallSnapshot:
     """Replace the state machine's state with ``snapshot`` (S2)."""
 
-    snapshot: Any
+    snapshot: Snapshot
 
 
 @tagged("ResetLog")

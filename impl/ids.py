@@ -22,6 +22,7 @@ __all__ = [
     "consensus_digest",
     "group_id",
     "state_machine_signature",
+    "state_machine_type_name",
 ]
 
 _HEX = frozenset("0123456789abcdefABCDEF")
@@ -119,6 +120,40 @@ class CollectionTypes:
         if len(self.params) != arity:
             raise InvalidInput(f"{self.kind} takes {arity} type parameters, got {len(self.params)}")
         _check_uint(self.depq_capacity, "depq_capacity", 64)
+
+
+_MACHINE_PATHS = {
+    "map": "mosaik::collections::map::MapStateMachine",
+    "vec": "mosaik::collections::vec::VecStateMachine",
+    "set": "mosaik::collections::set::SetStateMachine",
+    "depq": "mosaik::collections::depq::DepqStateMachine",
+    "cell": "mosaik::collections::cell::CellStateMachine",
+    "once": "mosaik::collections::once::OnceStateMachine",
+}
+"""Where mosaik 0.3.13 defines each collection's state machine (src/collections/<kind>.rs)."""
+
+
+def state_machine_type_name(types: CollectionTypes) -> str:
+    """Return ``core::any::type_name`` of the collection's state machine (the sync signature's).
+
+    mosaik's sync signature derives ``type_name::<M>()`` of the private state machine
+    struct (sync/mod.rs:383-396): its path in the ``mosaik`` crate, then its type
+    parameters as ``type_name`` prints them (``params``, e.g. ``u64`` or
+    ``alloc::string::String``), and for DEPQ the ``CAP`` const, which rustc prints
+    as ``u64::MAX`` for the default and in decimal otherwise. Observed with rustc
+    1.95.0 and 1.97.0-nightly; Rust does not guarantee ``type_name``'s output, so
+    another compiler may print another string, and hence derive another group id.
+
+    >>> state_machine_type_name(CollectionTypes("map", ("u64", "alloc::string::String")))
+    'mosaik::collections::map::MapStateMachine<u64, alloc::string::String>'
+    >>> state_machine_type_name(CollectionTypes("depq", ("u64", "u64", "u64")))
+    'mosaik::collections::depq::DepqStateMachine<u64, u64, u64, u64::MAX>'
+    """
+    params = list(types.params)
+    if types.kind == "depq":
+        cap = types.depq_capacity
+        params.append("u64::MAX" if cap == (1 << 64) - 1 else str(cap))
+    return f"{_MACHINE_PATHS[types.kind]}<{', '.join(params)}>"
 
 
 def state_machine_signature(store_id: UniqueId, types: CollectionTypes) -> UniqueId:

@@ -6,7 +6,7 @@ offers the snapshot each node took when that marker committed (P3), serves
 chunks of it (P4) and forgets it after ``snapshot_ttl`` without fetches (P5).
 
 TTL timers: mosaik keeps a tokio ``Sleep`` per snapshot; here each
-:class:`~impl.node.AvailableSnapshot` stores its deadline, and the steps emit
+:class:`~impl.provider_state.AvailableSnapshot` stores its deadline, and the steps emit
 ``ArmTimer``/``CancelTimer`` for ``TimerId(SNAPSHOT_TTL, anchor=...)`` as trace
 records. A snapshot whose deadline has passed is expired: P4 does not serve it
 even before P5 has removed it (spec decision, see :func:`on_fetch_data_request`).
@@ -19,10 +19,8 @@ in both profiles: whether a session survives it is the session's concern.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from impl.collections.base import PendingRequest
-from impl.config import Config
 from impl.effects import (
     ArmTimer,
     CancelTimer,
@@ -45,10 +43,11 @@ from impl.messages import (
     SyncMessage,
     TakeSnapshot,
 )
-from impl.node import AvailableSnapshot, LeaderRole, NodeContext, NodeState, ProviderState
-from impl.profile import REFERENCE, Hazard, Profile
+from impl.node_state import LeaderRole, NodeContext, NodeState
+from impl.profile import Hazard
+from impl.provider_state import AvailableSnapshot, ProviderContext, ProviderState
 from impl.records import evolve
-from impl.types import Cursor, Index, ItemRange, PeerId, check_u64
+from impl.types import Cursor, Index, ItemRange, PeerId
 
 __all__ = [
     "ProviderContext",
@@ -64,27 +63,6 @@ __all__ = [
     "safe_to_prune_prefix",
     "ttl_timer",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderContext:
-    """What the provider sees of its node (mosaik ``SyncProviderContext``) plus the clocks."""
-
-    local_id: PeerId
-    """This node's id (P3 skips its own requests)."""
-    is_leader: bool
-    """mosaik ``cx.is_leader()``: the node currently leads (P2)."""
-    config: Config
-    """Snapshot-sync parameters: ``fetch_batch_size`` (P4) and ``snapshot_ttl_ms``."""
-    now_ms: int
-    """Monotonic time (TTL deadlines)."""
-    now_wall_ms: int
-    """This node's wall clock (``requested_at`` in P1, ``is_expired`` in P3)."""
-    profile: Profile = REFERENCE
-    """Which hazard switches are on (P4's expiry rule depends on H7)."""
-
-    def __post_init__(self) -> None:
-        check_u64(self.now_ms, "ProviderContext.now_ms")
 
 
 def provider_context(node: NodeState, ctx: NodeContext) -> ProviderContext:

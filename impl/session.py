@@ -7,10 +7,12 @@ chunks from the peers that offered it (Q11), drains contiguous chunks into the
 accumulated snapshot (Q8) and, once nothing is missing, installs it and appends
 the AppendEntries it buffered meanwhile (Q12, Q13).
 
-Every step is a pure function over the frozen :class:`SessionState`. Time
-(``now_ms``, monotonic), the leader and the live bonds arrive as arguments in a
-:class:`SessionContext`. Timers are deadlines in the state; a step that sets or
-clears one returns ``ArmTimer``/``CancelTimer`` for it
+Every step is a pure function over the frozen
+:class:`~impl.session_state.SessionState` (the records live in
+:mod:`impl.session_state`). Time (``now_ms``, monotonic), the leader and the live
+bonds arrive as arguments in a :class:`~impl.session_state.SessionContext`. Timers
+are deadlines in the state; a step that sets or clears one returns
+``ArmTimer``/``CancelTimer`` for it
 (``TimerId(SNAPSHOT_REQUEST_RETRY)``, ``TimerId(FETCH_TIMEOUT, peer=p)``).
 
 Profiles (``ctx.profile``): with every switch on (``mosaik-0.3.13``) the steps do
@@ -32,13 +34,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from pyrsistent import pmap, pvector
-from pyrsistent.typing import PMap, PVector
+from pyrsistent.typing import PVector
 
-from impl.collections.base import Snapshot, StateMachine
-from impl.config import Config
+from impl.collections.base import Snapshot
 from impl.effects import (
     AppendLog,
     ArmTimer,
@@ -55,23 +56,22 @@ from impl.effects import (
 )
 from impl.errors import HazardPanic, InvalidInput, InvalidRange, InvalidState
 from impl.messages import (
-    Command,
     FetchDataRequest,
     FetchDataResponse,
-    Item,
     LogEntry,
     RequestSnapshot,
     SnapshotInfo,
 )
-from impl.profile import Hazard, Profile
-from impl.types import Cursor, Index, ItemRange, PeerId, Term, check_u64
+from impl.profile import Hazard
+from impl.session_state import (
+    BufferedEntry,
+    PendingFetch,
+    SessionContext,
+    SessionState,
+)
+from impl.types import Cursor, Index, ItemRange, PeerId, check_u64
 
 __all__ = [
-    "BufferedEntry",
-    "Candidate",
-    "PendingFetch",
-    "SessionContext",
-    "SessionState",
     "buffer",
     "candidate_order",
     "check_session_invariants",
@@ -98,108 +98,12 @@ __all__ = [
     "try_upgrade_anchor",
 ]
 
-BufferedEntry = tuple[Index, Term, Command]
-"""A buffered AppendEntries entry: ``(log index, term, command)`` (session.rs:72)."""
-
-Candidate = tuple[SnapshotInfo, frozenset[PeerId]]
-"""An offered anchor: the first :class:`SnapshotInfo` seen for it and the peers that offered it."""
-
 RETRY_TIMER = TimerId(TimerKind.SNAPSHOT_REQUEST_RETRY)
 """The RequestSnapshot retry timer (Q0, Q7)."""
 
 
 def _fetch_timer(peer: PeerId) -> TimerId:
     return TimerId(TimerKind.FETCH_TIMEOUT, peer=peer)
-
-
-@dataclass(frozen=True, slots=True)
-class SessionContext:
-    """What mosaik's ``SyncSessionContext`` gives a session step; all of it is input.
-
-    ``leader`` is ``cx.leader()``, the current leader per ``When`` (``None`` if
-    unknown); ``bonds`` the peers with a live bond right now. Every step that
-    addresses the leader (Q0, Q7, the reference's immediate re-request) requires a
-    known one and raises :class:`InvalidState` on ``None``: through the node steps a
-    session's follower always knows its leader (inventory H21).
-    """
-
-    local_id: PeerId
-    leader: PeerId | None
-    bonds: frozenset[PeerId]
-    config: Config
-    machine: StateMachine
-    profile: Profile
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.local_id, PeerId):
-            raise InvalidInput("SessionContext.local_id must be a PeerId")
-        if self.leader is not None and not isinstance(self.leader, PeerId):
-            raise InvalidInput("SessionContext.leader must be a PeerId or None")
-        if not isinstance(self.bonds, frozenset) or not all(
-            isinstance(p, PeerId) for p in self.bonds
-        ):
-            raise InvalidInput("SessionContext.bonds must be a frozenset of PeerId")
-
-
-@dataclass(frozen=True, slots=True)
-class PendingFetch:
-    """One in-flight FetchDataRequest: the range asked and its timeout deadline (session.rs:764)."""
-
-    range: ItemRange
-    deadline_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class SessionState:
-    """The session's variables (inventory §2.3); runtime plumbing (tasks, wakers) is omitted.
-
-    ``gap_start``/``gap_end`` are mosaik's ``gap: Option<Range<u64>>`` as two ints
-    (both ``None`` or both set); the range counts as empty when ``gap_start >=
-    gap_end``, so an inverted gap (reachable under H10) is empty, as in Rust.
-    """
-
-    leader: PeerId
-    """The leader at session start; only used to ask it last (session.rs:29)."""
-    trigger_position: int
-    """Index of the AppendEntries' ``prev_log_position`` that started the session."""
-    anchor: Cursor | None
-    """The selected snapshot's position."""
-    snapshot_len: int
-    """``items_count`` of the selected anchor."""
-    gap_start: int | None
-    """First item not yet drained into ``accumulated``."""
-    gap_end: int | None
-    """End of the missing range (= ``snapshot_len`` at selection)."""
-    anchor_candidates: PMap[Cursor, Candidate]
-    """Offered anchors: first info seen and the offering peers."""
-    buffered: PVector[BufferedEntry]
-    """AppendEntries entries received during the session."""
-    terminations: tuple[PeerId, ...]
-    """Peers whose bond terminated, queued by the watchers, drained by Q6."""
-    known_bonds: frozenset[PeerId]
-    """Bonds seen at the last poll (Q10); unused, as in mosaik."""
-    available_peers: frozenset[PeerId]
-    """Peers that offered the selected anchor and have not failed."""
-    inflight: PMap[PeerId, PendingFetch]
-    """At most one request per peer."""
-    fetched: PMap[int, tuple[int, tuple[Item, ...]]]
-    """Chunks received but not drained: start -> (end, items)."""
-    accumulated: Snapshot
-    """The drained prefix of the anchor's snapshot."""
-    snapshot_request_deadline_ms: int | None
-    """The retry timer's deadline, ``None`` when stopped."""
-    downloaded: int = 0
-    """Items drained since the anchor was selected (metrics, as in mosaik)."""
-    min_anchor: int = 0
-    """Reference (H3 fix): lowest usable anchor index, raised when the buffer has a gap."""
-    retry_due: bool = False
-    """Reference (H6 fix): a clock-less step (Q13) left the session without a source;
-    the next poll arms the retry timer. Makes :func:`next_deadline` return 0."""
-    watched: frozenset[PeerId] = frozenset()
-    """Peers whose current bond has a termination watcher: the bonds present at
-    session start (Q0 step 1) and the bond of every peer that offered over a live bond
-    (Q1 step 4). A watcher belongs to one bond: it fires once, and a re-formed bond
-    is unwatched until its peer offers again (session.rs:118-124, 333-339)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -515,7 +419,9 @@ def on_snapshot_offer(
     Guards
     ------
     * An offer from the node itself or from a peer without a live bond is ignored
-      (``UNKNOWN_PEER``, both profiles: mosaik only receives on bonds).
+      (``UNKNOWN_PEER``, both profiles: mosaik only receives on bonds; ``ctx.bonds`` is
+      the bond table, which keeps a broken bond until its received messages are
+      processed).
     * Reference (H9 off): an anchor below ``max(trigger_position, min_anchor)`` is
       ignored (``STALE_OFFER``): it was produced for an earlier session, or lies
       below a gap in the buffer; it never stops the retry timer.
@@ -597,7 +503,7 @@ def on_fetch_data_response(
 
     Guards
     ------
-    * From the node itself or a peer without a live bond: ``UNKNOWN_PEER``.
+    * From the node itself or a peer not in the bond table (``ctx.bonds``): ``UNKNOWN_PEER``.
     * ``resp.anchor`` is not the selected anchor: ``WRONG_ANCHOR`` (mosaik ignores
       it too, leaving the in-flight entry).
     * Reference (H1 off): the peer must have a request in flight whose start is

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import NewType
 
 from impl.errors import InvalidInput, InvalidRange
+from impl.ids import UniqueId
 
 __all__ = [
     "U64_MAX",
@@ -133,8 +134,6 @@ class PeerId:
     @staticmethod
     def from_label(label: str) -> PeerId:
         """Derive a deterministic test identity from a label (blake3 of the label)."""
-        from impl.ids import UniqueId  # local import: ids depends on types
-
         return PeerId(UniqueId.from_str(label).raw)
 
     @staticmethod

@@ -24,6 +24,7 @@ from impl.codec import (
     encode_tagged,
     loads,
 )
+from impl.collections import COLLECTIONS
 from impl.effects import (
     AppendLog,
     ArmTimer,
@@ -101,13 +102,19 @@ RAFT_MESSAGES: dict[type, st.SearchStrategy[Any]] = {
     RequestVote: st.builds(RequestVote, terms, peers, cursors),
     RequestVoteResponse: st.builds(RequestVoteResponse, terms, st.sampled_from(Vote)),
 }
+snapshots: st.SearchStrategy[Any] = st.builds(
+    lambda kind, items: COLLECTIONS[kind].empty_snapshot().append(items),
+    st.sampled_from(["vec", "set"]),
+    st.lists(data, max_size=4),
+)
+"""Collection snapshots (their forms: model_tests/test_forms.py)."""
 messages: st.SearchStrategy[Any] = st.one_of(*SYNC_MESSAGES.values(), *RAFT_MESSAGES.values())
 timer_ids = st.builds(TimerId, st.sampled_from(TimerKind), st.none() | peers, st.none() | cursors)
 EFFECTS: dict[type, st.SearchStrategy[Any]] = {
     Send: st.builds(Send, peers, messages),
     Broadcast: st.builds(Broadcast, messages),
     FeedCommand: st.builds(FeedCommand, commands),
-    InstallSnapshot: st.builds(InstallSnapshot, data),
+    InstallSnapshot: st.builds(InstallSnapshot, snapshots),
     ResetLog: st.builds(ResetLog, cursors),
     SetCommitted: st.builds(SetCommitted, cursors),
     AppendLog: st.builds(AppendLog, st.lists(entries, max_size=3).map(tuple)),

@@ -19,8 +19,9 @@ import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
-import impl.collections as collections_pkg
-from impl.collections import COLLECTIONS, apply_s1, get_collection
+import impl.collections.apply as collections_apply
+from impl.collections import COLLECTIONS, get_collection
+from impl.collections.apply import apply_s1
 from impl.collections.base import ApplyContext, PendingRequest, Snapshot, StateMachine
 from impl.collections.cell import (
     CELL,
@@ -628,7 +629,9 @@ def test_h28_iter_range_ignores_range_end(machine: StateMachine) -> None:
     assert isinstance(mosaik, CellSnapshot | OnceSnapshot)
     assert mosaik.append([8]).range_end_ignored
     _, pending = machine.apply_batch(machine.initial(), [take()], ctx(), MOSAIK_0_3_13)
-    assert pending[0].snapshot.range_end_ignored
+    served = pending[0].snapshot
+    assert isinstance(served, CellSnapshot | OnceSnapshot)
+    assert served.range_end_ignored
 
 
 def test_broken_canonical_order_is_detected() -> None:
@@ -704,7 +707,7 @@ def test_s1_skip_rules(kind: str) -> None:
 
 def test_s1_skip_rules_check_catches_a_mutant(monkeypatch: pytest.MonkeyPatch) -> None:
     """Mutant: a node that serves every request (even its own and expired ones)."""
-    monkeypatch.setattr(collections_pkg, "snapshot_wanted", lambda request, context: True)
+    monkeypatch.setattr(collections_apply, "snapshot_wanted", lambda request, context: True)
     with pytest.raises(AssertionError):
         check_s1_skip_rules(MAP)
 
@@ -844,9 +847,9 @@ def check_snapshot_positions(
         ), f"snapshot at {anchor} is not the fold of the log up to {anchor}"
         fetched = machine.empty_snapshot()
         for start in range(0, len(snap), chunk):
-            fetched = fetched.append(
-                snap.iter_range(ItemRange(start, min(start + chunk, len(snap))))
-            )
+            items = snap.iter_range(ItemRange(start, min(start + chunk, len(snap))))
+            assert items is not None
+            fetched = fetched.append(items)
         follower = machine.install_snapshot(machine.initial(), fetched)
         follower = replay(machine, follower, log[anchor:], profile)
         assert machine.items(follower) == final, f"install at {anchor} + replay diverges"

@@ -377,17 +377,19 @@ def test_check_stage_rows(monkeypatch: pytest.MonkeyPatch) -> None:
     from spec.explore import stage
 
     monkeypatch.setattr(stage, "CHECK_CONFIG", TINY)
-    text, ok = stage.run_stage(REFERENCE)
-    assert ok
-    assert "complete" in text
-    assert "no violation" in text
-    text, ok = stage.run_stage(MOSAIK_0_3_13)
-    assert ok
-    assert "violations:" in text
+    row = stage.run_stage(REFERENCE)
+    assert row.ok
+    assert "complete" in row.outcome
+    assert "no violation" in row.outcome
+    assert row.counts["states"] == explore(TINY).result.states
+    assert row.counts["dead_ends"] == 0
+    assert row.measures["states_per_s"] > 0
+    row = stage.run_stage(MOSAIK_0_3_13)
+    assert row.ok
+    assert "violations:" in row.outcome
     # A broken variant: a stage that finds nothing under mosaik is not as expected.
     monkeypatch.setattr(stage, "CHECK_CONFIG", replace(TINY, max_depth=1))
-    text, ok = stage.run_stage(MOSAIK_0_3_13)
-    assert not ok
+    assert not stage.run_stage(MOSAIK_0_3_13).ok
 
 
 # -- each hazard alone ---------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from impl.messages import SnapshotRequest, TakeSnapshot
-from impl.node import FollowerRole, LeaderRole
+from impl.node_state import FollowerRole, LeaderRole
 from impl.records import evolve
 from impl.types import PeerId
 from spec.explore.config import ExploreConfig, build_initial

@@ -23,6 +23,7 @@ from impl.ids import (
     consensus_digest,
     group_id,
     state_machine_signature,
+    state_machine_type_name,
 )
 
 MAP_SM = "mosaik::collections::map::MapStateMachine<u64, u64>"
@@ -293,3 +294,54 @@ def test_group_id_changes_with_sync_config() -> None:
     a = collection_group_id(STORE, types, Config().signature_id(MAP_SM))
     b = collection_group_id(STORE, types, Config().with_fetch_batch_size(100).signature_id(MAP_SM))
     assert a != b
+
+
+# -- the type_name strings of the sync signature (sync/mod.rs:383-396) -------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "cap", "name"),
+    [
+        # Printed by rustc 1.95.0 (and 1.97.0-nightly) for structs at mosaik's paths.
+        ("map", ("u64", "u64"), None, MAP_SM),
+        (
+            "map",
+            ("(u64, alloc::string::String)", "alloc::vec::Vec<u8>"),
+            None,
+            "mosaik::collections::map::MapStateMachine<(u64, alloc::string::String), "
+            "alloc::vec::Vec<u8>>",
+        ),
+        ("vec", ("u64",), None, "mosaik::collections::vec::VecStateMachine<u64>"),
+        (
+            "set",
+            ("alloc::string::String",),
+            None,
+            "mosaik::collections::set::SetStateMachine<alloc::string::String>",
+        ),
+        (
+            "depq",
+            ("u64", "alloc::string::String", "u64"),
+            None,
+            "mosaik::collections::depq::DepqStateMachine"
+            "<u64, alloc::string::String, u64, u64::MAX>",
+        ),
+        (
+            "depq",
+            ("u64", "u64", "u64"),
+            8,
+            "mosaik::collections::depq::DepqStateMachine<u64, u64, u64, 8>",
+        ),
+        ("cell", ("(u64,)",), None, "mosaik::collections::cell::CellStateMachine<(u64,)>"),
+        ("once", ("&str",), None, "mosaik::collections::once::OnceStateMachine<&str>"),
+    ],
+)
+def test_state_machine_type_name(
+    kind: str, params: tuple[str, ...], cap: int | None, name: str
+) -> None:
+    types = CollectionTypes(kind, params) if cap is None else CollectionTypes(kind, params, cap)
+    assert state_machine_type_name(types) == name
+
+
+def test_sync_signature_of_the_type_name_is_the_pinned_default() -> None:
+    name = state_machine_type_name(CollectionTypes("map", ("u64", "u64")))
+    assert Config().signature(name).hex() == SIG_DEFAULT

@@ -17,7 +17,8 @@ from impl.messages import (
     SnapshotRequest,
     TakeSnapshot,
 )
-from impl.node import NodeContext, Preference, node_client_write, node_new
+from impl.node import node_client_write, node_new
+from impl.node_state import NodeContext, Preference
 from impl.profile import REFERENCE
 from impl.types import Cursor, Index, PeerId, Term
 from spec.model.actions import (

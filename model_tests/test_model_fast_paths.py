@@ -22,7 +22,8 @@ import pytest
 from impl.errors import InvalidInput
 from impl.profile import MOSAIK_0_3_13, REFERENCE, Profile
 from impl.records import evolve
-from impl.session import SessionState, _timer_effects, _timers
+from impl.session import _timer_effects, _timers
+from impl.session_state import SessionState
 from impl.types import Cursor, Index, PeerId
 from spec.benchmarks.model_actions import Workload, drive
 from spec.hunt.coverage import Coverage

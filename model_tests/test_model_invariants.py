@@ -15,7 +15,7 @@ from impl.collections.depq import DepqCompareExchangeValue, DepqInsert, DepqUpda
 from impl.collections.map import MapInsert
 from impl.config import Config
 from impl.messages import RequestSnapshot, SnapshotInfo, SnapshotOffer
-from impl.node import FollowerRole, LeaderRole, NodeState
+from impl.node_state import FollowerRole, LeaderRole, NodeState
 from impl.profile import MOSAIK_0_3_13, REFERENCE, Profile, get_profile
 from impl.types import Cursor, Index, Term
 from spec.model.actions import Transition, deliver_message, forge_message, node_poll_action

@@ -31,14 +31,6 @@ from impl.messages import (
     Vote,
 )
 from impl.node import (
-    AvailableSnapshot,
-    CandidateRole,
-    FollowerRole,
-    LeaderRole,
-    NodeContext,
-    NodeState,
-    Preference,
-    ProviderState,
     node_bond_terminated,
     node_client_write,
     node_new,
@@ -46,8 +38,17 @@ from impl.node import (
     node_poll,
     node_receive,
 )
+from impl.node_state import (
+    CandidateRole,
+    FollowerRole,
+    LeaderRole,
+    NodeContext,
+    NodeState,
+    Preference,
+)
 from impl.profile import MOSAIK_0_3_13, REFERENCE, Profile
 from impl.provider import provider_context, provider_poll
+from impl.provider_state import AvailableSnapshot, ProviderState
 from impl.raft import role_poll, start_election, with_provider
 from impl.types import Cursor, Index, ItemRange, PeerId, Term
 from model_tests.test_provider import TupleSnapshot

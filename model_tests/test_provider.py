@@ -40,10 +40,8 @@ from impl.messages import (
     SnapshotRequest,
     TakeSnapshot,
 )
-from impl.node import AvailableSnapshot, ProviderState
 from impl.profile import MOSAIK_0_3_13
 from impl.provider import (
-    ProviderContext,
     on_fetch_data_request,
     on_snapshot_request,
     poll_pending_requests,
@@ -54,6 +52,7 @@ from impl.provider import (
     prune_expired_snapshots,
     safe_to_prune_prefix,
 )
+from impl.provider_state import AvailableSnapshot, ProviderContext, ProviderState
 from impl.types import Cursor, Index, ItemRange, PeerId, Term
 
 ME = PeerId.from_label("provider")

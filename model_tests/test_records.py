@@ -12,10 +12,10 @@ import pytest
 
 from impl.errors import InvalidInput
 from impl.logstore import LogStore
-from impl.node import NodeContext, NodeState
+from impl.node_state import NodeContext, NodeState
 from impl.profile import REFERENCE
 from impl.records import constructor, evolve, evolver
-from impl.session import SessionContext
+from impl.session_state import SessionContext
 from impl.types import Cursor, Index, PeerId, Term
 from spec.hunt.driver import Driver
 from spec.hunt.scenario import GroupShape, build_group, world_setup

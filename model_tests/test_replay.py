@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from impl.codec import canonical_json
 from impl.profile import get_profile
 from spec.cli import main
 from spec.model.faults import Fault
@@ -65,7 +66,8 @@ def test_a_tampered_step_is_a_divergence(trace: tuple[Path, dict[str, dict[str, 
     result = replay_lines(lines)
     assert not result.exact
     assert result.divergence is not None
-    assert result.divergence.startswith(f"line {k + 1}:")
+    assert (result.divergence.line, result.divergence.field) == (k + 1, "violations")
+    assert str(result.divergence).startswith(f"line {k + 1}: field violations: recorded [")
 
 
 def _reject(lines: list[str]) -> TraceError:
@@ -80,7 +82,7 @@ def test_invalid_line_that_is_not_json(trace: tuple[Path, dict[str, dict[str, ob
     err = _reject(lines)
     assert err.line == 4
     assert err.field == ""
-    assert "not JSON" in err.reason
+    assert "invalid JSON" in err.reason
 
 
 def test_invalid_step_missing_a_field(trace: tuple[Path, dict[str, dict[str, object]]]) -> None:
@@ -137,7 +139,7 @@ def test_invalid_action_arguments(trace: tuple[Path, dict[str, dict[str, object]
     k = next(i for i, line in enumerate(lines) if '"action":"deliver_message"' in line)
     record = json.loads(lines[k])
     record["args"]["dst"] = "nobody"
-    lines[k] = json.dumps(record)
+    lines[k] = canonical_json(record)
     err = _reject(lines)
     assert (err.line, err.field) == (k + 1, "args")
 
@@ -153,13 +155,14 @@ def test_invalid_header(trace: tuple[Path, dict[str, dict[str, object]]]) -> Non
     assert _reject([json.dumps(header), *lines[1:]]).field == "format"
     header = json.loads(lines[0])
     header["setup"]["config"]["fetch_batch_size"] = 0
-    assert _reject([json.dumps(header), *lines[1:]]).field == "setup.config"
+    assert _reject([json.dumps(header), *lines[1:]]).field == "setup.config.fetch_batch_size"
     assert _reject([lines[1], *lines]).field == "type"  # a step first
 
 
 def test_invalid_structure(trace: tuple[Path, dict[str, dict[str, object]]]) -> None:
     lines = _lines(trace[0])
-    assert _reject(lines[:-1]).reason.startswith("the trace has no end record")
+    assert _reject(lines[:-1]).reason.startswith("the end record is missing")
+    assert _reject(lines[:-1]).line == len(lines)
     assert _reject([*lines, lines[-1]]).line == len(lines) + 1
     assert _reject([lines[0], lines[0], *lines[1:]]).line == 2
     assert _reject([]).line == 1
@@ -204,11 +207,87 @@ def test_render_labels_and_truncation(
     records = [json.loads(line) for line in _lines(trace[0])]
     graph = render_trace(records, max_rows=5)
     text = graph.to_string()
-    assert "5 rows shown" in text
-    assert "w0_h" in text
+    assert "not shown: beyond the diagram's row limit" in text
+    assert 'L0_h [label="w0\\nwriter' in text
     dot, svg = write_diagram(records, tmp_path / "d.dot", max_rows=20)
     assert dot.exists()
     assert (svg is not None) == dot_available()
     offer = {"type": "SnapshotOffer", "info": {"anchor": {"term": 1, "index": 5}, "items_count": 3}}
     assert describe_message(offer) == "SnapshotOffer (1,5) n=3"
     assert describe_message({"type": "RequestSnapshot"}) == "RequestSnapshot"
+
+
+def test_a_version_1_trace_is_upgraded_by_re_verifying_it() -> None:
+    """``python -m spec.sim.upgrade``: a version-1 trace (no world digests, no rewritten
+    messages, corrupt_response's delta as drawn) is re-executed and re-recorded; a line
+    the model does not reproduce is refused."""
+    from spec.sim.upgrade import upgrade_v1
+
+    v2 = (Path(__file__).resolve().parent.parent / "docs/findings/H10.trace.jsonl").read_text(
+        encoding="utf-8"
+    )
+    lines = v2.splitlines()
+    v1 = []
+    for line in lines:
+        record = json.loads(line)
+        record.pop("world", None)
+        record.pop("rewritten", None)
+        if record["type"] == "header":
+            record["version"] = 1
+        if record.get("action") == "corrupt_response":
+            record["args"]["delta"] = -1  # version 1 recorded the drawn delta
+        v1.append(canonical_json(record))
+    assert upgrade_v1(v1) == lines
+    with pytest.raises(TraceError, match="version 1"):
+        replay_lines(v1)
+    broken = list(v1)
+    step = json.loads(broken[5])
+    step["now_ms"] += 1
+    broken[5] = canonical_json(step)
+    with pytest.raises(TraceError) as info:
+        upgrade_v1(broken)
+    assert info.value.line == 6
+
+
+def _older(lines: list[str], version: int) -> list[str]:
+    """``lines`` as an older writer recorded them: no ``behaviours``/``transport`` in the
+    setup (which re-records with both empty), ``break_bond``'s counts only when not 0, and
+    for version 1 no world digests and no rewritten messages."""
+    out = []
+    for line in lines:
+        record = json.loads(line)
+        if record["type"] == "header":
+            record["version"] = version
+            for key in ("behaviours", "transport"):
+                assert record["setup"].pop(key) == []
+        if version == 1:
+            record.pop("world", None)
+            record.pop("rewritten", None)
+        if record.get("action") == "break_bond":
+            record["args"] = {k: v for k, v in record["args"].items() if v != 0}
+        out.append(canonical_json(record))
+    return out
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_trace_from_before_behaviours_and_transport_is_upgraded(version: int) -> None:
+    """A version-1 trace, or an early version-2 one (written before the setup listed
+    ``behaviours`` and ``transport``), is re-executed with both off and re-recorded; the
+    strict reader refuses it until then, naming the missing field."""
+    from spec.sim.upgrade import upgrade
+
+    path = Path(__file__).resolve().parent.parent / "docs/findings/H3.trace.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert any('"action":"break_bond"' in line for line in lines)
+    old = _older(lines, version)
+    assert upgrade(old) == lines
+    with pytest.raises(TraceError) as info:
+        replay_lines(old)
+    assert info.value.field == ("version" if version == 1 else "setup.behaviours")
+    broken = list(old)
+    step = json.loads(broken[3])
+    step["outcomes"] = []
+    broken[3] = canonical_json(step)
+    with pytest.raises(TraceError) as info:
+        upgrade(broken)
+    assert info.value.line == 4

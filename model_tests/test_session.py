@@ -50,9 +50,6 @@ from impl.messages import (
 )
 from impl.profile import MOSAIK_0_3_13, REFERENCE, Profile
 from impl.session import (
-    PendingFetch,
-    SessionContext,
-    SessionState,
     buffer,
     check_session_invariants,
     dead_state,
@@ -75,6 +72,7 @@ from impl.session import (
     try_select_anchor,
     try_upgrade_anchor,
 )
+from impl.session_state import PendingFetch, SessionContext, SessionState
 from impl.types import Cursor, Index, ItemRange, PeerId, Term
 
 # ---------------------------------------------------------------------------------------------

@@ -8,8 +8,8 @@ new snapshot instead of mutating one.
 
 Canonical order (DESIGN.md): Map/Set/DEPQ snapshot items are ordered by the
 postcard encoding of the key (Set: of the value), compared as bytes; Vec by
-position; Cell/Once hold 0 or 1 item. Any implementation that sorts by the bytes
-it already puts on the wire serves chunks that match ours.
+position; Cell/Once hold 0 or 1 item. The bytes are those of the key itself, not
+of mosaik's length-prefixed ``Encoded<K>`` wire form (docs/protocol/collections.md).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 from impl.config import Config
 from impl.messages import Command, Item, SnapshotRequest
 from impl.profile import Profile
+from impl.registry import tagged
 from impl.types import Cursor, ItemRange, PeerId, Term
 
 __all__ = ["ApplyContext", "PendingRequest", "Snapshot", "StateMachine"]
@@ -44,6 +45,7 @@ class Snapshot(Protocol):
         ...
 
 
+@tagged("ApplyContext")
 @dataclass(frozen=True, slots=True)
 class ApplyContext:
     """What ``apply_batch`` sees (mosaik ``LocalApplyContext`` plus the node-local inputs).
@@ -63,6 +65,7 @@ class ApplyContext:
     config: Config
 
 
+@tagged("PendingRequest")
 @dataclass(frozen=True, slots=True)
 class PendingRequest:
     """A snapshot to serve: mosaik ``PendingRequest{request, position, snapshot}`` (mod.rs:336-340).
@@ -72,7 +75,8 @@ class PendingRequest:
 
     request: SnapshotRequest
     position: Cursor
-    snapshot: Any  # a Snapshot; Any keeps the dataclass hashable-agnostic
+    snapshot: Snapshot
+    """The snapshot of the collection after the whole batch, shared by the batch's requests."""
 
 
 class StateMachine(Protocol):

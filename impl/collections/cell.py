@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Self, TypeAlias
 
-from impl.collections import apply_s1
+from impl.collections.apply import apply_s1
 from impl.collections.base import ApplyContext, PendingRequest
 from impl.collections.encoding import validated, validated_optional
 from impl.collections.map import compare_matches
@@ -147,11 +147,13 @@ class OptionSnapshot:
         return type(self)(option_append(self.value, items), self.range_end_ignored)
 
 
+@tagged("Cell.State")
 @dataclass(frozen=True, slots=True)
 class CellState(OptionState):
     """The cell's value (``None``: empty)."""
 
 
+@tagged("Cell.Snapshot")
 @dataclass(frozen=True, slots=True)
 class CellSnapshot(OptionSnapshot):
     """A Cell snapshot (see :class:`OptionSnapshot`)."""

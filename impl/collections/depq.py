@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeAlias
 
-from impl.collections import apply_s1
+from impl.collections.apply import apply_s1
 from impl.collections.base import ApplyContext, PendingRequest
 from impl.collections.encoding import (
     encode,
@@ -246,6 +246,7 @@ DepqCommand: TypeAlias = (
 )
 
 
+@tagged("Depq.State")
 @dataclass(frozen=True, slots=True)
 class DepqState:
     """The queue's two indexes (see the module docstring)."""
@@ -332,6 +333,7 @@ def _range_ranks(by_priority: _ByPriority, start: Bound, end: Bound) -> tuple[in
     return lo, hi
 
 
+@tagged("Depq.Snapshot")
 @dataclass(frozen=True, slots=True)
 class DepqSnapshot:
     """A DEPQ snapshot: items ``(priority, key, value)`` in canonical key order."""

@@ -12,9 +12,9 @@ encodes the corresponding Rust value:
 bytes of the key (Set: the value; DEPQ: the key), compared lexicographically; Vec by
 position; Cell and Once hold 0 or 1 item. mosaik orders by its HAMT hash order
 (map.rs:712-729, set.rs:606-623, depq.rs:1115-1131), which depends on the Rust
-release, the endianness and the pointer width (H13): not portable. Any implementation
-can sort by the bytes it already puts on the wire, so chunks from different providers
-match.
+release, the endianness and the pointer width (H13): not portable. The bytes compared
+are the key's own postcard bytes, without the length prefix of mosaik's ``Encoded<K>``
+wrapper on the wire: ``(1, 200)`` (``01 c8 01``) sorts before ``(2, 1)`` (``02 01``).
 
 **Key identity** (spec decision): a collection's keys all have one Rust type, for
 which postcard is injective, so this model takes the canonical encoding as the key's

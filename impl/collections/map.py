@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from impl.collections import apply_s1
+from impl.collections.apply import apply_s1
 from impl.collections.base import ApplyContext, PendingRequest
 from impl.collections.encoding import (
     encode,
@@ -153,6 +153,7 @@ def compare_matches(current: Datum, expected: Datum, profile: Profile) -> bool:
     return encode(current) == encode(expected)
 
 
+@tagged("Map.State")
 @dataclass(frozen=True, slots=True)
 class MapState:
     """The map's entries, sorted by the canonical encoding of the key."""
@@ -172,6 +173,7 @@ class MapState:
         return None if entry is None else entry[1]
 
 
+@tagged("Map.Snapshot")
 @dataclass(frozen=True, slots=True)
 class MapSnapshot:
     """A Map snapshot (mosaik ``MapSnapshot``): items ``(key, value)`` in canonical order."""
@@ -277,7 +279,7 @@ class MapMachine:
         profile: Profile,
     ) -> tuple[MapState, tuple[PendingRequest, ...]]:
         """S1 for Map (map.rs:554-638): every command counts; see
-        :func:`impl.collections.apply_s1`."""
+        :func:`impl.collections.apply.apply_s1`."""
         _check_state(state)
         return apply_s1(state, commands, ctx, profile, self._step, self.create_snapshot)
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from impl.collections import apply_s1
+from impl.collections.apply import apply_s1
 from impl.collections.base import ApplyContext, PendingRequest
 from impl.collections.cell import OptionSnapshot, OptionState
 from impl.collections.encoding import validated
@@ -45,11 +45,13 @@ class OnceWrite:
 OnceCommand: TypeAlias = OnceWrite | TakeSnapshot
 
 
+@tagged("Once.State")
 @dataclass(frozen=True, slots=True)
 class OnceState(OptionState):
     """The value once written (``None``: not yet written)."""
 
 
+@tagged("Once.Snapshot")
 @dataclass(frozen=True, slots=True)
 class OnceSnapshot(OptionSnapshot):
     """A Once snapshot (see :class:`~impl.collections.cell.OptionSnapshot`)."""

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from impl.collections import apply_s1
+from impl.collections.apply import apply_s1
 from impl.collections.base import ApplyContext, PendingRequest
 from impl.collections.encoding import encode, validated, validated_tuple
 from impl.collections.pseq import PSortedMap
@@ -90,6 +90,7 @@ class SetExtend:
 SetCommand: TypeAlias = SetClear | SetInsert | SetRemoveMany | SetExtend | TakeSnapshot
 
 
+@tagged("Set.State")
 @dataclass(frozen=True, slots=True)
 class SetState:
     """The set's values, sorted by their canonical encoding."""
@@ -108,6 +109,7 @@ class SetState:
         return encode(value) in self.members
 
 
+@tagged("Set.Snapshot")
 @dataclass(frozen=True, slots=True)
 class SetSnapshot:
     """A Set snapshot (mosaik ``SetSnapshot``): the values in canonical order."""

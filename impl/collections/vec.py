@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from impl.collections import apply_s1
+from impl.collections.apply import apply_s1
 from impl.collections.base import ApplyContext, PendingRequest
 from impl.collections.encoding import validated, validated_tuple, validated_u64
 from impl.collections.pseq import PSeq
@@ -178,6 +178,7 @@ VecCommand: TypeAlias = (
 )
 
 
+@tagged("Vec.State")
 @dataclass(frozen=True, slots=True)
 class VecState:
     """The vector's elements in order."""
@@ -192,6 +193,7 @@ class VecState:
         return len(self.elements)
 
 
+@tagged("Vec.Snapshot")
 @dataclass(frozen=True, slots=True)
 class VecSnapshot:
     """A Vec snapshot (mosaik ``VecSnapshot``): the elements by position."""

@@ -39,6 +39,7 @@ from impl.errors import SnapshotSyncError
 from impl.messages import Item
 from impl.profile import REFERENCE
 from impl.types import Cursor, Index, ItemRange, PeerId, Term
+from spec.robust import options
 
 __all__ = [
     "ChunkMismatch",
@@ -167,16 +168,6 @@ def run(
     )
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def _print_table(result: ChunksResult) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -223,10 +214,16 @@ def register(benches: Any) -> None:
         description=__doc__.split("\n\n")[0] if __doc__ else None,
     )
     parser.add_argument(
-        "--items", type=_positive, default=DEFAULT_ITEMS, help="snapshot size (default 100000)"
+        "--items",
+        type=options.count(1, options.MAX_ITEMS),
+        default=DEFAULT_ITEMS,
+        help="snapshot size (default 100000)",
     )
     parser.add_argument(
-        "--batch", type=_positive, default=DEFAULT_BATCH, help="chunk size (default 100)"
+        "--batch",
+        type=options.count(1, options.MAX_BATCH),
+        default=DEFAULT_BATCH,
+        help="chunk size (default 100)",
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(handler=_handle)

@@ -29,6 +29,7 @@ from impl.errors import InvalidInput
 from impl.profile import REFERENCE
 from spec.hunt.machine import RULE_ARGS, SAFETY_IDS
 from spec.hunt.runner import hunt
+from spec.robust.options import seconds
 
 __all__ = ["EngineResult", "HuntBench", "ceiling", "register", "run"]
 
@@ -139,7 +140,10 @@ def register(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--seconds", type=float, default=20.0, help="time per measurement (default 20)"
+        "--seconds",
+        type=seconds(positive=True),
+        default=20.0,
+        help="time per measurement, > 0 (default 20)",
     )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(handler=_main)

@@ -35,7 +35,7 @@ import dataclasses
 import enum
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -57,6 +57,7 @@ from spec.hunt.scenario import (
 )
 from spec.model.actions import break_bond, client_write, join_late, restart_empty
 from spec.model.state import NodeStatus, World
+from spec.robust.options import MAX_COUNT, MAX_ITEMS, count
 from spec.sim.simulator import node_summaries
 from spec.sim.trace import end_record, step_record
 
@@ -278,19 +279,6 @@ def run(work: Workload = Workload(), repeat: int = DEFAULT_REPEAT) -> ActionsRes
 # -- the command --------------------------------------------------------------------------------
 
 
-def _count(minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-
-    return parse
-
-
 def _kinds(text: str) -> tuple[str, ...]:
     kinds = tuple(k.strip() for k in text.split(",") if k.strip())
     unknown = [k for k in kinds if k not in KINDS]
@@ -347,17 +335,20 @@ def register(benches: Any) -> None:
         description=__doc__.split("\n\n")[0] if __doc__ else None,
     )
     parser.add_argument(
-        "--items", type=_count(1), default=DEFAULT_ITEMS, help="entries before anyone lags"
+        "--items",
+        type=count(1, MAX_ITEMS),
+        default=DEFAULT_ITEMS,
+        help="entries before anyone lags",
     )
     parser.add_argument(
-        "--writes", type=_count(0), default=DEFAULT_WRITES, help="client writes per round"
+        "--writes", type=count(0, MAX_ITEMS), default=DEFAULT_WRITES, help="client writes per round"
     )
-    parser.add_argument("--rounds", type=_count(1), default=DEFAULT_ROUNDS, help="rounds")
+    parser.add_argument("--rounds", type=count(1, MAX_COUNT), default=DEFAULT_ROUNDS, help="rounds")
     parser.add_argument(
         "--kinds", type=_kinds, default=KINDS, help="comma-separated collection kinds"
     )
     parser.add_argument(
-        "--repeat", type=_count(1), default=DEFAULT_REPEAT, help="runs (best time taken)"
+        "--repeat", type=count(1, MAX_COUNT), default=DEFAULT_REPEAT, help="runs (best time taken)"
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(handler=_handle)

@@ -1,6 +1,7 @@
 """``snapsync hunt``: run the stateful suite against a profile and report what it finds.
 
-    snapsync hunt [--profile P] [--hazard Hx ...] [--budget SECONDS] [--engine E] [--json]
+    snapsync hunt [--profile P] [--hazard Hx ...] [--behaviour B ...] [--budget SECONDS]
+                  [--rounds N] [--engine E] [--consequence KIND] [--jobs N] [--json]
 
 Runs the state machines (:mod:`spec.hunt`) round-robin within the budget, with a
 progress bar on stderr. The default engine, ``swarm``, drives the machines' own
@@ -9,8 +10,20 @@ deterministically (:mod:`spec.hunt.swarm`); ``--engine hypothesis`` runs them un
 Hypothesis's stateful engine (what the pytest suite does). Reports the steps run,
 steps per second, the coverage of hazard-relevant situations, and each violation:
 its invariant id, the time it took to find, the length of the shrunk run, and the
-trace file that ``snapsync replay`` reproduces and renders. Exit status: 0 when nothing was
-found, 1 when a violation was found, 2 on bad input.
+trace file that ``snapsync replay`` reproduces and renders. The hunt ends within
+``--budget`` plus at most 5 s (saving the trace of a violation found at the end).
+Ctrl-C stops it and prints the partial report of what ran and was found so far.
+Exit status: 0 when nothing was found, 1 when a violation was found, 2 on bad
+input, 130 when interrupted.
+
+``--jobs N`` (default: the number of cores) runs the campaigns' calls on N worker
+processes. Every call has its own seed, fixed by the schedule
+(:mod:`spec.hunt.schedule`), so the findings, the shrunk traces and the counts are the
+same for every N whenever the same calls run: with ``--rounds`` (a fixed amount of
+work), or when every campaign has failed; a ``--budget`` decides how many calls run,
+and that depends on the machine's speed. The budget and Ctrl-C work the same with
+workers: each call stops at the end of the budget, and Ctrl-C stops every worker and
+keeps what each call did.
 """
 
 from __future__ import annotations
@@ -18,17 +31,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from impl.errors import InvalidInput
 from impl.profile import PROFILES, get_profile
 from spec.hunt.campaigns import CAMPAIGNS, LIMITATION_CAMPAIGNS, get_campaign
+from spec.hunt.consequences import Consequence
 from spec.hunt.runner import ENGINES, HuntReport, hunt
+from spec.hunt.swarm import SHRINK_RUNS
+from spec.parallel import jobs_argument
+from spec.robust.options import MAX_COUNT, add_behaviour_option, count, seconds, seed
+from spec.robust.output import writable_dir
+from spec.robust.stop import exit_status
 
 __all__ = ["register"]
 
@@ -54,10 +71,15 @@ def register(sub: Any) -> None:
         metavar="Hx",
         help="switch a hazard on in addition (repeatable)",
     )
+    add_behaviour_option(parser)
     parser.add_argument(
-        "--budget", type=float, default=60.0, metavar="SECONDS", help="time budget (default 60)"
+        "--budget",
+        type=seconds(positive=True),
+        default=60.0,
+        metavar="SECONDS",
+        help="time budget, > 0 (default 60)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    parser.add_argument("--seed", type=seed, default=0, help="base seed (default 0)")
     parser.add_argument(
         "--campaign",
         action="append",
@@ -68,21 +90,44 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--engine",
         default="swarm",
-        metavar="{" + ",".join(ENGINES) + "}",
+        choices=ENGINES,
         help="swarm: the machines' rules driven by a seeded generator with a deterministic "
         "shrinker (fast; default); hypothesis: Hypothesis's stateful engine",
     )
     parser.add_argument(
-        "--examples", type=int, default=25, help="Hypothesis examples per call (default 25)"
+        "--examples",
+        type=count(1, MAX_COUNT),
+        default=25,
+        help="Hypothesis examples per call (default 25)",
     )
-    parser.add_argument("--walks", type=int, default=10, help="swarm walks per call (default 10)")
+    parser.add_argument(
+        "--walks", type=count(1, MAX_COUNT), default=10, help="swarm walks per call (default 10)"
+    )
+    parser.add_argument(
+        "--shrink-runs",
+        type=count(1, MAX_COUNT),
+        default=SHRINK_RUNS,
+        metavar="N",
+        help=f"swarm: candidate runs to shrink each violation (default {SHRINK_RUNS}; "
+        "deterministic: the shrunk trace is the same on any machine and for any --jobs)",
+    )
     parser.add_argument(
         "--shrink-budget",
-        type=float,
-        default=20.0,
+        type=seconds(),
+        default=60.0,
         metavar="SECONDS",
-        help="swarm: time to shrink each violation (default 20)",
+        help="swarm: at most this long to shrink each violation (default 60; a safety net: "
+        "a shrink it cuts short is reported as such)",
     )
+    parser.add_argument(
+        "--rounds",
+        type=count(1, MAX_COUNT),
+        default=None,
+        metavar="N",
+        help="stop after N rounds of the campaigns: a fixed amount of work, the same on any "
+        "machine and for any --jobs (default: until the budget is spent)",
+    )
+    parser.add_argument("--jobs", **jobs_argument("campaign calls"))
     parser.add_argument(
         "--traces",
         default="hunt-traces",
@@ -92,7 +137,13 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--include-limitations",
         action="store_true",
-        help="also run the campaigns that reach documented limitations (H16)",
+        help="also run the campaigns that reach documented limitations (H16, H29)",
+    )
+    parser.add_argument(
+        "--consequence",
+        choices=[c.value for c in Consequence],
+        help="hunt for a finding's consequence instead of a broken check: the group is held "
+        "300 s of model time after each run and judged (docs/hunt.md)",
     )
     parser.add_argument("--stop-on-first", action="store_true", help="stop at the first violation")
     parser.add_argument("--list", action="store_true", help="list the campaigns and exit")
@@ -103,17 +154,10 @@ def register(sub: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     if args.list:
         return _list(args.json)
-    if args.budget <= 0:
-        raise InvalidInput(f"--budget must be positive, got {args.budget}")
-    if args.engine not in ENGINES:
-        raise InvalidInput(f"unknown engine {args.engine!r}; known: {', '.join(ENGINES)}")
-    for flag in ("examples", "walks"):
-        if getattr(args, flag) <= 0:
-            raise InvalidInput(f"--{flag} must be positive, got {getattr(args, flag)}")
-    if args.shrink_budget < 0:
-        raise InvalidInput(f"--shrink-budget must not be negative, got {args.shrink_budget}")
-    profile = get_profile(args.profile, args.hazard)
+    profile = get_profile(args.profile, args.hazard, args.behaviour)
     campaigns = [get_campaign(name) for name in args.campaign] or None
+    # Checked before the hunt: a finding must never be lost to an unwritable directory.
+    traces = writable_dir("--traces", args.traces, create=False)
     err = Console(stderr=True)
     columns = (
         TextColumn("[bold]hunt[/] {task.fields[profile]}"),
@@ -123,7 +167,11 @@ def _run(args: argparse.Namespace) -> int:
         TextColumn("[red]{task.fields[found]}[/] found"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
+    # Refreshed by the hunt's progress calls, not by rich's thread: workers fork fastest
+    # from a single-threaded process (spec.parallel.pool).
+    with Progress(
+        *columns, console=err, transient=True, disable=not err.is_terminal, auto_refresh=False
+    ) as bar:
         task = bar.add_task(
             "hunt",
             total=args.budget,
@@ -135,7 +183,7 @@ def _run(args: argparse.Namespace) -> int:
         )
 
         def progress(report: HuntReport, campaign: str) -> None:
-            elapsed = sum(s.seconds for s in report.campaigns.values())
+            elapsed = report.elapsed_s
             bar.update(
                 task,
                 completed=min(elapsed, args.budget),
@@ -144,13 +192,14 @@ def _run(args: argparse.Namespace) -> int:
                 rate=f"{report.rule_steps / elapsed:.0f}" if elapsed else "0",
                 found=len(report.violations),
             )
+            bar.refresh()
 
         report = hunt(
             profile,
             budget_s=args.budget,
             seed_base=args.seed,
             examples_per_call=args.examples,
-            trace_dir=Path(args.traces),
+            trace_dir=traces,
             campaigns=campaigns,
             include_limitations=args.include_limitations,
             stop_on_first=args.stop_on_first,
@@ -158,12 +207,16 @@ def _run(args: argparse.Namespace) -> int:
             engine=args.engine,
             walks_per_call=args.walks,
             shrink_budget_s=args.shrink_budget,
+            consequence=args.consequence,
+            shrink_runs=args.shrink_runs,
+            rounds=args.rounds,
+            jobs=args.jobs,
         )
     if args.json:
         print(json.dumps(report.as_json(), indent=2, sort_keys=True))
     else:
         _print(report)
-    return 1 if report.violations else 0
+    return exit_status(report.stopped, 1 if report.violations else 0)
 
 
 def _list(as_json: bool) -> int:
@@ -191,12 +244,19 @@ def _list(as_json: bool) -> int:
 
 def _print(report: HuntReport) -> None:
     out = Console(file=sys.stdout)
+    workers = "1 process" if report.jobs == 1 else f"{report.jobs} workers"
     out.print(
-        f"hunt [bold]{report.profile}[/] ({report.engine}): {report.rule_steps} rule steps "
+        f"hunt [bold]{report.profile}[/] ({report.engine}, {workers}): "
+        f"{report.rule_steps} rule steps "
         f"({report.rule_steps_per_s:.0f}/s), {report.model_steps} model steps "
         f"({report.model_steps_per_s:.0f}/s), {report.examples} examples in "
         f"{report.elapsed_s:.1f} s"
     )
+    if report.stopped is not None:
+        out.print(
+            f"[yellow]stopped ({report.stopped}) after {report.elapsed_s:.1f} s of the "
+            f"{report.budget_s:g} s budget: a partial report[/]"
+        )
     if report.violations:
         table = Table(title="violations")
         for col in ("id", "campaign", "found after", "shrunk steps", "trace", "detail"):
@@ -207,10 +267,18 @@ def _print(report: HuntReport) -> None:
                 v.campaign,
                 f"{v.time_to_find_s:.2f} s",
                 str(v.shrunk_steps),
-                v.trace or "-",
+                v.trace or (f"not saved: {v.trace_error}" if v.trace_error else "-"),
                 v.detail[:80],
             )
         out.print(table)
+        for v in report.violations:
+            if v.shrink == "time":
+                out.print(
+                    f"[yellow]{v.id} ({v.campaign})[/]: shrinking was cut by --shrink-budget; "
+                    "its trace may differ between runs (raise --shrink-budget)"
+                )
+    elif report.stopped is not None:
+        out.print("[yellow]no violation found before the stop[/]")
     else:
         out.print("[green]no violation found[/]")
     for lim in report.limitations:

@@ -7,7 +7,8 @@ counterexample in full. ``--json``: a list of rows with the keys ``obligation``,
 ``counterexample`` (``null`` or the text). Exit status 0 when every result is the one
 the profile calls for (proved, or a counterexample where a switched-on hazard touches
 the obligation), 1 otherwise; a bad profile, hazard or ``--only`` prefix is a one-line
-error with status 2.
+error with status 2. Ctrl-C stops between two obligations and prints the rows done
+(status 130).
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ import sys
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from impl.errors import InvalidInput
-from impl.profile import get_profile
+from impl.profile import PROFILES, get_profile
 from spec.proofs.core import Outcome, Result
 from spec.proofs.runner import obligations, run
+from spec.robust.progress import progress_bar
+from spec.robust.stop import exit_status, stopping
 
 __all__ = ["register"]
 
@@ -48,7 +50,10 @@ def register(sub: Any) -> None:
         ),
     )
     parser.add_argument(
-        "--profile", default="reference", help="reference (default) or mosaik-0.3.13"
+        "--profile",
+        default="reference",
+        choices=sorted(PROFILES),
+        help="reference (default) or mosaik-0.3.13",
     )
     parser.add_argument(
         "--hazard",
@@ -75,32 +80,27 @@ def _prove(args: argparse.Namespace) -> int:
     selected = [o for o in obligations() if only is None or o.name.startswith(tuple(only))]
     if not selected:
         raise InvalidInput(f"no obligation starts with {', '.join(only or [])!r}")
-    if args.json:
-        outcomes = run(profile, only=only)
-        json.dump([o.as_json() for o in outcomes], sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        outcomes = _run_with_progress(profile, only, len(selected))
-        _print_human(outcomes, profile.name)
-    return 0 if all(o.as_expected for o in outcomes) else 1
-
-
-def _run_with_progress(profile: Any, only: list[str] | None, total: int) -> list[Outcome]:
-    progress = Progress(
-        TextColumn("[bold]prove[/bold] {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    with progress:
-        task = progress.add_task(profile.name, total=total)
+    outcomes: list[Outcome] = []
+    with progress_bar(enabled=not args.json) as bar:
+        task = bar.add_task(f"prove {profile.name}", total=len(selected))
 
         def advance(outcome: Outcome) -> None:
-            progress.update(task, advance=1, description=outcome.obligation)
+            outcomes.append(outcome)
+            bar.update(task, advance=1, description=f"prove {outcome.obligation}")
 
-        return run(profile, only=only, on_outcome=advance)
+        with stopping() as stopped:
+            run(profile, only=only, on_outcome=advance)
+    if args.json:
+        json.dump([o.as_json() for o in outcomes], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    elif outcomes:
+        _print_human(outcomes, profile.name)
+    if stopped.reason is not None and not args.json:
+        Console().print(
+            f"[yellow]stopped ({stopped.reason}) after {len(outcomes)} of {len(selected)} "
+            "obligations: the others were not checked[/]"
+        )
+    return exit_status(stopped.reason, 0 if all(o.as_expected for o in outcomes) else 1)
 
 
 def _print_human(outcomes: list[Outcome], profile_name: str) -> None:

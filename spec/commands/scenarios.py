@@ -5,7 +5,10 @@ Each scenario is one mosaik test with its cases (inventory §6; the list is
 the expected outcome (and, under ``reference``, the model found no violation),
 ``finding`` when it differs from mosaik's green test for an explained reason
 (:mod:`spec.scenarios.findings`), and ``UNEXPLAINED`` / ``VIOLATIONS`` otherwise.
-The command fails (status 1) unless every result is ``ok`` or ``finding``.
+The command fails (status 1) unless every result is ``ok`` or ``finding``. A
+``--filter`` (or ``--max-size``) that selects no case is an error (status 2), never
+an empty success. Progress is shown on stderr when it is a terminal; Ctrl-C stops
+and prints the results so far (status 130).
 """
 
 from __future__ import annotations
@@ -13,17 +16,20 @@ from __future__ import annotations
 import argparse
 import json
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from impl.errors import InvalidInput
 from impl.profile import PROFILES, get_profile
+from spec.parallel import jobs_argument
 from spec.render import results_console
-from spec.scenarios import SCENARIOS, CaseResult, run_case, select_cases
-from spec.sim.trace import TraceWriter
+from spec.robust.options import MAX_ITEMS, add_behaviour_option, count, seed
+from spec.robust.output import writable_dir
+from spec.robust.progress import progress_bar
+from spec.robust.stop import Stop, StopReason, exit_status, stopping
+from spec.scenarios import SCENARIOS, CaseResult, select_cases
+from spec.scenarios.batch import run_batch, tasks_for
 
 __all__ = ["register", "run_scenarios"]
 
@@ -38,12 +44,22 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--filter", metavar="PATTERN", help="glob or substring of case ids")
     parser.add_argument(
-        "--profile", action="append", metavar="P", help="reference, mosaik-0.3.13 (default: both)"
+        "--profile",
+        action="append",
+        choices=sorted(PROFILES),
+        help="reference, mosaik-0.3.13 (default: both)",
     )
     parser.add_argument("--hazard", action="append", default=[], metavar="Hx")
-    parser.add_argument("--max-size", type=int, metavar="N", help="skip cases of more than N items")
-    parser.add_argument("--seed", type=int, default=0)
+    add_behaviour_option(parser)
+    parser.add_argument(
+        "--max-size",
+        type=count(0, MAX_ITEMS),
+        metavar="N",
+        help="skip cases of more than N items",
+    )
+    parser.add_argument("--seed", type=seed, default=0, help="seed of every case (default 0)")
     parser.add_argument("--trace-dir", metavar="DIR", help="write one trace per case into DIR")
+    parser.add_argument("--jobs", **jobs_argument("cases"))
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(handler=_run)
 
@@ -53,57 +69,78 @@ def run_scenarios(
     profiles: list[str],
     hazards: list[str],
     *,
+    behaviours: list[str] | None = None,
     max_size: int | None = None,
     seed: int = 0,
     trace_dir: str | None = None,
     progress: bool = True,
+    jobs: int = 1,
+    results: list[CaseResult] | None = None,
 ) -> list[CaseResult]:
-    """Run the selected cases under each profile; return every result."""
+    """Run the selected cases under each profile with ``jobs`` worker processes
+    (:mod:`spec.scenarios.batch`); return every result, profile by profile, cases in
+    mosaik's order.
+
+    Raises :class:`InvalidInput` when the selection is empty. The results are also
+    appended to ``results`` (if given), so a caller that is stopped (Ctrl-C: the
+    :class:`~spec.robust.stop.Stop` is raised again after the workers returned what
+    they finished) keeps the cases that finished.
+    """
     cases = select_cases(SCENARIOS, pattern, max_size)
-    chosen = [get_profile(p, hazards) for p in profiles]
-    results: list[CaseResult] = []
-    console = Console(stderr=True)
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, disable=not progress, transient=True) as bar:
-        task = bar.add_task("scenarios", total=len(cases) * len(chosen))
-        for profile in chosen:
-            for case in cases:
-                bar.update(task, description=f"{profile.name} {case.id}")
-                trace = None
-                if trace_dir is not None:
-                    safe = case.id.replace("/", "_").replace(" ", "")
-                    trace = TraceWriter.open(Path(trace_dir) / f"{profile.name}_{safe}.jsonl")
-                results.append(run_case(case, profile, seed=seed, trace=trace))
-                bar.advance(task)
-    return results
+    if not cases:
+        what = f"--filter {pattern!r}" if pattern else "the selection"
+        size = f" with --max-size {max_size}" if max_size is not None else ""
+        example = "case ids look like map/frozen(1000, 100)"
+        raise InvalidInput(f"{what}{size} matches no case ({example})")
+    chosen = [get_profile(p, hazards, behaviours or ()) for p in profiles]
+    tasks = tasks_for(cases, chosen, seed=seed, trace_dir=trace_dir)
+    out: list[CaseResult] = results if results is not None else []
+    # Refreshed by hand, not by rich's thread: workers fork fastest from a single thread.
+    with progress_bar(enabled=progress, auto_refresh=False) as bar:
+        task = bar.add_task("scenarios", total=len(tasks))
+
+        def done(index: int, result: CaseResult) -> None:
+            bar.update(task, description=f"{result.profile} {result.case}", advance=1)
+            bar.refresh()
+
+        mapped = run_batch(tasks, jobs=jobs, on_done=done, on_tick=bar.refresh)
+    out.extend(mapped.in_order())
+    if mapped.stopped is not None:
+        raise Stop(mapped.stopped)
+    return out
 
 
 def _run(args: argparse.Namespace) -> int:
     profiles = args.profile or list(PROFILES)
     if args.trace_dir:
-        Path(args.trace_dir).mkdir(parents=True, exist_ok=True)
-    results = run_scenarios(
-        args.filter,
-        profiles,
-        args.hazard,
-        max_size=args.max_size,
-        seed=args.seed,
-        trace_dir=args.trace_dir,
-        progress=not args.json,
-    )
+        writable_dir("--trace-dir", args.trace_dir)
+    results: list[CaseResult] = []
+    with stopping() as stopped:
+        run_scenarios(
+            args.filter,
+            profiles,
+            args.hazard,
+            behaviours=args.behaviour,
+            max_size=args.max_size,
+            seed=args.seed,
+            trace_dir=args.trace_dir,
+            progress=True,
+            jobs=args.jobs,
+            results=results,
+        )
     summary = _summary(results)
-    passed = all(r.status in ("ok", "finding") for r in results)
+    passed = stopped.reason is None and all(r.status in ("ok", "finding") for r in results)
     if args.json:
-        out = {"passed": passed, "summary": summary, "results": [r.as_json() for r in results]}
+        out = {
+            "passed": passed,
+            "stopped": stopped.reason,
+            "summary": summary,
+            "results": [r.as_json() for r in results],
+        }
         print(json.dumps(out, indent=2, sort_keys=True))
     else:
-        _print(results, summary, passed)
-    return 0 if passed else 1
+        _print(results, summary, passed, stopped.reason)
+    return exit_status(stopped.reason, 0 if passed else 1)
 
 
 def _summary(results: list[CaseResult]) -> dict[str, dict[str, int]]:
@@ -114,7 +151,12 @@ def _summary(results: list[CaseResult]) -> dict[str, dict[str, int]]:
     return {p: dict(sorted(c.items())) for p, c in out.items()}
 
 
-def _print(results: list[CaseResult], summary: dict[str, dict[str, int]], passed: bool) -> None:
+def _print(
+    results: list[CaseResult],
+    summary: dict[str, dict[str, int]],
+    passed: bool,
+    stopped: StopReason | None,
+) -> None:
     console = results_console()
     table = Table(title="mosaik's sync scenarios on the model")
     for col in (
@@ -150,4 +192,7 @@ def _print(results: list[CaseResult], summary: dict[str, dict[str, int]], passed
     for profile, counts in summary.items():
         parts = ", ".join(f"{k} {v}" for k, v in counts.items())
         console.print(f"{profile}: {parts}")
-    console.print("[green]all as expected[/]" if passed else "[red]unexpected results[/]")
+    if stopped is not None:
+        console.print(f"[yellow]stopped ({stopped}) after {len(results)} results: a partial run[/]")
+    else:
+        console.print("[green]all as expected[/]" if passed else "[red]unexpected results[/]")

@@ -1,9 +1,13 @@
 """``snapsync simulate``: one seeded catch-up run, and ``snapsync bench simulate``.
 
 ``simulate`` runs the workload of :mod:`spec.sim.workload` once and prints what
-happened (``--json`` for machines). ``bench simulate`` times mosaik's ``frozen``
-case (Map, 100,000 items, batch 100) against its 3-second target, the growth
-from 1k to 1M items, and the message and item counts against the lower bound.
+happened (``--json`` for machines), with progress on stderr when it is a terminal.
+Ctrl-C stops the run between two steps and prints the partial report (``"stopped":
+"interrupt"``), the trace (if any) ending with the state reached; exit status 130.
+
+``bench simulate`` times mosaik's ``frozen`` case (Map, 100,000 items, batch 100)
+against its 3-second target, the growth from 1k to 1M items, and the message and
+item counts against the lower bound.
 """
 
 from __future__ import annotations
@@ -16,12 +20,28 @@ import time
 from typing import Any
 
 from rich.console import Console
+from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from impl.errors import InvalidInput
-from impl.profile import get_profile
+from impl.profile import PROFILES, get_profile
 from spec.model.faults import Fault, parse_fault
 from spec.render import results_console
+from spec.robust.options import (
+    MAX_BATCH,
+    MAX_COUNT,
+    MAX_ITEMS,
+    MAX_NODES,
+    add_behaviour_option,
+    count,
+    int_list,
+    seed,
+)
+from spec.robust.options import probability as parse_probability
+from spec.robust.output import writable_file
+from spec.robust.progress import progress_bar, stderr_is_terminal
+from spec.robust.stop import exit_status
+from spec.sim.simulator import Simulator
 from spec.sim.workload import (
     DEFAULT_FAULT_RATES,
     SYNC_MESSAGES,
@@ -36,16 +56,28 @@ _COLLECTIONS = ("map", "vec", "set", "depq", "cell", "once")
 
 
 def parse_fault_option(text: str) -> tuple[Fault, float]:
-    """Parse ``NAME`` or ``NAME=RATE`` (``--fault``)."""
-    name, _, rate_text = text.partition("=")
+    """Parse ``NAME`` or ``NAME=RATE`` (``--fault``); the rate is a number in [0, 1]."""
+    name, sep, rate_text = text.partition("=")
     fault = parse_fault(name)
-    if not rate_text:
+    if fault is Fault.FORGE:
+        raise InvalidInput("--fault forge has no rate: it is for scripted tests only")
+    if not sep:
         return fault, DEFAULT_FAULT_RATES.get(fault, 0.05)
     try:
-        rate = float(rate_text)
-    except ValueError:
-        raise InvalidInput(f"fault rate must be a number, got {rate_text!r}") from None
+        rate = parse_probability(rate_text)
+    except argparse.ArgumentTypeError as exc:
+        raise InvalidInput(f"--fault {name}: rate {exc}") from None
     return fault, rate
+
+
+def _fault_type(text: str) -> tuple[Fault, float]:
+    try:
+        return parse_fault_option(text)
+    except InvalidInput as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--fault ")) from None
+
+
+_fault_type.__name__ = "fault"
 
 
 def register(sub: Any) -> None:
@@ -59,23 +91,41 @@ def register(sub: Any) -> None:
         ),
     )
     parser.add_argument("--collection", choices=_COLLECTIONS, default="map")
-    parser.add_argument("--items", type=int, default=10_000, help="items populated before the join")
-    parser.add_argument("--batch", type=int, default=2_000, help="fetch_batch_size (default 2000)")
     parser.add_argument(
-        "--providers", type=int, default=2, help="nodes holding the data: the writer and readers"
+        "--items",
+        type=count(0, MAX_ITEMS),
+        default=10_000,
+        help=f"items populated before the join (0..{MAX_ITEMS}; default 10000)",
     )
     parser.add_argument(
-        "--writes-during-sync", type=int, default=0, help="single writes while the reader syncs"
+        "--batch",
+        type=count(1, MAX_BATCH),
+        default=2_000,
+        help="fetch_batch_size (default 2000)",
+    )
+    parser.add_argument(
+        "--providers",
+        type=count(1, MAX_NODES),
+        default=2,
+        help=f"nodes holding the data: the writer and readers (1..{MAX_NODES}; default 2)",
+    )
+    parser.add_argument(
+        "--writes-during-sync",
+        type=count(0, MAX_ITEMS),
+        default=0,
+        help="single writes while the reader syncs (default 0)",
     )
     parser.add_argument(
         "--oneshot", action="store_true", help="populate with one extend entry, not one per item"
     )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--profile", default="reference", help="reference or mosaik-0.3.13")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of the run (default 0)")
+    parser.add_argument("--profile", default="reference", choices=sorted(PROFILES))
     parser.add_argument("--hazard", action="append", default=[], metavar="Hx", help="repeatable")
+    add_behaviour_option(parser)
     parser.add_argument(
         "--fault",
         action="append",
+        type=_fault_type,
         default=[],
         metavar="NAME[=RATE]",
         help="adversarial fault: " + ", ".join(f.value for f in Fault if f is not Fault.FORGE),
@@ -87,7 +137,7 @@ def register(sub: Any) -> None:
 
 
 def _spec(args: argparse.Namespace) -> SimulationSpec:
-    faults = dict(parse_fault_option(f) for f in args.fault)
+    faults = dict(args.fault)
     return SimulationSpec(
         collection=args.collection,
         items=args.items,
@@ -96,19 +146,34 @@ def _spec(args: argparse.Namespace) -> SimulationSpec:
         writes_during_sync=args.writes_during_sync,
         oneshot=args.oneshot,
         seed=args.seed,
-        profile=get_profile(args.profile, args.hazard),
+        profile=get_profile(args.profile, args.hazard, args.behaviour),
         faults=faults,
         check=not args.no_check,
     )
 
 
 def _run(args: argparse.Namespace) -> int:
-    report = simulate(_spec(args), trace_path=args.trace)
+    spec = _spec(args)
+    if args.trace:
+        writable_file("--trace", args.trace)
+    columns = (
+        SpinnerColumn(),
+        TextColumn("[bold]simulate[/] {task.description}"),
+        TextColumn("{task.fields[steps]} steps, {task.fields[sim_ms]} ms simulated"),
+        TimeElapsedColumn(),
+    )
+    with progress_bar(*columns) as bar:
+        task = bar.add_task("join", total=None, steps=0, sim_ms=0)
+
+        def progress(phase: str, sim: Simulator) -> None:
+            bar.update(task, description=phase, steps=sim.steps, sim_ms=sim.world.now_ms)
+
+        report = simulate(spec, trace_path=args.trace, progress=progress)
     if args.json:
         print(json.dumps(report.as_json(), indent=2, sort_keys=True))
     else:
         _print(report, args.trace)
-    return 0 if report.converged and not report.violations else 1
+    return exit_status(report.stopped, 0 if report.converged and not report.violations else 1)
 
 
 def _print(report: SimulationReport, trace: str | None) -> None:
@@ -153,7 +218,12 @@ def _print(report: SimulationReport, trace: str | None) -> None:
         _fmt(ratios["items"]),
     )
     console.print(msgs)
-    verdict = "[green]converged[/]" if report.converged else "[red]did not converge[/]"
+    if report.stopped is not None:
+        verdict = f"[yellow]stopped ({report.stopped}) before the end: partial report[/]"
+    elif report.converged:
+        verdict = "[green]converged[/]"
+    else:
+        verdict = "[red]did not converge[/]"
     console.print(
         f"{verdict}; {len(report.violations)} violations; simulated {report.sim_ms} ms; "
         f"wall {report.wall_s:.2f} s; {report.steps} steps"
@@ -182,15 +252,22 @@ def register_bench(benches: Any) -> None:
     )
     parser.add_argument(
         "--sizes",
-        default="1000,10000,100000,1000000",
-        help="comma-separated item counts for the growth table",
+        type=int_list(0, MAX_ITEMS),
+        default=[1000, 10000, 100000, 1000000],
+        help="comma-separated item counts for the growth table (default 1000,10000,100000,1000000)",
     )
-    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--batch", type=count(1, MAX_BATCH), default=100, help="(default 100)")
     parser.add_argument(
-        "--frozen-items", type=int, default=100_000, help="items of the timed case (mosaik: 100000)"
+        "--frozen-items",
+        type=count(0, MAX_ITEMS),
+        default=100_000,
+        help="items of the timed case (mosaik: 100000)",
     )
     parser.add_argument(
-        "--repeat", type=int, default=3, help="runs of the frozen case (best taken)"
+        "--repeat",
+        type=count(1, MAX_COUNT),
+        default=3,
+        help="runs of the frozen case (best taken; default 3)",
     )
     parser.add_argument(
         "--no-check", action="store_true", help="also time without invariant checks"
@@ -224,14 +301,12 @@ def _measure(items: int, batch: int, check: bool) -> dict[str, Any]:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    try:
-        sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    except ValueError:
-        raise InvalidInput(f"--sizes must be integers, got {args.sizes!r}") from None
-    console = Console(stderr=True)
+    sizes: list[int] = args.sizes
+    # Progress lines on stderr only when it is a terminal (spec.robust.progress).
+    console = Console(stderr=True, quiet=not stderr_is_terminal())
     frozen = []
     frozen_items = args.frozen_items
-    for i in range(max(args.repeat, 1)):
+    for i in range(args.repeat):
         console.print(
             f"frozen case run {i + 1}/{args.repeat}: Map {frozen_items} items, batch {args.batch}"
         )

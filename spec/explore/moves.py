@@ -35,7 +35,7 @@ from impl.messages import FetchDataResponse
 from spec.explore.config import ExploreConfig
 from spec.hunt.campaigns import Campaign
 from spec.hunt.driver import Driver
-from spec.hunt.machine import RULE_ARGS, GroupMachine
+from spec.hunt.machine import RULE_ARGS, GroupMachine, _live_directions
 from spec.hunt.scenario import election_timeout
 from spec.model.actions import (
     ACTIONS,
@@ -44,6 +44,7 @@ from spec.model.actions import (
 )
 from spec.model.faults import CORRUPTIONS, Fault
 from spec.model.state import InFlight, World
+from spec.model.transport import Transport
 
 __all__ = [
     "ADVERSARIAL",
@@ -201,7 +202,8 @@ def enabled_moves(
     if view.enabled("restore_bond"):
         moves.extend(("restore_bond", a, b) for a, b in view.machine._restorable())
     if budget.breaks and view.enabled("break_bond"):
-        moves.extend(("break_bond", a, b) for a, b in view.machine._breakable())
+        for a, b in view.machine._breakable():
+            moves.extend(("break_bond", a, b, ka, kb) for ka, kb in _kept(world, a, b))
     if budget.restarts and view.enabled("restart_empty"):
         moves.extend(("restart_empty", n) for n in view.machine._restartable())
     if budget.faults:
@@ -209,12 +211,27 @@ def enabled_moves(
     return moves
 
 
+def _kept(world: World, a: str, b: str) -> list[tuple[int, int]]:
+    """Return every ``(received_by_a, received_by_b)`` of a break of ``a``–``b``: how many
+    of the messages queued towards each end its bond worker had already received (transport
+    ``deliver_after_break``; the hunt's domain, at most what is queued). Only ``(0, 0)``
+    without the switch."""
+    if Transport.DELIVER_AFTER_BREAK not in world.setup.transport:
+        return [(0, 0)]
+    args = RULE_ARGS["break_bond"]
+    to_a = sorted({min(k, len(world.queue(b, a))) for k in args["received_by_a"].members()})
+    to_b = sorted({min(k, len(world.queue(a, b))) for k in args["received_by_b"].members()})
+    return [(ka, kb) for ka in to_a for kb in to_b]
+
+
 def _fault_moves(world: World, view: HuntView) -> list[Move]:
+    # The faults act on the wire: directions of live bonds only (the hunt's discipline).
     out: list[Move] = []
+    live = _live_directions(world)
     if view.enabled("duplicate_message"):
-        out.extend(("duplicate_message", s, d) for s, d in world.directions())
+        out.extend(("duplicate_message", s, d) for s, d in live)
     if view.enabled("reorder_message"):
-        for s, d in world.directions():
+        for s, d in live:
             n = len(world.queue(s, d))
             out.extend(("reorder_message", s, d, k) for k in range(1, n))
     if view.enabled("corrupt_response"):
@@ -286,7 +303,10 @@ def take(
         if leader is None:
             raise ValueError("client_write: no leader")
         return fn, {"name": leader, "commands": (config.write_set[move[1]],)}
-    if name in ("break_bond", "restore_bond"):
+    if name == "break_bond":
+        a, b, ka, kb = move[1:]
+        return fn, {"a": a, "b": b, "received_by_a": ka, "received_by_b": kb}
+    if name == "restore_bond":
         return fn, {"a": move[1], "b": move[2]}
     if name == "restart_empty":
         return fn, {"name": move[1], "election_timeout_ms": election_timeout(move[1])}

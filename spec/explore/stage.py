@@ -9,13 +9,14 @@ under ``mosaik-0.3.13`` when it finds a violation (it stops at the first one).
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from impl.profile import Profile
 from spec.explore.config import ExploreConfig
 from spec.explore.report import explore
 
-__all__ = ["CHECK_CONFIG", "run_stage"]
+__all__ = ["CHECK_CONFIG", "StageOutcome", "run_stage"]
 
 CHECK_CONFIG = ExploreConfig(
     kind="map", items=1, batch=1, readers=1, lagging=1, writes=0, retries=0
@@ -23,9 +24,21 @@ CHECK_CONFIG = ExploreConfig(
 """The configuration ``snapsync check`` explores (pinned as ``check`` in the table)."""
 
 
-def run_stage(profile: Profile) -> tuple[str, bool]:
-    """Explore :data:`CHECK_CONFIG` under ``profile``; return the outcome line and whether
-    it is the one the profile calls for."""
+@dataclass(frozen=True, slots=True)
+class StageOutcome:
+    """The stage's row: deterministic text, verdict and counts; the speed apart."""
+
+    outcome: str
+    ok: bool
+    """The outcome is the one the profile calls for."""
+    counts: dict[str, Any] = field(default_factory=dict)
+    """States, transitions, depth, what was found: the same on every machine."""
+    measures: dict[str, Any] = field(default_factory=dict)
+    """The search's seconds and distinct states per second."""
+
+
+def run_stage(profile: Profile) -> StageOutcome:
+    """Explore :data:`CHECK_CONFIG` under ``profile``; return the row."""
     config = replace(CHECK_CONFIG, profile=profile, stop_on_first=bool(profile.hazards))
     report = explore(config)
     r = report.result
@@ -39,8 +52,23 @@ def run_stage(profile: Profile) -> tuple[str, bool]:
         parts.append("no violation")
     if live is not None:
         parts.append(f"{live.dead_ends} dead ends, {len(live.stalls)} stalls")
+    counts: dict[str, Any] = {
+        "states": r.states,
+        "transitions": r.transitions,
+        "depth": r.max_depth,
+        "complete": r.complete,
+        "violations": found,
+        "dead_ends": None if live is None else live.dead_ends,
+        "stalls": None if live is None else len(live.stalls),
+    }
+    measures = {
+        "search_s": round(r.seconds, 3),
+        "states_per_s": round(r.states / max(r.seconds, 1e-9), 1),
+    }
     text = "; ".join(parts)
     if profile.hazards:
-        return text, bool(found)
-    clean = live is not None and live.dead_ends == 0 and not live.stalls
-    return text, r.complete and not found and clean
+        ok = bool(found)
+    else:
+        clean = live is not None and live.dead_ends == 0 and not live.stalls
+        ok = r.complete and not found and clean
+    return StageOutcome(text, ok, counts, measures)

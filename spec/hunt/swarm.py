@@ -36,7 +36,7 @@ from __future__ import annotations
 import copy
 import random
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
@@ -49,21 +49,26 @@ from spec.hunt.domains import Choice
 from spec.hunt.machine import (
     MACRO_RULES,
     RULE_ARGS,
+    SESSION,
     GroupMachine,
     HuntFailure,
     machine_class,
     shape_domains,
     write_domain,
 )
+from spec.robust.stop import Stop, shielded, stop_requested
 
 __all__ = [
     "COARSE",
     "FINE",
     "MODES",
+    "SHRINK_RUNS",
     "Call",
+    "Factory",
     "Mode",
     "Program",
     "Run",
+    "Shrunk",
     "run_program",
     "run_walks",
     "shrink",
@@ -174,12 +179,20 @@ def _as_data(values: Mapping[str, Any]) -> st.DataObject:
     return cast(st.DataObject, _Drawn(values))
 
 
+Factory = Callable[[Campaign, Profile], type[GroupMachine]]
+"""Makes the machine class of a campaign under a profile (default :func:`machine_class`;
+``snapsync drive`` makes machines whose group hosts nodes outside the model)."""
+
+
 class _Executor:
     """One machine, driven call by call (generation and replay share it)."""
 
-    def __init__(self, program: Program, profile: Profile, final: bool) -> None:
+    def __init__(
+        self, program: Program, profile: Profile, final: bool, factory: Factory | None = None
+    ) -> None:
         self.run = Run(program)
-        self.machine: GroupMachine = machine_class(program.campaign, profile)()
+        self.factory = factory
+        self.machine: GroupMachine = (factory or machine_class)(program.campaign, profile)()
         self.machine.final = final
         self.invariants = [inv.function for inv in self.machine.invariants]
         self.done = False
@@ -213,6 +226,7 @@ class _Executor:
     def clone(self) -> _Executor:
         """Return an independent copy at the same point (the shrinker resumes from it)."""
         other = _Executor.__new__(_Executor)
+        other.factory = self.factory
         r = self.run
         other.run = Run(r.program, list(r.executed), r.failure, r.failed_at)
         machine = copy.copy(self.machine)
@@ -222,6 +236,7 @@ class _Executor:
             machine.d.coverage = Coverage()
             machine.counted_from = machine.d.steps
         machine.program = list(self.machine.program)
+        machine._limitations = list(self.machine._limitations)
         other.machine = machine
         other.invariants = self.invariants
         other.done = self.done
@@ -241,10 +256,12 @@ class _Executor:
         return self.run
 
 
-def run_program(program: Program, profile: Profile, *, final: bool = False) -> Run:
+def run_program(
+    program: Program, profile: Profile, *, final: bool = False, factory: Factory | None = None
+) -> Run:
     """Execute ``program`` (skipping calls whose guard does not hold); ``final`` saves a
     failure's trace, as Hypothesis's final replay does."""
-    ex = _Executor(program, profile, final)
+    ex = _Executor(program, profile, final, factory)
     for call in program.calls:
         if ex.done:
             break
@@ -260,7 +277,11 @@ def _draw_call(rule: str, machine: GroupMachine, rng: random.Random) -> Call:
 
 
 def walk(
-    campaign: Campaign, profile: Profile, rng: random.Random, modes: tuple[Mode, ...] = ()
+    campaign: Campaign,
+    profile: Profile,
+    rng: random.Random,
+    modes: tuple[Mode, ...] = (),
+    factory: Factory | None = None,
 ) -> Run:
     """Generate and run one example: a mode (of ``modes``, default :data:`MODES`), a shape,
     a swarm subset of rules, random calls."""
@@ -274,7 +295,7 @@ def walk(
     elif not subset:
         subset = [own[rng.randrange(len(own))]]
     length = rng.randint(1, max(mode.length_factor * campaign.steps, mode.min_length))
-    ex = _Executor(Program(campaign, shape, ()), profile, final=False)
+    ex = _Executor(Program(campaign, shape, ()), profile, final=False, factory=factory)
     calls: list[Call] = []
     for _ in range(length):
         if ex.done:
@@ -312,7 +333,17 @@ def _without(p: Program, start: int, end: int) -> Program:
 class _Shrinker:
     """The shrinker's state: the best program so far and the runs tried (see :func:`shrink`)."""
 
-    def __init__(self, run: Run, profile: Profile, deadline: float, max_runs: int) -> None:
+    def __init__(
+        self,
+        run: Run,
+        profile: Profile,
+        deadline: float,
+        max_runs: int,
+        factory: Factory | None = None,
+        resume: bool = True,
+    ) -> None:
+        self.factory = factory
+        self.resume = resume
         key = run.key
         if key is None:
             raise ValueError("shrink needs a failing run")
@@ -327,7 +358,7 @@ class _Shrinker:
     def _snapshots(self) -> list[_Executor]:
         """The best program's executor after each of its first k calls (k = 0..n-1)."""
         if self._points is None:
-            ex = _Executor(replace(self.best, calls=()), self.profile, final=False)
+            ex = _Executor(replace(self.best, calls=()), self.profile, False, self.factory)
             points = [ex.clone()]
             for call in self.best.calls[:-1]:
                 if ex.done:
@@ -339,8 +370,8 @@ class _Shrinker:
 
     def _run(self, candidate: Program) -> Run:
         """Run ``candidate``, resuming after the longest prefix it shares with the best."""
-        if candidate.shape != self.best.shape:
-            return run_program(candidate, self.profile)
+        if candidate.shape != self.best.shape or not self.resume:
+            return run_program(candidate, self.profile, factory=self.factory)
         points = self._snapshots()
         shared = 0
         limit = min(len(candidate.calls), len(points) - 1)
@@ -356,7 +387,11 @@ class _Shrinker:
 
     @property
     def spent(self) -> bool:
-        return self.tried >= self.max_runs or time.perf_counter() >= self.deadline
+        return (
+            self.tried >= self.max_runs
+            or time.perf_counter() >= self.deadline
+            or stop_requested() is not None
+        )
 
     def consider(self, candidate: Program, *, simpler: bool = False) -> bool:
         """Run ``candidate``; keep it (trimmed) if it fails the same way and is smaller —
@@ -473,10 +508,38 @@ def _arguments(p: Program) -> Iterator[Program]:
                 yield replace(p, calls=(*p.calls[:k], Call(call.rule, args), *p.calls[k + 1 :]))
 
 
+@dataclass(frozen=True, slots=True)
+class Shrunk:
+    """What :func:`shrink` found."""
+
+    program: Program
+    """The smallest program found that fails like the run did."""
+    tried: int
+    """Candidate programs run."""
+    limit: str
+    """Why it ended: ``converged`` (a whole round of passes changed nothing) or ``runs``
+    (``max_runs`` reached) — both deterministic — or ``time`` (the deadline passed
+    first) or ``stopped`` (Ctrl-C, the hunt's budget): then the program depends on the
+    machine's speed."""
+
+
+SHRINK_RUNS = 1_000
+"""The default bound on a shrink's candidate runs: far above what shrinking a hunt's
+findings has needed (170–320 runs for the slowest ones under ``mosaik-0.3.13``), and
+deterministic, unlike a time budget, so the shrunk trace is the same on any machine
+and for any ``--jobs``."""
+
+
 def shrink(
-    run: Run, profile: Profile, *, deadline: float, max_runs: int = 5_000
-) -> tuple[Program, int]:
-    """Return the smallest program found that fails like ``run`` did, and the runs tried.
+    run: Run,
+    profile: Profile,
+    *,
+    deadline: float,
+    max_runs: int = SHRINK_RUNS,
+    factory: Factory | None = None,
+    resume: bool = True,
+) -> Shrunk:
+    """Return the smallest program found that fails like ``run`` did (:class:`Shrunk`).
 
     Rounds of passes until a round changes nothing, or ``deadline`` (a
     ``time.perf_counter()`` value) or ``max_runs`` is reached: drop every call of
@@ -485,22 +548,38 @@ def shrink(
     ``settle``, and a prefix of the program into one composite call
     (:func:`_prefixes`); simplify arguments. A candidate is kept when it fails with the
     same :func:`failure_key` and is smaller (:func:`_size`: fewer calls first); it
-    is kept trimmed to the calls that ran up to its failure.
+    is kept trimmed to the calls that ran up to its failure. A stop (Ctrl-C, the
+    hunt's budget) ends the shrinking with the smallest program found so far.
+
+    ``resume=False`` runs every candidate from the start (a machine that cannot be
+    copied: ``snapsync drive``'s external process restarts per attempt).
     """
-    sh = _Shrinker(run, profile, deadline, max_runs)
+    sh = _Shrinker(run, profile, deadline, max_runs, factory, resume)
     progress = True
-    while progress and not sh.spent:
-        progress = sh.drop_rules()
-        progress |= sh.delete_spans()
-        while sh.first_success(_prefixes(sh.best)):
-            progress = True
-        while sh.first_success(_collapses(sh.best)):
-            progress = True
-        while sh.first_success(_shapes(sh.best), simpler=True):
-            progress = True
-        while sh.first_success(_arguments(sh.best), simpler=True):
-            progress = True
-    return sh.best, sh.tried
+    stopped = False
+    try:
+        while progress and not sh.spent:
+            progress = sh.drop_rules()
+            progress |= sh.delete_spans()
+            while sh.first_success(_prefixes(sh.best)):
+                progress = True
+            while sh.first_success(_collapses(sh.best)):
+                progress = True
+            while sh.first_success(_shapes(sh.best), simpler=True):
+                progress = True
+            while sh.first_success(_arguments(sh.best), simpler=True):
+                progress = True
+    except Stop:
+        stopped = True  # the candidate in progress is dropped; ``best`` still fails the same way
+    if stopped or stop_requested() is not None:
+        limit = "stopped"
+    elif not sh.spent:
+        limit = "converged"
+    elif sh.tried >= sh.max_runs:
+        limit = "runs"
+    else:
+        limit = "time"
+    return Shrunk(sh.best, sh.tried, limit)
 
 
 # -- a campaign's turn ----------------------------------------------------------------------------
@@ -513,23 +592,45 @@ def run_walks(
     walks: int,
     run_seed: int,
     shrink_failures: bool = True,
-    shrink_budget_s: float = 20.0,
+    shrink_budget_s: float = 60.0,
+    shrink_runs: int = SHRINK_RUNS,
     modes: tuple[Mode, ...] = (),
+    found: Callable[[], None] | None = None,
 ) -> BaseException | None:
     """Run ``walks`` walks of ``campaign``; on a failure, shrink it and replay it for the trace.
 
     Fills :data:`spec.hunt.machine.SESSION` as a Hypothesis run does (the caller
-    resets it); returns the failure of the final replay, or None.
+    resets it), including how the shrink ended (``SESSION.shrink_limit``); returns the
+    failure of the final replay, or None. Shrinking stops after ``shrink_runs``
+    candidate runs or ``shrink_budget_s`` seconds, whichever comes first. ``found`` is
+    called as soon as a walk fails, before shrinking (the hunt's scheduler then stops
+    running this campaign ahead). A stop during a walk unwinds
+    (:class:`~spec.robust.stop.Stop`); a stop while a failure is shrunk keeps the
+    smallest program so far, whose final replay (that saves the trace) runs
+    :func:`~spec.robust.stop.shielded`, so a found violation is never lost to a stop.
     """
     for k in range(walks):
         rng = random.Random(f"swarm:{run_seed}:{campaign.name}:{k}")
         run = walk(campaign, profile, rng, modes)
         if run.failure is None:
             continue
+        if found is not None:
+            found()
         program = _trimmed(run)
         if shrink_failures:
-            program, _ = shrink(run, profile, deadline=time.perf_counter() + shrink_budget_s)
-        final = run_program(program, profile, final=True)
+            shrunk = shrink(
+                run,
+                profile,
+                deadline=time.perf_counter() + shrink_budget_s,
+                max_runs=shrink_runs,
+            )
+            program = shrunk.program
+            SESSION.shrink_limit = shrunk.limit
+        try:
+            with shielded():
+                final = run_program(program, profile, final=True)
+        except Stop:
+            return run.failure  # not replayed for its trace: reported with its program
         if final.failure is None:  # pragma: no cover - programs replay deterministically
             raise RuntimeError(f"shrunk program no longer fails: {program.render()}")
         return final.failure

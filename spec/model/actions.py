@@ -17,7 +17,9 @@ action                 impl step(s)
 ``deliver_message``    ``node_receive`` of the head message of one bond direction
 ``advance_time``       the clock moves; every node whose timer is due runs ``node_poll``
 ``start_election``     a writer's election timer fires now: ``start_election`` (term + 1)
-``break_bond``         queued messages lost; both ends run ``node_bond_terminated``
+``break_bond``         queued messages lost (except what a receiver had already received:
+                       transport ``deliver_after_break``); both ends run
+                       ``node_bond_terminated``
 ``restore_bond``       the bond re-forms (empty queues)
 ``set_clock_skew``     a node's wall clock jumps (bounded skew, H8)
 ``duplicate_message``  fault ``duplicate``: deliver the head message and keep it queued
@@ -30,7 +32,9 @@ Network effects: ``Send(to, m)`` is queued on the bond to ``to`` if it is up and
 silently dropped otherwise (inventory §0.4, bond/mod.rs:559-573); ``Broadcast(m)``
 is queued on every bond of the sender that is up now, in name order. Every other
 effect is node-internal, already applied by the impl step, and kept in the
-transition for the trace.
+transition for the trace. A step's ``NodeContext.bonds`` is the node's bond table:
+its live bonds and the broken bonds whose received messages it has not processed
+yet (:mod:`spec.model.transport`).
 
 A step is atomic: if it raises, none of its effects happen. A step that raises
 :class:`~impl.errors.HazardPanic` is mosaik panicking: the node is marked
@@ -63,10 +67,6 @@ from impl.messages import (
     Message,
 )
 from impl.node import (
-    LeaderRole,
-    NodeContext,
-    NodeState,
-    Preference,
     node_bond_terminated,
     node_client_write,
     node_new,
@@ -74,11 +74,13 @@ from impl.node import (
     node_poll,
     node_receive,
 )
+from impl.node_state import LeaderRole, NodeContext, NodeState, Preference
 from impl.raft import ELECTION_TIMER, start_election
 from impl.records import constructor, evolve
 from impl.types import ItemRange, PeerId, Term
 from spec.model.faults import CORRUPTIONS, Fault, corrupt_response, reverse_order_chunk
 from spec.model.ghost import Divergence, Ghost
+from spec.model.host import HostedNode, HostError, NodeOp
 from spec.model.memo import MemoMachine
 from spec.model.state import (
     Bond,
@@ -92,6 +94,7 @@ from spec.model.state import (
     election_timeout_of,
     empty_world,
 )
+from spec.model.transport import Transport
 
 __all__ = [
     "ACTIONS",
@@ -226,13 +229,13 @@ def initial_world(setup: WorldSetup) -> World:
 
 
 def node_context(world: World, name: str) -> NodeContext:
-    """Return the :class:`~impl.node.NodeContext` of node ``name`` in ``world``."""
+    """Return the :class:`~impl.node_state.NodeContext` of node ``name`` in ``world``."""
     slot = world.nodes[name]
     setup = world.setup
     return _node_context(
         world.now_ms,
         world.wall_ms(name),
-        world.bond_peer_ids(name),
+        world.table_peer_ids(name),
         setup.config,
         setup.profile,
         _MACHINES.get(setup.kind) or machine_for(setup.kind),
@@ -374,26 +377,34 @@ class _Builder:
         step: str,
         fn: Callable[[NodeState, NodeContext], tuple[NodeState, tuple[Effect, ...]]],
         in_reply_to: FetchDataRequest | None = None,
-        inputs: tuple[Any, ...] | None = None,
+        op: NodeOp | None = None,
     ) -> NodeOutcome:
         """Run one impl step at ``name``, carry its effects, observe its commit.
 
-        ``inputs`` names what ``fn`` reads besides the node and its context (``None``:
-        unknown, never memoised; see :func:`memoised_steps`).
+        A hosted node (:mod:`spec.model.host`) runs ``op`` at its host instead of ``fn``.
+        ``op`` also names everything ``fn`` reads besides the node and its context: a step
+        with an ``op`` is memoised under :func:`memoised_steps` (never a hosted one).
         """
         world = self.world
         slot = world.nodes[name]
         ctx = node_context(world, name)
+        host = world.setup.host
+        node: NodeState
         memo = _STEP_MEMO
         key: tuple[Any, ...] | None = None
-        if memo is not None and inputs is not None:
-            key = (step, id(slot.node), inputs, ctx, id(world.setup))
+        if memo is not None and op is not None and host is None:
+            key = (step, id(slot.node), op, ctx, id(world.setup))
             hit = memo.get(key)
             if hit is not None and hit[0] is slot.node and hit[1] is world.setup:
                 node, effects = hit[2], hit[3]
                 return self._ran(name, step, slot, node, effects, in_reply_to)
         try:
-            node, effects = fn(slot.node, ctx)
+            if host is not None and isinstance(slot.node, HostedNode):
+                if op is None:
+                    raise HostError("refused", f"{step} cannot run at a hosted node")
+                node, effects = host.step(name, op, slot.node, ctx, world.bond_peer_ids(name))
+            else:
+                node, effects = fn(slot.node, ctx)
         except HazardPanic as panic:
             self.world = world.with_slot(evolve(slot, status=NodeStatus.CRASHED))
             outcome = NodeOutcome(name, step, panic=panic)
@@ -452,25 +463,66 @@ class _Builder:
         if ghost is not self.world.ghost:
             self.world = evolve(self.world, ghost=ghost)
 
-    def bond_down(self, a: str, b: str) -> None:
-        """Break the bond ``a``–``b``: lose its queues, tell both (up) ends."""
+    def bond_down(self, a: str, b: str, received: Mapping[str, int] | None = None) -> None:
+        """Break the bond ``a``–``b``: lose its queues, tell both (up) ends.
+
+        ``received[n]`` messages at the head of the queue towards ``n`` were already
+        received by ``n``'s bond worker: they stay, to be delivered after the
+        termination (transport ``deliver_after_break``; the caller checked the switch).
+        """
         key = bond_key(a, b)
         bond = self.world.bonds.get(key)
         if bond is None or not bond.up:
             return
-        self.lost.extend(bond.lo_to_hi + bond.hi_to_lo)
-        self.world = self.world.with_bond(Bond(bond.lo, bond.hi, up=False))
+        keep_hi = received.get(bond.hi, 0) if received else 0
+        keep_lo = received.get(bond.lo, 0) if received else 0
+        to_hi, to_lo = bond.lo_to_hi, bond.hi_to_lo
+        self.lost.extend(to_hi[keep_hi:] + to_lo[keep_lo:])
+        down = Bond(bond.lo, bond.hi, up=False, lo_to_hi=to_hi[:keep_hi], hi_to_lo=to_lo[:keep_lo])
+        self.world = self.world.with_bond(down)
+        if keep_hi or keep_lo:
+            draining = set(self.world.draining)
+            if keep_hi:
+                draining.add((bond.lo, bond.hi))
+            if keep_lo:
+                draining.add((bond.hi, bond.lo))
+            self.world = evolve(self.world, draining=frozenset(draining))
         for here, there in ((a, b), (b, a)):
             slot = self.world.nodes[here]
             if not slot.up:
                 continue
             peer = self.world.nodes[there].peer
-            self.run(here, "node_bond_terminated", _terminated(peer), inputs=(peer,))
+            self.run(
+                here,
+                "node_bond_terminated",
+                _terminated(peer),
+                op=NodeOp("bond_terminated", peer=peer),
+            )
 
     def bond_up(self, a: str, b: str) -> None:
-        """Form (or re-form) the bond ``a``–``b`` with empty queues."""
+        """Form (or re-form) the bond ``a``–``b`` with empty queues.
+
+        Not while an end still holds messages it received on the broken bond: mosaik
+        forms no new bond to a peer still in its bond table (group/worker.rs:375-378).
+        """
         lo, hi = bond_key(a, b)
+        old = self.world.bonds.get((lo, hi))
+        if old is not None and old.in_flight():
+            return
         self.world = self.world.with_bond(Bond(lo, hi, up=True))
+
+    def forget_received(self, name: str) -> None:
+        """``name``'s group worker is gone: the messages it had received on broken bonds and
+        not processed are lost (those it sent, which others received, stay)."""
+        world = self.world
+        for src, dst in sorted(world.draining):
+            if dst != name:
+                continue
+            bond = world.bonds[bond_key(src, dst)]
+            self.lost.extend(bond.queue(src, dst))
+            world = world.with_bond(bond.with_queue(src, dst, ()))
+            world = evolve(world, draining=world.draining - {(src, dst)})
+        self.world = world
 
 
 def _recorded(ghost: Ghost, message: Message) -> Ghost:
@@ -558,8 +610,9 @@ def join_late(
     Guards: ``name`` is new, or belongs to a node that left (it re-joins with the
     same peer id, as mosaik's ``recreate_reader`` does). ``disorder`` needs the
     fault ``disagree_order``. Bonds form with every up node (or those of
-    ``bond_to``); nothing is sent: the node learns of the group from the
-    leader's next AppendEntries (R4).
+    ``bond_to``) except a node still processing messages it received from
+    ``name`` on a broken bond (``restore_bond`` forms it later); nothing is sent:
+    the node learns of the group from the leader's next AppendEntries (R4).
     """
     action = "join_late"
     old = world.nodes.get(name)
@@ -570,9 +623,7 @@ def join_late(
     if redraw is not None and not isinstance(redraw, ElectionTiming):
         raise InvalidInput(f"join_late needs redraw as an ElectionTiming, got {redraw!r}")
     peer = PeerId.from_label(name)
-    machine = machine_for(world.setup.kind)
-    preference = Preference.NORMAL if writer else Preference.OBSERVER
-    node = node_new(peer, machine, preference, world.now_ms, election_timeout_ms)
+    node, failed = _new_node(world, name, peer, writer, election_timeout_ms)
     slot = NodeSlot(
         name=name,
         peer=peer,
@@ -583,24 +634,48 @@ def join_late(
         redraw=redraw,
         incarnation=0 if old is None else old.incarnation + 1,
         disorder=disorder,
+        status=NodeStatus.UP if failed is None else NodeStatus.CRASHED,
     )
     b = _Builder(world.with_slot(slot))
-    targets = bond_to if bond_to is not None else tuple(n for n in world.up_names() if n != name)
+    everyone = tuple(n for n in world.up_names() if n != name)
+    targets = bond_to if bond_to is not None else everyone
     for other in sorted(targets):
         _require_up(world, action, other)
         b.bond_up(name, other)
+    # Recorded in one canonical form (null: every up node), so that a trace spells
+    # each input one way only and replay can tell a changed input from the original.
+    chosen = sorted(set(targets))
     args: dict[str, Any] = {
         "name": name,
         "writer": writer,
         "election_timeout_ms": election_timeout_ms,
         "skew_ms": skew_ms,
         "disorder": disorder,
-        "bond_to": list(bond_to) if bond_to is not None else None,
+        "bond_to": None if chosen == sorted(everyone) else chosen,
     }
     if redraw is not None:
         args["redraw"] = redraw.as_json()
-    b.outcomes.append(NodeOutcome(name, "node_new"))
+    b.outcomes.append(NodeOutcome(name, "node_new", error=failed))
     return b.finish(action, args, world)
+
+
+def _new_node(
+    world: World, name: str, peer: PeerId, writer: bool, election_timeout_ms: int
+) -> tuple[NodeState, str | None]:
+    """``node_new`` of node ``name`` (at its host, if it is hosted); the error if that failed.
+
+    A host that cannot create the node leaves it crashed (the impl's fresh node stands in).
+    """
+    machine = machine_for(world.setup.kind)
+    preference = Preference.NORMAL if writer else Preference.OBSERVER
+    host = world.setup.host
+    if host is not None and host.hosts(name):
+        try:
+            return host.node_new(name, peer, writer, world.now_ms, election_timeout_ms), None
+        except HostError as exc:
+            node = node_new(peer, machine, preference, world.now_ms, election_timeout_ms)
+            return node, f"InvalidState: {exc}"
+    return node_new(peer, machine, preference, world.now_ms, election_timeout_ms), None
 
 
 def leave(world: World, name: str) -> Transition:
@@ -610,6 +685,7 @@ def leave(world: World, name: str) -> Transition:
     b = _Builder(world)
     for other in world.bond_peers(name):
         b.bond_down(name, other)
+    b.forget_received(name)
     b.world = b.world.with_slot(evolve(b.world.nodes[name], status=NodeStatus.DOWN))
     return b.finish(action, {"name": name}, world)
 
@@ -626,18 +702,18 @@ def restart_empty(world: World, name: str, *, election_timeout_ms: int) -> Trans
     b = _Builder(world)
     for other in peers:
         b.bond_down(name, other)
-    machine = machine_for(world.setup.kind)
-    preference = Preference.NORMAL if slot.writer else Preference.OBSERVER
-    node = node_new(slot.peer, machine, preference, world.now_ms, election_timeout_ms)
+    b.forget_received(name)
+    node, failed = _new_node(world, name, slot.peer, slot.writer, election_timeout_ms)
     fresh = evolve(
         slot,
         node=node,
         election_timeout_ms=election_timeout_ms,
         incarnation=slot.incarnation + 1,
         election_arms=0,
+        status=NodeStatus.UP if failed is None else NodeStatus.CRASHED,
     )
     b.world = b.world.with_slot(fresh)
-    b.outcomes.append(NodeOutcome(name, "node_new"))
+    b.outcomes.append(NodeOutcome(name, "node_new", error=failed))
     for other in peers:
         if b.world.nodes[other].up:
             b.bond_up(name, other)
@@ -662,19 +738,21 @@ def client_write(world: World, name: str, commands: tuple[Command, ...]) -> Tran
     _enabled(action, slot.writer, f"{name} is a reader (observer)")
     _enabled(action, len(commands) > 0, "no command")
     b = _Builder(world)
+    op = NodeOp("client_write", commands=tuple(commands))
     if len(commands) == 1:
         command = commands[0]
         b.run(
             name,
             "node_client_write",
             lambda node, ctx: node_client_write(node, ctx, command),
-            inputs=(command,),
+            op=op,
         )
     else:
         b.run(
             name,
             "node_client_write_many",
             lambda node, ctx: node_client_write_many(node, ctx, commands),
+            op=op,
         )
     return b.finish(action, {"name": name, "commands": list(commands)}, world)
 
@@ -684,15 +762,24 @@ def node_poll_action(world: World, name: str) -> Transition:
     action = "node_poll"
     _require_up(world, action, name)
     b = _Builder(world)
-    b.run(name, "node_poll", node_poll, inputs=())
+    b.run(name, "node_poll", node_poll, op=_POLL)
     return b.finish(action, {"name": name}, world)
 
 
 _DEADLINES: dict[int, tuple[NodeState, int | None]] = {}
 
 
+_POLL = NodeOp("poll")
+
+
 def next_deadline_of(node: NodeState) -> int | None:
-    """Return ``node_next_deadline(node)``, memoised by the (immutable) node's identity."""
+    """Return ``node_next_deadline(node)``, memoised by the (immutable) node's identity.
+
+    A hosted node's deadline is the one it reported (:mod:`spec.model.host`).
+    """
+    if isinstance(node, HostedNode):
+        seen = node.observation
+        return None if seen is None else seen.next_deadline_ms
     hit = _DEADLINES.get(id(node))
     if hit is not None and hit[0] is node:
         return hit[1]
@@ -725,7 +812,7 @@ def advance_time(world: World, to_ms: int) -> Transition:
     b = _Builder(evolve(world, now_ms=to_ms))
     for name in due_nodes(b.world, to_ms):
         if b.world.nodes[name].up:
-            b.run(name, "node_poll", node_poll, inputs=())
+            b.run(name, "node_poll", node_poll, op=_POLL)
     return b.finish(action, {"to_ms": to_ms}, world)
 
 
@@ -742,6 +829,7 @@ def start_election_action(world: World, name: str) -> Transition:
     slot = _require_up(world, action, name)
     node = slot.node
     _enabled(action, slot.writer, f"{name} is an observer")
+    _enabled(action, not isinstance(node, HostedNode), f"{name} is hosted outside the model")
     _enabled(action, not isinstance(node.role, LeaderRole), f"{name} leads")
     _enabled(action, node.catchup is None, f"{name} is catching up")
     b = _Builder(world)
@@ -769,7 +857,7 @@ def _head(world: World, action: str, src: str, dst: str) -> tuple[Bond, InFlight
     return bond, queue[0]
 
 
-def _deliver(b: _Builder, item: InFlight) -> None:
+def _deliver(b: _Builder, item: InFlight, *, broken: bool = False) -> None:
     dst = item.dst
     slot = b.world.nodes[dst]
     b.delivered.append(item)
@@ -782,20 +870,49 @@ def _deliver(b: _Builder, item: InFlight) -> None:
         "node_receive",
         lambda node, ctx: node_receive(node, ctx, sender, item.message),
         in_reply_to=request,
-        inputs=(sender, item.message),
+        op=NodeOp("receive", peer=sender, message=item.message),
     )
+    if broken and b.world.nodes[dst].up:
+        # A termination watcher registered on an already terminated bond (Q0 or Q1 in
+        # this very step) fires at once; for a peer nobody watches this is a no-op.
+        b.run(
+            dst,
+            "node_bond_terminated",
+            _terminated(sender),
+            op=NodeOp("bond_terminated", peer=sender, again=True),
+        )
 
 
 def deliver_message(world: World, src: str, dst: str) -> Transition:
     """The bond delivers the head message of ``src → dst``: ``node_receive`` at ``dst``.
 
-    Guard: the bond is up and the direction has a queued message (FIFO, §0.4).
+    Guard: the direction has a queued message and the bond is up (FIFO, §0.4) — or
+    it broke after ``dst`` had received the message (transport
+    ``deliver_after_break``): then ``src`` is still in ``dst``'s bond table for
+    this step, and a watcher the step registers on the dead bond fires at once.
     """
     action = "deliver_message"
+    bond = world.bonds.get(bond_key(src, dst))
+    if bond is not None and not bond.up and bond.queue(src, dst):
+        queue = bond.queue(src, dst)
+        # The step's context still lists src: its Terminated event is behind this message.
+        after = world.with_bond(bond.with_queue(src, dst, queue[1:]))
+        b = _Builder(_with_draining(after, src, dst))
+        _deliver(b, queue[0], broken=True)
+        if len(queue) == 1:
+            b.world = evolve(b.world, draining=b.world.draining - {(src, dst)})
+        return b.finish(action, {"src": src, "dst": dst}, world)
     bond, item = _head(world, action, src, dst)
     b = _Builder(world.with_bond(bond.with_queue(src, dst, bond.queue(src, dst)[1:])))
     _deliver(b, item)
     return b.finish(action, {"src": src, "dst": dst}, world)
+
+
+def _with_draining(world: World, src: str, dst: str) -> World:
+    """Return ``world`` with ``src → dst`` listed as draining (``src`` in ``dst``'s table)."""
+    if (src, dst) in world.draining:
+        return world
+    return evolve(world, draining=world.draining | {(src, dst)})
 
 
 def duplicate_message(world: World, src: str, dst: str) -> Transition:
@@ -842,7 +959,9 @@ def corrupt_response_action(
         raise ActionNotEnabled(action, f"{mode} does not apply to message {item.mid}")
     new_queue = (*queue[:position], evolve(item, message=bad), *queue[position + 1 :])
     after = world.with_bond(bond.with_queue(src, dst, new_queue))
-    args = {"src": src, "dst": dst, "position": position, "mode": fault.value, "delta": delta}
+    # Only a shifted offset uses delta: the others record 0 (one spelling per input).
+    recorded = delta if fault is Fault.WRONG_OFFSET else 0
+    args = {"src": src, "dst": dst, "position": position, "mode": fault.value, "delta": recorded}
     return Transition(action, args, world, after)
 
 
@@ -857,21 +976,57 @@ def forge_message(world: World, src: str, dst: str, message: Message) -> Transit
     return b.finish(action, {"src": src, "dst": dst, "message": message}, world)
 
 
-def break_bond(world: World, a: str, b: str) -> Transition:
-    """The bond ``a``–``b`` breaks: queued messages are lost; both ends see the termination."""
+def break_bond(
+    world: World, a: str, b: str, *, received_by_a: int = 0, received_by_b: int = 0
+) -> Transition:
+    """The bond ``a``–``b`` breaks: queued messages are lost; both ends see the termination.
+
+    Transport ``deliver_after_break`` (:mod:`spec.model.transport`): the first
+    ``received_by_a`` messages queued towards ``a`` (``received_by_b`` towards
+    ``b``) had already been received by that end's bond worker. They are kept on
+    the broken bond and ``deliver_message`` delivers them after the termination.
+    Guards: the bond is up; ``0 <= received_by_x <=`` the queue's length; a
+    non-zero count needs the switch.
+    """
     action = "break_bond"
     _enabled(action, world.bonded(a, b), f"no live bond {a}–{b}")
+    counts = {a: received_by_a, b: received_by_b}
+    for end, k in counts.items():
+        other = b if end == a else a
+        queued = len(world.queue(other, end))
+        _enabled(
+            action,
+            type(k) is int and 0 <= k <= queued,
+            f"{end} cannot have received {k!r} of the {queued} messages queued to it",
+        )
+    if received_by_a or received_by_b:
+        _enabled(
+            action,
+            Transport.DELIVER_AFTER_BREAK in world.setup.transport,
+            "transport deliver_after_break is off",
+        )
     builder = _Builder(world)
-    builder.bond_down(a, b)
-    return builder.finish(action, {"a": a, "b": b}, world)
+    builder.bond_down(a, b, counts)
+    args = {"a": a, "b": b, "received_by_a": received_by_a, "received_by_b": received_by_b}
+    return builder.finish(action, args, world)
 
 
 def restore_bond(world: World, a: str, b: str) -> Transition:
-    """The bond ``a``–``b`` re-forms (both nodes up, bond currently down)."""
+    """The bond ``a``–``b`` re-forms (both nodes up, bond currently down).
+
+    Guard also: every message an end had received on the broken bond is delivered
+    (mosaik forms no new bond to a peer still in the bond table, group/worker.rs:375-378).
+    """
     action = "restore_bond"
     _require_up(world, action, a)
     _require_up(world, action, b)
     _enabled(action, not world.bonded(a, b), f"{a}–{b} is already up")
+    bond = world.bonds.get(bond_key(a, b))
+    _enabled(
+        action,
+        bond is None or not bond.in_flight(),
+        f"{a}–{b} still holds received messages",
+    )
     builder = _Builder(world)
     builder.bond_up(a, b)
     return builder.finish(action, {"a": a, "b": b}, world)

@@ -29,7 +29,11 @@ verdict of the model:
    (impl steps order peers by ``PeerId`` bytes) and measures what it costs.
 
 Everything else — every field of every record reachable from the world, the
-ghost history included — is part of the key. A record type with a field whose
+ghost history included, and the broken bonds' queues of messages their receivers
+had already received (transport ``deliver_after_break``) with ``World.draining`` —
+is part of the key. The setup (profile with its hazards and behaviours, faults,
+transport) is not in the key: a fingerprinter compares worlds of one setup only
+(checked). A record type with a field whose
 name ends in ``_ms`` that is in none of the tables raises
 :class:`UnclassifiedField`, so a new time field cannot silently break (1).
 
@@ -52,15 +56,15 @@ from pyrsistent import PMap, PVector
 from impl.collections.pseq import PSeq, PSortedMap
 from impl.errors import InvalidInput
 from impl.messages import SnapshotRequest
-from impl.node import (
-    AvailableSnapshot,
+from impl.node_state import (
     CandidateRole,
     FollowerRole,
     LeaderRole,
     NodeState,
     Preference,
 )
-from impl.session import PendingFetch, SessionState
+from impl.provider_state import AvailableSnapshot
+from impl.session_state import PendingFetch, SessionState
 from impl.types import PeerId
 from spec.model.ghost import Ghost
 from spec.model.state import Bond, ElectionTiming, InFlight, NodeSlot, World, WorldSetup
@@ -107,7 +111,9 @@ _NAME_FIELDS: frozenset[tuple[type, str]] = frozenset(
 )
 """String fields that hold a node name (renamed with the node)."""
 
-_WORLD_FIELDS = frozenset({"setup", "now_ms", "nodes", "bonds", "peers", "next_mid", "ghost"})
+_WORLD_FIELDS = frozenset(
+    {"setup", "now_ms", "nodes", "bonds", "peers", "next_mid", "ghost", "draining"}
+)
 _BOND_FIELDS = ("lo", "hi", "up", "lo_to_hi", "hi_to_lo")
 _MEMO_LIMIT = 100_000
 _TIME = "T"
@@ -493,6 +499,18 @@ class Fingerprinter:
         if hit is None or hit[0] is not obj:
             hit = self._component(k, obj, walk.ghost)
         ids.append(hit[1])
+        # Which broken bonds' receivers still hold messages they had received (transport
+        # deliver_after_break): their senders stay in the receivers' bond tables.
+        draining = world.draining
+        if draining:
+            names = walk.names
+            shape = ("D", *sorted((names.get(s, s), names.get(d, d)) for s, d in draining))
+            sid = self._interned.get(shape)
+            if sid is None:
+                sid = self._interned[shape] = len(self._interned)
+            ids.append(sid)
+        else:
+            ids.append(-1)
         if not timed:
             return tuple(ids)
         mono.extend(hit[2])

@@ -25,17 +25,16 @@ with cached checkpoints; it is a cache next to the world, not part of it.
 from __future__ import annotations
 
 import bisect
-import json
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-import blake3
 from pyrsistent import PMap, PVector, pmap, pvector
 
 from impl.collections.base import ApplyContext, StateMachine
 from impl.config import Config
 from impl.messages import AppendEntries, Item, LogEntry, SnapshotRequest, TakeSnapshot
+from impl.observe import items_digest
 from impl.profile import Profile
 from impl.records import evolve
 from impl.types import Cursor, Index, PeerId, Term
@@ -240,19 +239,6 @@ class Ghost:
         if term in self.leaders:
             return self
         return evolve(self, leaders=self.leaders.set(term, name))
-
-
-def items_digest(items: tuple[Item, ...]) -> str:
-    """Return the state digest: blake3 of the canonical JSON array of ``items`` (hex).
-
-    Items are data (u64, string, arrays of data), so Python's JSON encoder writes
-    exactly the canonical text of :func:`impl.codec.canonical_json`.
-
-    >>> items_digest(()) == blake3.blake3(b"[]").hexdigest()
-    True
-    """
-    text = json.dumps(items, separators=(",", ":"), ensure_ascii=False)
-    return blake3.blake3(text.encode("utf-8")).hexdigest()
 
 
 class Oracle:

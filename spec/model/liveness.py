@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from impl.node import LeaderRole
+from impl.node_state import LeaderRole
 from impl.raft import session_context
 from impl.session import dead_state
 from spec.model.actions import machine_for, node_context

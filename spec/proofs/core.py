@@ -145,6 +145,9 @@ def solve(constraints: Iterable[Any], timeout_ms: int = DEFAULT_TIMEOUT_MS) -> t
     """
     solver = z3.Solver()
     solver.set("timeout", timeout_ms)
+    # Ctrl-C belongs to snapsync (spec.robust.stop): Z3 must not swallow it and answer
+    # "unknown"; the signal is handled when the query returns (each takes < 2 s).
+    solver.set("ctrl_c", False)
     for c in constraints:
         solver.add(c)
     answer = solver.check()

@@ -58,9 +58,6 @@ from impl.messages import (
 )
 from impl.profile import Profile
 from impl.session import (
-    PendingFetch,
-    SessionContext,
-    SessionState,
     buffer,
     check_session_invariants,
     dead_state,
@@ -73,6 +70,7 @@ from impl.session import (
     session_poll,
     try_select_anchor,
 )
+from impl.session_state import PendingFetch, SessionContext, SessionState
 from impl.types import Cursor, Index, ItemRange, PeerId, Term
 from spec.proofs.buffer import BufferWitness
 from spec.proofs.chunking import ChunkWitness

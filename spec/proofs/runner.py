@@ -17,6 +17,7 @@ from impl.profile import Hazard, Profile
 from spec.proofs import buffer, chunking, fold, inductive
 from spec.proofs.collections import ENCODINGS
 from spec.proofs.core import Obligation, Outcome, Verdict
+from spec.robust.stop import stop_point
 
 __all__ = ["FAMILIES", "get_obligation", "obligations", "run"]
 
@@ -146,6 +147,7 @@ def run(
     for obligation in obligations():
         if not obligation.name.startswith(prefixes):
             continue
+        stop_point()  # Ctrl-C ends the run between two obligations (spec.robust.stop)
         outcome = Outcome.run(obligation, profile)
         outcomes.append(outcome)
         if on_outcome is not None:

@@ -18,6 +18,10 @@ same timeouts in *simulated* milliseconds:
 
 After the scripted part, :meth:`Harness.settle` drives the run to quiescence
 under fair delivery and checks liveness (:mod:`spec.model.liveness`).
+
+A run has a step budget (``max_steps``): a livelock — steps without end, while
+simulated time barely moves — ends the scenario as a ``livelock`` outcome (during
+the script) or an L1 violation (during the settle), never as a hang.
 """
 
 from __future__ import annotations
@@ -70,6 +74,8 @@ class Harness:
     check: bool = True
     latency: LatencyModel | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    max_steps: int | None = None
+    """Step budget of the run (None: no bound)."""
     sim: Simulator = field(init=False)
     _watches: list[_Watch] = field(default_factory=list, init=False)
 
@@ -80,6 +86,7 @@ class Harness:
             seed=self.seed,
             latency=self.latency or LatencyModel(),
             check_invariants=self.check,
+            max_steps=self.max_steps,
         )
         self.sim = Simulator(setup, options, trace=self.trace, meta=self.meta)
         self.sim.observers.append(self._observe)
@@ -109,6 +116,10 @@ class Harness:
         self._raise_watch()
         ok = self.sim.run_until(predicate, limit_ms=self.sim.world.now_ms + timeout_ms)
         self._raise_watch()
+        if not ok and self.sim.budget_exhausted:
+            raise ScenarioFailed(
+                "livelock", f"step budget of {self.sim.steps} exhausted waiting for {what}"
+            )
         if not ok:
             raise ScenarioFailed("timeout", f"{what} within {timeout_ms} ms")
 
@@ -208,7 +219,11 @@ class Harness:
         self._raise_watch()
         self.sim.run_until(quiescent, limit_ms=self.sim.world.now_ms + limit_ms)
         self._raise_watch()
-        return settle_report(self.sim.world, self.sim.checker)
+        found = settle_report(self.sim.world, self.sim.checker)
+        if self.sim.budget_exhausted:
+            detail = f"step budget of {self.sim.steps} exhausted (livelock)"
+            found = [Violation("L1", None, detail), *found]
+        return found
 
     @property
     def violations(self) -> list[Violation]:

@@ -117,7 +117,8 @@ class CaseResult:
     scenario: str
     profile: str
     outcome: str
-    """``pass`` (mosaik's asserts hold), ``fail`` (an assert failed) or ``timeout``."""
+    """``pass`` (mosaik's asserts hold), ``fail`` (an assert failed), ``timeout``, or
+    ``livelock`` (the step budget ran out: steps without end)."""
     message: str | None
     violations: list[Violation] = field(default_factory=list)
     liveness: list[Violation] = field(default_factory=list)
@@ -173,6 +174,13 @@ class CaseResult:
         }
 
 
+STEP_BUDGET_BASE = 20_000
+STEP_BUDGET_PER_ITEM = 10
+"""A case's step budget is ``STEP_BUDGET_BASE + STEP_BUDGET_PER_ITEM × size``: four
+times or more what any honest case takes (measured over every case of both profiles:
+at most 2,800 + 2 × size steps, batch 1 included), so only a livelock exhausts it."""
+
+
 def run_case(
     case: Case,
     profile: Profile,
@@ -194,6 +202,7 @@ def run_case(
         trace=trace,
         check=check,
         meta=meta,
+        max_steps=STEP_BUDGET_BASE + STEP_BUDGET_PER_ITEM * case.size,
     )
     outcome, message = "pass", None
     liveness: list[Violation] = []
@@ -203,7 +212,8 @@ def run_case(
             liveness = h.settle()
         except ScenarioFailed as failed:
             outcome, message = failed.kind, failed.message
-    h.sim.finish()
+        finally:
+            h.sim.finish()  # also when stopped (Ctrl-C): the trace ends with its end record
     expected, finding = expected_outcome(case, profile)
     return CaseResult(
         case=case.id,

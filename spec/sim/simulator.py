@@ -21,6 +21,10 @@ redrawn by the model from the seed (:class:`~spec.model.state.ElectionTiming`,
 recorded in ``join_late``'s arguments), as mosaik redraws it at every re-arm.
 Events at the same time run in a fixed order: due polls, then scheduled calls
 (the scenario's script), then deliveries, each in scheduling order.
+
+Every step is a stop point (:func:`spec.robust.stop.stop_point`): Ctrl-C or a time
+budget ends a run between two steps, so the world and the trace stay consistent
+(:meth:`Simulator.finish` still writes the end record of what ran).
 """
 
 from __future__ import annotations
@@ -56,8 +60,10 @@ from spec.model.actions import (
     restore_bond,
 )
 from spec.model.faults import CORRUPTIONS, Fault
+from spec.model.host import HostedNode, catching_up
 from spec.model.invariants import Checker, Violation
 from spec.model.state import ElectionTiming, World, WorldSetup, bond_key
+from spec.robust.stop import stop_point
 from spec.sim.latency import LatencyModel
 from spec.sim.trace import TraceWriter, end_record, header_record, step_record
 
@@ -153,7 +159,11 @@ class Simulator:
     # -- stepping -------------------------------------------------------------------------
 
     def apply(self, transition: Transition) -> Transition:
-        """Commit ``transition``: check invariants, trace it, schedule what it sent."""
+        """Commit ``transition``: check invariants, trace it, schedule what it sent.
+
+        A stop point first: a stop discards ``transition`` uncommitted.
+        """
+        stop_point()
         self.steps += 1
         found: list[Violation] = []
         if self.checker is not None:
@@ -334,7 +344,7 @@ class Simulator:
 
     def _wake(self, name: str) -> None:
         slot = self.world.nodes.get(name)
-        if slot is not None and slot.up and slot.node.catchup is not None:
+        if slot is not None and slot.up and catching_up(slot.node):
             self.act(node_poll_action, name)
 
     # -- conveniences for scripts ----------------------------------------------------------
@@ -413,16 +423,21 @@ def node_summaries(world: World, checker: Checker | None) -> dict[str, dict[str,
     for name in world.names():
         slot = world.nodes[name]
         node = slot.node
-        if checker is not None:
-            digest = checker.oracle.digest_of(node.sm)
+        seen = node.observation if isinstance(node, HostedNode) else None
+        if seen is not None:
+            digest, items = seen.digest, seen.items  # a hosted node: as it reports
         else:
-            digest = items_digest(tuple(machine.items(node.sm)))
+            if checker is not None:
+                digest = checker.oracle.digest_of(node.sm)
+            else:
+                digest = items_digest(tuple(machine.items(node.sm)))
+            items = len(machine.create_snapshot(node.sm))
         out[name] = {
             "status": slot.status.value,
             "role": type(node.role).__name__.removesuffix("Role").lower(),
             "term": int(node.term),
             "committed": {"term": int(node.committed.term), "index": int(node.committed.index)},
-            "items": len(machine.create_snapshot(node.sm)),
+            "items": items,
             "digest": digest,
             "online": node.online,
         }

@@ -10,14 +10,17 @@ The run follows mosaik's ``frozen`` / ``writes_during_sync`` tests (inventory §
 5. the run is driven to quiescence under fair delivery (liveness, L1–L5).
 
 The report carries what ``snapsync simulate --json`` prints (docs/formats/trace.md
-describes the trace it can also write).
+describes the trace it can also write). A run stopped by Ctrl-C (or a budget)
+returns the report of what ran, with ``stopped`` set, ``converged`` false and no
+liveness verdict (it was not checked); its trace ends with the end record of the
+state reached, and replays exactly.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,8 @@ from spec.model.faults import Fault
 from spec.model.invariants import Violation
 from spec.model.liveness import quiescent, settle_report
 from spec.model.state import World, WorldSetup
+from spec.robust.options import MAX_BATCH, MAX_ITEMS, MAX_NODES, U64_MAX, check_range
+from spec.robust.stop import StopReason, stopping
 from spec.scenarios.flavors import FLAVORS
 from spec.sim.latency import LatencyModel
 from spec.sim.simulator import SimOptions, Simulator, cyclic_gc_paused, node_summaries
@@ -72,21 +77,22 @@ class SimulationSpec:
     above what an honest run takes (the 100k frozen case: ~5k steps)."""
 
     def __post_init__(self) -> None:
-        if self.max_steps is not None and self.max_steps < 1:
-            raise InvalidInput(f"max_steps must be positive, got {self.max_steps}")
+        if self.max_steps is not None:
+            check_range("max_steps", self.max_steps, 1, U64_MAX)
         if self.collection not in ("map", "vec", "set", "depq", "cell", "once"):
             raise InvalidInput(f"unknown collection {self.collection!r}")
-        if self.items < 0 or self.writes_during_sync < 0:
-            raise InvalidInput("items and writes during sync must be non-negative")
-        if self.providers < 1:
+        check_range("items", self.items, 0, MAX_ITEMS)
+        check_range("writes_during_sync", self.writes_during_sync, 0, MAX_ITEMS)
+        check_range("batch", self.batch, 1, MAX_BATCH)
+        check_range("seed", self.seed, 0, U64_MAX)
+        if not isinstance(self.providers, int) or not 1 <= self.providers <= MAX_NODES:
             raise InvalidInput(
-                f"at least one provider (the writer) is needed, got {self.providers}"
+                f"providers must be in [1, {MAX_NODES}] (the writer is one), got {self.providers}"
             )
         if Fault.FORGE in self.faults:
             raise InvalidInput("fault 'forge' has no rate: it is for scripted tests only")
         for fault, rate in self.faults.items():
-            if not 0.0 <= rate <= 1.0:
-                raise InvalidInput(f"rate of fault {fault.value} must be in [0, 1], got {rate}")
+            check_range(f"rate of fault {fault.value}", rate, 0.0, 1.0)
 
 
 @dataclass(slots=True)
@@ -106,6 +112,8 @@ class SimulationReport:
     lagging: str
     dropped: int = 0
     lost: int = 0
+    stopped: StopReason | None = None
+    """Why the run ended early (Ctrl-C, SIGTERM), or None: it ran to its end."""
 
     def lower_bound(self) -> dict[str, int]:
         """Return the fault-free minimum: ⌈n/B⌉ requests and responses, n items."""
@@ -136,6 +144,7 @@ class SimulationReport:
         profile = s.profile
         return {
             "converged": self.converged,
+            "stopped": self.stopped,
             "violations": [v.as_json() for v in self.violations],
             "nodes": self.nodes,
             "messages": self.messages,
@@ -159,6 +168,7 @@ class SimulationReport:
                 "seed": s.seed,
                 "profile": profile.name if profile else "reference",
                 "hazards": sorted(h.value for h in profile.hazards) if profile else [],
+                "behaviours": sorted(b.value for b in profile.behaviours) if profile else [],
                 "faults": {f.value: r for f, r in sorted(s.faults.items())},
                 "check_invariants": s.check,
             },
@@ -176,13 +186,24 @@ def _commands(collection: str, start: int, count: int, oneshot: bool) -> tuple[C
     return tuple(flavor.item(i) for i in range(start, start + count))
 
 
-def simulate(spec: SimulationSpec, *, trace_path: str | Path | None = None) -> SimulationReport:
+Progress = Callable[[str, Simulator], None]
+"""Called as the run goes: the phase (``join``, ``populate``, ``sync``) and the simulator."""
+
+
+def simulate(
+    spec: SimulationSpec,
+    *,
+    trace_path: str | Path | None = None,
+    progress: Progress | None = None,
+) -> SimulationReport:
     """Run the workload of the module docstring and return its report."""
     with cyclic_gc_paused():
-        return _simulate(spec, trace_path)
+        return _simulate(spec, trace_path, progress)
 
 
-def _simulate(spec: SimulationSpec, trace_path: str | Path | None) -> SimulationReport:
+def _simulate(
+    spec: SimulationSpec, trace_path: str | Path | None, progress: Progress | None
+) -> SimulationReport:
     from impl.profile import REFERENCE
 
     profile = spec.profile or REFERENCE
@@ -212,42 +233,25 @@ def _simulate(spec: SimulationSpec, trace_path: str | Path | None) -> Simulation
     meta = {"workload": "simulate", "parameters": {"items": spec.items, "batch": spec.batch}}
     started = time.perf_counter()
     sim = Simulator(setup, options, trace=trace, meta=meta)
-    sim.join("w0", writer=True)
-    disorder = Fault.DISAGREE_ORDER in faults
-    for i, name in enumerate(providers):
-        sim.join(name, writer=False, disorder=disorder and i == 0)
-    everyone = ["w0", *providers]
+    phase = ["join"]
+    if progress is not None:
+        report_progress = progress
 
-    def online(w: World) -> bool:
-        return all(w.nodes[n].node.online for n in everyone)
+        def observe(_w: World) -> None:
+            if sim.steps % 256 == 0:
+                report_progress(phase[0], sim)
 
-    sim.run_until(online, limit_ms=30_000)
-    commands = _commands(spec.collection, 0, spec.items, spec.oneshot)
-    version = 0
-    if commands:
-        sim.write("w0", commands)
-        version = int(sim.world.nodes["w0"].node.log.last().index) + len(commands)
-
-        def populated(w: World) -> bool:
-            return all(w.nodes[n].node.committed.index >= version for n in everyone)
-
-        sim.run_until(populated, limit_ms=sim.world.now_ms + 60_000 + 10 * spec.items)
-    sim.join(lagging, writer=False)
-    for i in range(spec.writes_during_sync):
-        extra = _commands(spec.collection, spec.items + i, 1, False)
-        leader = sim.world.leaders()
-        if leader:
-            sim.write(leader[0], extra)
-        sim.run_for(1)
-    total = spec.items + spec.writes_during_sync
-    sim.run_until(quiescent, limit_ms=sim.world.now_ms + 60_000 + 10 * total)
-    liveness = settle_report(sim.world, sim.checker)
-    if sim.budget_exhausted:
-        liveness = [
-            Violation("L1", lagging, f"step budget of {sim.steps} exhausted (livelock)"),
-            *liveness,
-        ]
-    converged = quiescent(sim.world) and not liveness
+        sim.observers.append(observe)
+    liveness: list[Violation] = []
+    with stopping() as stopped:
+        _drive(sim, spec, providers, lagging, faults, phase)
+        liveness = settle_report(sim.world, sim.checker)
+        if sim.budget_exhausted:
+            liveness = [
+                Violation("L1", lagging, f"step budget of {sim.steps} exhausted (livelock)"),
+                *liveness,
+            ]
+    converged = stopped.reason is None and quiescent(sim.world) and not liveness
     messages = {kind: sim.sent_counts.get(kind, 0) for kind in SYNC_MESSAGES}
     for kind, count in sorted(sim.sent_counts.items()):
         messages.setdefault(kind, count)
@@ -267,4 +271,47 @@ def _simulate(spec: SimulationSpec, trace_path: str | Path | None) -> Simulation
         lagging=lagging,
         dropped=sim.dropped,
         lost=sim.lost,
+        stopped=stopped.reason,
     )
+
+
+def _drive(
+    sim: Simulator,
+    spec: SimulationSpec,
+    providers: list[str],
+    lagging: str,
+    faults: frozenset[Fault],
+    phase: list[str],
+) -> None:
+    """Steps 1–5 of the module docstring (``phase[0]`` names the step in progress)."""
+    sim.join("w0", writer=True)
+    disorder = Fault.DISAGREE_ORDER in faults
+    for i, name in enumerate(providers):
+        sim.join(name, writer=False, disorder=disorder and i == 0)
+    everyone = ["w0", *providers]
+
+    def online(w: World) -> bool:
+        return all(w.nodes[n].node.online for n in everyone)
+
+    sim.run_until(online, limit_ms=30_000)
+    phase[0] = "populate"
+    commands = _commands(spec.collection, 0, spec.items, spec.oneshot)
+    version = 0
+    if commands:
+        sim.write("w0", commands)
+        version = int(sim.world.nodes["w0"].node.log.last().index) + len(commands)
+
+        def populated(w: World) -> bool:
+            return all(w.nodes[n].node.committed.index >= version for n in everyone)
+
+        sim.run_until(populated, limit_ms=sim.world.now_ms + 60_000 + 10 * spec.items)
+    phase[0] = "sync"
+    sim.join(lagging, writer=False)
+    for i in range(spec.writes_during_sync):
+        extra = _commands(spec.collection, spec.items + i, 1, False)
+        leader = sim.world.leaders()
+        if leader:
+            sim.write(leader[0], extra)
+        sim.run_for(1)
+    total = spec.items + spec.writes_during_sync
+    sim.run_until(quiescent, limit_ms=sim.world.now_ms + 60_000 + 10 * total)

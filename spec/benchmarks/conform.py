@@ -1,0 +1,155 @@
+"""``snapsync bench conform``: step vectors per second through the stdio adapter.
+
+Runs the whole vector tree through ``snapsync adapter`` (a real process, the real
+protocol, the runner's pipelining and comparison) and reports the cases per second
+of the run itself (after the adapter's start and hello). For comparison it also
+times the same cases through the reference in this process (decode → step →
+encode, no pipe, no comparison): the gap is the cost of the process boundary and
+the runner. Goal: at least 2,000 cases/s through the adapter on this machine.
+
+On a shared machine the wall-clock rate depends on the load, so the benchmark also
+reports the CPU each side spends per case (the adapter's start and hello
+subtracted): the pipeline keeps both processes busy at once, so with a core each it
+sustains ``1 / max(adapter, runner)`` cases per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["GOAL_CASES_PER_S", "ConformBench", "register", "run"]
+
+GOAL_CASES_PER_S = 2_000.0
+
+
+@dataclass(frozen=True, slots=True)
+class ConformBench:
+    """The benchmark's result (the ``--json`` form)."""
+
+    cases: int
+    repeats: int
+    adapter_seconds: float
+    adapter_cases_per_s: float
+    in_process_cases_per_s: float
+    passed: int
+    goal_cases_per_s: float
+    adapter_cpu_ms_per_case: float
+    """CPU of the adapter process per case (its start and hello subtracted)."""
+    runner_cpu_ms_per_case: float
+    """CPU of the runner per case."""
+    cpu_bound_cases_per_s: float
+    """What the pipeline sustains when each side has a core: 1 / max(adapter, runner)."""
+    load_average: float
+
+
+def run(directory: Path, repeats: int = 3, adapter: str | None = None) -> ConformBench:
+    """Run the tree through the adapter ``repeats`` times; keep the best run."""
+    from spec.conformance.conventions import run_step
+    from spec.conformance.process import split_command
+    from spec.conformance.runner import load_selected, run_conform
+
+    cases = load_selected(directory)
+    command = adapter or f"{sys.executable} -m spec.cli adapter"
+    argv = split_command(command)
+
+    def cpu(who: int) -> float:
+        usage = resource.getrusage(who)
+        return usage.ru_utime + usage.ru_stime
+
+    best = None
+    passed = 0
+    child, mine = cpu(resource.RUSAGE_CHILDREN), cpu(resource.RUSAGE_SELF)
+    run_conform(argv, [], adapter=command, vectors=None)  # start and hello only
+    start_cpu = cpu(resource.RUSAGE_CHILDREN) - child
+    adapter_cpu: list[float] = []
+    runner_cpu: list[float] = []
+    for _ in range(repeats):
+        child, mine = cpu(resource.RUSAGE_CHILDREN), cpu(resource.RUSAGE_SELF)
+        report = run_conform(argv, cases, adapter=command, vectors=str(directory))
+        adapter_cpu.append(cpu(resource.RUSAGE_CHILDREN) - child - start_cpu)
+        runner_cpu.append(cpu(resource.RUSAGE_SELF) - mine)
+        passed = report.count("passed")
+        if best is None or report.run_seconds < best:
+            best = report.run_seconds
+    assert best is not None
+    adapter_ms = 1000 * min(adapter_cpu) / max(len(cases), 1)
+    runner_ms = 1000 * min(runner_cpu) / max(len(cases), 1)
+    started = time.perf_counter()
+    for case in cases:
+        if case["kind"] != "step":
+            continue  # a sequence case (issue #11) replays a node's run, not one step
+        run_step(case["step"], case["collection"], case["pre"], case["context"], case["input"])
+    in_process = time.perf_counter() - started
+    return ConformBench(
+        cases=len(cases),
+        repeats=repeats,
+        adapter_seconds=round(best, 4),
+        adapter_cases_per_s=round(len(cases) / best, 1) if best else 0.0,
+        in_process_cases_per_s=round(len(cases) / in_process, 1) if in_process else 0.0,
+        passed=passed,
+        goal_cases_per_s=GOAL_CASES_PER_S,
+        adapter_cpu_ms_per_case=round(adapter_ms, 4),
+        runner_cpu_ms_per_case=round(runner_ms, 4),
+        cpu_bound_cases_per_s=round(1000 / max(adapter_ms, runner_ms, 1e-9), 1),
+        load_average=round(os.getloadavg()[0], 2),
+    )
+
+
+def register(sub: Any) -> None:
+    """Add ``bench conform``."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "conform",
+        help="step vectors per second through the reference adapter (goal >= 2,000/s)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--vectors", metavar="DIR", help="the vector tree (default: generate one for the run)"
+    )
+    parser.add_argument("--repeat", type=int, default=3, metavar="N", help="runs; the best counts")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from spec.conformance.generate import generate
+
+    cleanup = None
+    if args.vectors is None:
+        cleanup = Path(tempfile.mkdtemp(prefix="snapsync-bench-"))
+        directory = cleanup / "vectors"
+        generate(directory)
+    else:
+        directory = Path(args.vectors)
+    try:
+        result = run(directory, max(args.repeat, 1))
+    finally:
+        if cleanup is not None:
+            shutil.rmtree(cleanup, ignore_errors=True)
+    if args.json:
+        print(json.dumps(asdict(result), indent=2, sort_keys=True))
+    else:
+        verdict = "met" if result.adapter_cases_per_s >= GOAL_CASES_PER_S else "MISSED"
+        print(
+            f"{result.cases} cases through the stdio adapter: best of {result.repeats} runs "
+            f"{result.adapter_seconds:.3f} s = {result.adapter_cases_per_s:,.0f} cases/s "
+            f"(goal {GOAL_CASES_PER_S:,.0f}: {verdict}); {result.passed} passed"
+        )
+        print(
+            f"CPU per case: adapter {result.adapter_cpu_ms_per_case:.3f} ms, runner "
+            f"{result.runner_cpu_ms_per_case:.3f} ms: with a core each the pipeline sustains "
+            f"{result.cpu_bound_cases_per_s:,.0f} cases/s (load average now "
+            f"{result.load_average}); in process, no pipe, no comparison: "
+            f"{result.in_process_cases_per_s:,.0f} cases/s"
+        )
+    return 0

@@ -1,0 +1,659 @@
+"""``snapsync drive``: the group model with some nodes played by an external process.
+
+Maelstrom's boundary (the harness owns the network and the clock; the node is a
+process speaking JSON lines) on top of the hunt's machinery: the same campaigns,
+rules, faults and swarm walks (:mod:`spec.hunt`), with the nodes of a *role*
+hosted by an adapter (:mod:`spec.conformance.host`):
+
+* ``lagging`` — the readers that join late and catch up by snapshot (``r8``, ``r9``);
+* ``reader`` — the in-sync readers (``r1``…), providers of snapshots;
+* ``writer`` — the writers (``w0``… ; ``w0`` leads first);
+* ``all`` — every node.
+
+After every model step (:class:`DriveDriver`): the model's own checks on the
+nodes it plays and on every message on the wire (I2, I13, I14…); the
+observation and wire checks on the hosted nodes (:mod:`spec.conformance.judge`:
+I4, I5, I6, I9, I11, I12, FRESH, RAFT); a step the adapter fails (``CRASH:kind``:
+crash, timeout, malformed answer, refused op) or a panic it reports
+(``PANIC:Hx``); and, unless switched off, the online validation of each hosted
+node's event log against the spec (``CONFORM``; the failure names the single
+hazard switches that explain the node's behaviour, ``CONFORM:H1``). Liveness is
+the hunt's drain: every session must end and the group converge within the
+model's horizon (``L1``).
+
+A failing walk is shrunk by the swarm shrinker with a fresh adapter process per
+attempt (a process cannot be copied mid-run), replayed once more to write its
+trace — with the hosted nodes' event logs in its header (``meta.drive.logs``) —
+and ``snapsync replay --adapter CMD TRACE`` re-runs it against the process.
+Walks continue after a failure, so one run reports every distinct failure
+(by its id) it meets within the budget.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+from impl.codec import canonical_json
+from impl.errors import InvalidInput
+from impl.messages import FetchDataResponse
+from impl.profile import Hazard, Profile
+from spec.conformance.events import read_log_lines
+from spec.conformance.host import AdapterHost, Deviation
+from spec.conformance.judge import Judge
+from spec.conformance.nodeclient import NodeProcess
+from spec.conformance.process import AdapterError
+from spec.conformance.validate import Verdict, attribute
+from spec.hunt.campaigns import Campaign, order_for
+from spec.hunt.driver import UNTIL, Driver, Finding
+from spec.hunt.machine import SESSION, GroupMachine, HuntFailure, run_prelude
+from spec.hunt.scenario import LAGGING, GroupShape, build_group, world_setup
+from spec.hunt.swarm import COARSE, Mode, Program, Run, run_program, shrink, walk
+from spec.model.actions import ACTIONS, Transition
+from spec.model.state import World, WorldSetup
+from spec.sim.trace import TraceError, TraceReader, decode_args, setup_from_header, step_record
+
+__all__ = [
+    "DRIVE_MODES",
+    "ROLES",
+    "DriveDriver",
+    "DriveFinding",
+    "DriveMachine",
+    "DriveReport",
+    "DriveSettings",
+    "ReplayReport",
+    "drive",
+    "drive_machine_class",
+    "hosted_names",
+    "replay_with_adapter",
+]
+
+ROLES: tuple[str, ...] = ("lagging", "reader", "writer", "all")
+"""Which nodes of the group the adapter plays (module docstring)."""
+
+DRIVE_FINE = Mode("fine", 0.8, 0.01, 6, 120, True)
+DRIVE_MODES: tuple[Mode, ...] = (DRIVE_FINE, COARSE)
+"""Walks of drive: like the hunt's, shorter (each model step may cross the process
+boundary, and a walk restarts the adapter)."""
+
+
+def hosted_names(role: str, shape: GroupShape) -> frozenset[str]:
+    """Return the names of the nodes of ``shape`` that ``role`` hosts.
+
+    >>> sorted(hosted_names("lagging", GroupShape(readers=2, lagging=1)))
+    ['r8']
+    >>> sorted(hosted_names("reader", GroupShape(readers=2, lagging=1)))
+    ['r1', 'r2']
+    """
+    names = shape.names()
+    lagging = set(LAGGING[: shape.lagging])
+    if role == "lagging":
+        chosen = [n for n in names if n in lagging]
+    elif role == "reader":
+        chosen = [n for n in names if n.startswith("r") and n not in lagging]
+    elif role == "writer":
+        chosen = [n for n in names if n.startswith("w")]
+    elif role == "all":
+        chosen = list(names)
+    else:
+        raise InvalidInput(f"unknown role {role!r}; known: {', '.join(ROLES)}")
+    return frozenset(chosen)
+
+
+@dataclass(frozen=True, slots=True)
+class DriveSettings:
+    """How a drive run reaches its adapter and what it checks."""
+
+    command: str
+    """The adapter command (split by POSIX shell rules)."""
+    role: str = "lagging"
+    timeout_s: float = 10.0
+    """Seconds to wait for one answer."""
+    conform: bool = True
+    """Validate each hosted node's log against the spec as it grows (``CONFORM``)."""
+    shared: bool = False
+    """Runs share one process, each with its own node handles (walks); otherwise each run
+    starts its own (shrink attempts and replays: a run must not depend on an earlier one)."""
+    known: frozenset[str] = frozenset()
+    """Failure keys already found in this drive: not failures any more, so later runs go
+    past them to what lies behind (mosaik's H3 panic behind its H6 deviation)."""
+
+
+_SHARED: dict[tuple[str, float], NodeProcess] = {}
+_RUNS = [0]
+
+
+_SPARE: dict[tuple[str, float], NodeProcess] = {}
+"""Per command: a fresh process already starting (its import overlaps the current run)."""
+
+
+def _process(settings: DriveSettings) -> tuple[NodeProcess, str]:
+    """Return a started adapter process for one run, and the suffix of its node handles."""
+    key = (settings.command, settings.timeout_s)
+    if not settings.shared:
+        process = _SPARE.pop(key, None) or NodeProcess(settings.command, timeout=settings.timeout_s)
+        process.start()
+        spare = _SPARE[key] = NodeProcess(settings.command, timeout=settings.timeout_s)
+        spare.spawn()
+        return process, ""
+    shared = _SHARED.get(key)
+    if shared is None or not shared.alive:
+        shared = _SHARED[key] = NodeProcess(settings.command, timeout=settings.timeout_s)
+        shared.start()
+    process = shared
+    _RUNS[0] += 1
+    return process, f"@{_RUNS[0]}"
+
+
+def close_shared() -> None:
+    """End the processes walks shared, and the spare ones."""
+    for pool in (_SHARED, _SPARE):
+        while pool:
+            _, process = pool.popitem()
+            process.close()
+
+
+# -- the driver ------------------------------------------------------------------------------------
+
+_WIRE_IDS = frozenset({"I2", "I9", "I13", "I14"})
+"""The model's checks that judge a hosted node from the wire (I9: its committed cursor
+against the group's log)."""
+
+
+class DriveDriver(Driver):
+    """A hunt :class:`~spec.hunt.driver.Driver` whose hosted nodes are judged from outside."""
+
+    def __init__(
+        self, setup: WorldSetup, host: AdapterHost, known: frozenset[str] = frozenset()
+    ) -> None:
+        super().__init__(setup)
+        self.host = host
+        self.known = known
+        self.judge = Judge(host.hosted, self.checker.oracle)
+        self.conform_verdicts: list[tuple[str, Verdict, list[str]]] = []
+
+    def fork(self) -> Driver:
+        """A run with an external process cannot be copied."""
+        raise TypeError("a drive run cannot be forked: its hosted nodes live in a process")
+
+    def act(self, t: Transition) -> Transition:
+        """Commit ``t``: the model's checks, then the hosted nodes' (module docstring)."""
+        known = len(self.findings)
+        super().act(t)
+        hosted = self.host.hosted
+        new = self.findings[known:]
+        del self.findings[known:]
+        # About a hosted node, the model judges only the wire and its committed cursor
+        # (I2, I13, I14, I9's divergence); a panic or a failed step is named by what the
+        # adapter said (the model reports H3's panic as I7, from its own records).
+        kept = [f for f in new if f.node not in hosted or f.id in _WIRE_IDS]
+        for o in t.outcomes:
+            if o.name not in hosted:
+                continue
+            if o.panic is not None:
+                kept.append(
+                    Finding(
+                        f"PANIC:{o.panic.hazard}",
+                        o.name,
+                        f"the node panicked at {o.panic.site}: {o.panic.detail}",
+                        self.steps,
+                    )
+                )
+            elif o.error is not None and o.error.startswith("InvalidState: "):
+                detail = o.error.removeprefix("InvalidState: ")
+                kind = detail.split(":", 1)[0]
+                kept.append(Finding(f"CRASH:{kind}", o.name, f"{o.step}: {detail}", self.steps))
+        kept.extend(self.judge.check(t, self.steps))
+        for deviation in self.host.take_deviations():
+            kept.append(self._conform(deviation))
+        self.findings.extend(f for f in kept if f.id not in self.known)
+        return t
+
+    def _conform(self, deviation: Deviation) -> Finding:
+        v = deviation.verdict
+        log = self.host.logs[deviation.node]
+        lines = [canonical_json(r) for r in log.lines()]
+        blame = attribute(read_log_lines(lines, f"{deviation.node}.events"), self.setup.profile, v)
+        best = [a for a in blame if a.explained == blame[0].explained] if blame else []
+        hazards = "|".join(a.switch for a in best)
+        ident = "CONFORM" + (f":{hazards}" if hazards else "")
+        self.conform_verdicts.append((deviation.node, v, [a.switch for a in best]))
+        allowed = f"; the spec allows: {v.allowed[0]}" if v.allowed else ""
+        like = f" (behaves like {self.setup.profile.name}+{hazards})" if hazards else ""
+        return Finding(
+            ident,
+            deviation.node,
+            f"event log line {v.line} ({v.event}): {v.reason}{allowed}{like}",
+            self.steps,
+        )
+
+    def until(self, name: str) -> Callable[[World], bool]:
+        """Deep states, judged for hosted nodes from what the harness saw (:mod:`judge`)."""
+        base = UNTIL[name]
+        if name not in ("fetching", "parallel_fetch", "snapshot_buffered"):
+            return base
+        judge = self.judge
+
+        def hosted(world: World) -> bool:
+            for n in judge.hosted:
+                view = judge.view(n)
+                slot = world.nodes.get(n)
+                if view is None or slot is None or not slot.up or not view.session:
+                    continue
+                if name == "fetching" and view.outstanding:
+                    return True
+                if name == "snapshot_buffered" and view.own_snapshot:
+                    return True
+                if name == "parallel_fetch" and len(view.outstanding) >= 2:
+                    for src in world.bond_peers(n):
+                        if any(
+                            isinstance(i.message, FetchDataResponse) for i in world.queue(src, n)
+                        ):
+                            return True
+            return False
+
+        return lambda world: base(world) or hosted(world)
+
+
+# -- the machine -----------------------------------------------------------------------------------
+
+
+class DriveMachine(GroupMachine):
+    """The group machine with the role's nodes hosted by the adapter (a fresh process per run)."""
+
+    settings: ClassVar[DriveSettings]
+
+    def start_group(self, shape: GroupShape) -> Driver:
+        """Start the adapter, form the group through it, run the campaign's prelude."""
+        s = self.settings
+        process, suffix = _process(s)
+        base = world_setup(shape, self.profile, self.campaign.faults)
+        host = AdapterHost(
+            process,
+            hosted_names(s.role, shape),
+            kind=base.kind,
+            config=base.config,
+            heartbeat_interval_ms=base.heartbeat_interval_ms,
+            profile=self.profile,
+            epoch_wall_ms=base.epoch_wall_ms,
+            validate=s.conform,
+            handle_suffix=suffix,
+            owns_process=not s.shared,
+        )
+        self.host: AdapterHost | None = host
+        driver = DriveDriver(replace(base, host=host), host, s.known)
+        self.d = driver  # teardown closes the process even if the build fails
+        build_group(driver, shape)
+        run_prelude(driver, self.campaign.prelude)
+        return driver
+
+    def trace_meta(self, finding: Finding) -> dict[str, Any]:
+        """The hunt's meta plus the adapter, the role and the hosted nodes' event logs."""
+        meta = super().trace_meta(finding)
+        host = getattr(self, "host", None)
+        info: dict[str, Any] = {
+            "adapter": self.settings.command,
+            "role": self.settings.role,
+            "known": sorted(self.settings.known),
+        }
+        if host is not None:
+            hello = host.process.hello
+            info["hosted"] = sorted(host.hosted)
+            info["implementation"] = None if hello is None else hello.implementation
+            info["logs"] = {name: log.lines() for name, log in sorted(host.logs.items())}
+        meta["drive"] = info
+        return meta
+
+    def teardown(self) -> None:
+        """The hunt's teardown (the liveness drain), then the adapter process ends."""
+        try:
+            super().teardown()
+        finally:
+            host = getattr(self, "host", None)
+            if host is not None:
+                host.close()
+
+
+_CLASSES: dict[tuple[Any, ...], type[GroupMachine]] = {}
+
+
+def drive_machine_class(
+    campaign: Campaign, profile: Profile, settings: DriveSettings
+) -> type[GroupMachine]:
+    """Return the drive machine class of ``campaign`` under ``profile`` (cached)."""
+    key = (campaign.name, profile.name, profile.hazards, profile.behaviours, settings)
+    cls = _CLASSES.get(key)
+    if cls is None:
+        name = "Drive" + "".join(part.title() for part in campaign.name.split("-")) + "Machine"
+        attrs = {"campaign": campaign, "profile": profile, "settings": settings}
+        cls = _CLASSES[key] = type(name, (DriveMachine,), attrs)
+    return cls
+
+
+# -- the run ---------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class DriveFinding:
+    """One distinct failure a drive run found, shrunk."""
+
+    key: str
+    """What identifies it (the finding id: ``I9``, ``CONFORM:H1``, ``PANIC:H3``, ``L1``…)."""
+    campaign: str
+    node: str | None
+    detail: str
+    seconds_to_find: float
+    shrunk_calls: int
+    attempts: int
+    """Shrink attempts (each one a fresh adapter process)."""
+    trace: str | None
+    program: list[str]
+    seed: int
+
+    @property
+    def hazards(self) -> list[str]:
+        """Return the hazard switches the finding names (``CONFORM:H1|H10``, ``PANIC:H3``)."""
+        _, _, tail = self.key.partition(":")
+        known = {h.value for h in Hazard}
+        return [h for h in tail.split("|") if h in known]
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return {
+            "key": self.key,
+            "hazards": self.hazards,
+            "campaign": self.campaign,
+            "node": self.node,
+            "detail": self.detail,
+            "seconds_to_find": round(self.seconds_to_find, 3),
+            "shrunk_calls": self.shrunk_calls,
+            "attempts": self.attempts,
+            "trace": self.trace,
+            "program": self.program,
+            "seed": self.seed,
+        }
+
+
+@dataclass(slots=True)
+class DriveReport:
+    """What :func:`drive` did and found."""
+
+    adapter: str
+    implementation: str | None
+    role: str
+    profile: str
+    budget_s: float
+    seed: int
+    elapsed_s: float = 0.0
+    walks: int = 0
+    rule_steps: int = 0
+    model_steps: int = 0
+    requests: int = 0
+    """Node ops sent to the adapter (every walk and shrink attempt included)."""
+    findings: list[DriveFinding] = field(default_factory=list)
+    campaigns: dict[str, int] = field(default_factory=dict)
+    """Walks per campaign."""
+
+    @property
+    def model_steps_per_s(self) -> float:
+        return self.model_steps / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the JSON form (``snapsync drive --json``)."""
+        return {
+            "adapter": self.adapter,
+            "implementation": self.implementation,
+            "role": self.role,
+            "profile": self.profile,
+            "budget_s": self.budget_s,
+            "seed": self.seed,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "walks": self.walks,
+            "rule_steps": self.rule_steps,
+            "model_steps": self.model_steps,
+            "model_steps_per_s": round(self.model_steps_per_s, 1),
+            "requests": self.requests,
+            "clean": not self.findings,
+            "findings": [f.as_json() for f in self.findings],
+            "campaigns": dict(self.campaigns),
+        }
+
+
+def drive(
+    settings: DriveSettings,
+    profile: Profile,
+    *,
+    budget_s: float,
+    seed: int = 0,
+    trace_dir: Path | None = None,
+    campaigns: list[Campaign] | None = None,
+    shrink_budget_s: float = 10.0,
+    max_shrinks: int = 40,
+    progress: Callable[[DriveReport, str], None] | None = None,
+) -> DriveReport:
+    """Drive the adapter through the campaigns for about ``budget_s`` seconds (module doc).
+
+    Walk ``k`` of a campaign depends only on ``(seed, campaign, k)``; a failure whose
+    key is new is shrunk (within ``shrink_budget_s`` and ``max_shrinks`` attempts, a fresh
+    process per attempt) and
+    replayed once more to save its trace. Raises :class:`AdapterError` when the adapter
+    cannot be used at all (it does not start, or lacks the node-level ops).
+    """
+    if settings.role not in ROLES:
+        raise InvalidInput(f"unknown role {settings.role!r}; known: {', '.join(ROLES)}")
+    switched = [h.value for h in profile.hazards] + [b.value for b in profile.behaviours]
+    chosen = campaigns or [c for c in order_for(switched) if not c.differential]
+    report = DriveReport(settings.command, None, settings.role, profile.name, budget_s, seed)
+
+    found: dict[str, DriveFinding] = {}
+
+    def walker(c: Campaign, p: Profile) -> type[GroupMachine]:
+        return drive_machine_class(c, p, replace(settings, shared=True, known=frozenset(found)))
+
+    def factory(c: Campaign, p: Profile) -> type[GroupMachine]:
+        # Shrink attempts and the final replay: a fresh process each, the keys found before
+        # this one still ignored (so the attempt fails the same way as the walk did).
+        return drive_machine_class(c, p, replace(settings, shared=False, known=frozenset(found)))
+
+    # The adapter must at least start and say hello (one clear line if it cannot).
+    probe = NodeProcess(settings.command, timeout=settings.timeout_s)
+    hello = probe.start()
+    probe.close()
+    report.implementation = hello.implementation
+    # Groups only of the collections the adapter implements (its hello says which).
+    chosen = [
+        replace(c, kinds=tuple(k for k in c.kinds if k in hello.collections))
+        for c in chosen
+        if any(k in hello.collections for k in c.kinds)
+    ]
+    if not chosen:
+        kinds = ", ".join(sorted(hello.collections)) or "none"
+        raise InvalidInput(f"no campaign drives the collections the adapter implements ({kinds})")
+    SESSION.__init__()  # type: ignore[misc]
+    SESSION.seed = seed
+    SESSION.trace_dir = trace_dir
+    requests = NodeProcess.total_requests
+    started = time.perf_counter()
+    k = 0
+    try:
+        while time.perf_counter() - started < budget_s:
+            for campaign in chosen:
+                if time.perf_counter() - started >= budget_s:
+                    break
+                if progress is not None:
+                    progress(report, campaign.name)
+                rng = random.Random(f"drive:{seed}:{campaign.name}:{k}")
+                run = walk(campaign, profile, rng, DRIVE_MODES, walker)
+                report.walks += 1
+                report.campaigns[campaign.name] = report.campaigns.get(campaign.name, 0) + 1
+                report.rule_steps += run.rule_steps
+                report.model_steps += run.model_steps
+                report.requests = NodeProcess.total_requests - requests
+                if isinstance(run.failure, AdapterError):
+                    raise run.failure
+                key = run.key
+                if key is None or key in found:
+                    continue
+                at = time.perf_counter() - started
+                shrunk = shrink(
+                    run,
+                    profile,
+                    deadline=time.perf_counter() + shrink_budget_s,
+                    max_runs=max_shrinks,
+                    factory=factory,
+                    resume=False,
+                )
+                program, attempts = shrunk.program, shrunk.tried
+                final = run_program(program, profile, final=True, factory=factory)
+                found[key] = _finding(key, campaign, program, final, attempts, at, seed)
+                report.findings.append(found[key])
+            k += 1
+    finally:
+        close_shared()
+    report.elapsed_s = time.perf_counter() - started
+    report.requests = NodeProcess.total_requests - requests
+    if progress is not None:
+        progress(report, "done")
+    return report
+
+
+def _finding(
+    key: str,
+    campaign: Campaign,
+    program: Program,
+    final: Run,
+    attempts: int,
+    at: float,
+    seed: int,
+) -> DriveFinding:
+    failure = final.failure
+    records = [r for r in SESSION.failures if r.final and r.trace is not None]
+    record = records[-1] if records else None
+    if isinstance(failure, HuntFailure):
+        finding = failure.finding
+        node, detail = finding.node, finding.detail
+    else:
+        node, detail = None, f"{type(failure).__name__}: {failure}" if failure else "no failure"
+    if final.key != key:
+        detail += f" (the shrunk program's final replay failed as {final.key})"
+    return DriveFinding(
+        key=key,
+        campaign=campaign.name,
+        node=node,
+        detail=detail,
+        seconds_to_find=at,
+        shrunk_calls=len(program.calls),
+        attempts=attempts,
+        trace=record.trace if record is not None else None,
+        program=program.render(),
+        seed=seed,
+    )
+
+
+# -- replay against the adapter --------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ReplayReport:
+    """What re-running a drive trace against an adapter did."""
+
+    steps: int = 0
+    divergence: str | None = None
+    """The first step whose re-execution differs from the recording, or None."""
+    findings: list[Finding] = field(default_factory=list)
+    """Every finding of the re-run (model, hosted checks, conformance)."""
+    expected: dict[str, Any] | None = None
+    """The finding the trace recorded (``meta.hunt.finding``)."""
+
+    @property
+    def reproduced(self) -> bool:
+        """Check if the recorded finding was found again."""
+        if self.expected is None:
+            return False
+        return any(f.id == self.expected.get("id") for f in self.findings)
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return {
+            "steps": self.steps,
+            "exact": self.divergence is None,
+            "divergence": self.divergence,
+            "expected": self.expected,
+            "reproduced": self.reproduced,
+            "findings": [f.as_json() for f in self.findings],
+        }
+
+
+def replay_with_adapter(
+    path: str | Path, command: str, *, timeout_s: float = 10.0, conform: bool | None = None
+) -> ReplayReport:
+    """Re-run a drive trace with its hosted nodes played by ``command`` (a fresh process).
+
+    The header's ``meta.drive`` names the hosted nodes; every step is re-executed,
+    re-checked (the model's checks, the hosted nodes' and, as the trace was made, the
+    conformance check) and compared with its recorded line.
+    """
+    reader = TraceReader.open(path)
+    report = ReplayReport()
+    driver: DriveDriver | None = None
+    host: AdapterHost | None = None
+    try:
+        for line in reader.records():
+            record = line.record
+            if record["type"] == "header":
+                meta = record.get("meta", {})
+                info = meta.get("drive") if isinstance(meta, Mapping) else None
+                if not isinstance(info, Mapping) or not isinstance(info.get("hosted"), list):
+                    raise TraceError(line.number, "meta.drive.hosted", "not a snapsync drive trace")
+                hunt = meta.get("hunt", {})
+                report.expected = hunt.get("finding") if isinstance(hunt, Mapping) else None
+                setup = setup_from_header(record, line.number)
+                process = NodeProcess(command, timeout=timeout_s)
+                process.start()
+                host = AdapterHost(
+                    process,
+                    frozenset(str(n) for n in info["hosted"]),
+                    kind=setup.kind,
+                    config=setup.config,
+                    heartbeat_interval_ms=setup.heartbeat_interval_ms,
+                    profile=setup.profile,
+                    epoch_wall_ms=setup.epoch_wall_ms,
+                    validate=True if conform is None else conform,
+                )
+                driver = DriveDriver(replace(setup, host=host), host)
+                continue
+            if driver is None:
+                raise TraceError(line.number, "type", "no header before this record")
+            if record["type"] == "end":
+                break
+            fn = ACTIONS.get(record["action"])
+            if fn is None:
+                raise TraceError(line.number, "action", f"unknown action {record['action']!r}")
+            try:
+                t = driver.do(fn, **decode_args(record["args"]))
+            except (TypeError, InvalidInput) as exc:
+                if isinstance(exc, AdapterError):
+                    raise
+                report.divergence = f"line {line.number}: {record['action']} cannot run: {exc}"
+                break
+            report.steps += 1
+            raw = driver.log[-1][1] if driver.log else []
+            again = step_record(report.steps, t, [v.as_json() for v in raw])
+            if report.divergence is None and canonical_json(again) != line.text:
+                report.divergence = f"line {line.number}: {record['action']} gives a different step"
+        if driver is not None:
+            report.findings = list(driver.findings)
+            expected = report.expected or {}
+            if expected.get("id") == "L1":
+                # The run ended with the liveness drain: judge its last state as it did.
+                problem = driver.quiescence_problem()
+                if problem is not None:
+                    report.findings.append(Finding("L1", None, problem, driver.steps))
+    finally:
+        if host is not None:
+            host.close()
+    return report

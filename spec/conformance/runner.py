@@ -1,0 +1,332 @@
+"""``snapsync conform``: run every selected case through an adapter and account for each.
+
+For every case the runner sends one ``step`` request (docs/formats/adapter.md) and
+compares the answer with the case's ``expected`` outcome after normalisation
+(:mod:`spec.conformance.diff`). Each selected case ends in exactly one status:
+
+* ``passed`` — the normalised answer equals the expected outcome;
+* ``failed`` — a ``mismatch`` (with the first differing JSON path), a ``timeout``,
+  a ``crash`` or a ``malformed`` answer (each attributed to the case that caused it;
+  the process is restarted and the run goes on);
+* ``expected-fail`` — failed, and an entry of the expected-failures file excuses it
+  (its reason is reported);
+* ``unsupported`` — the adapter's hello does not list the step or the collection (the
+  case is not sent), or the adapter answered ``unsupported``;
+* ``not-attempted`` — the run stopped early (too many restarts).
+
+The run ends with "attempted N of M cases": M selected, N sent and answered (or
+failed). The exit status is 0 only if every supported case passed or is an
+expected failure, and every supported case was attempted.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import shlex
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from impl.codec import canonical_json
+from spec.conformance.conventions import suite_of
+from spec.conformance.diff import Difference, first_difference, normalize_outcome
+from spec.conformance.expectations import Expectation
+from spec.conformance.process import Exchange, Failure
+from spec.conformance.protocol import Answer, Hello, step_request, step_request_parts
+
+__all__ = [
+    "STATUSES",
+    "CaseOutcome",
+    "ConformReport",
+    "Job",
+    "make_jobs",
+    "run_conform",
+    "select",
+]
+
+STATUSES = ("passed", "failed", "expected-fail", "unsupported", "not-attempted")
+
+
+@dataclass(slots=True)
+class Job:
+    """One case ready to send: its request halves and its normalised expected outcome."""
+
+    case: dict[str, Any]
+    suite: str
+    head: str
+    tail: str
+    expected: dict[str, Any]
+    expected_text: str
+    exact: bytes
+    """The answer line the reference writes for this case, after ``{"id":N,`` (fast path)."""
+
+
+def make_jobs(cases: Iterable[dict[str, Any]]) -> list[Job]:
+    """Prepare ``cases`` for sending (serialise once, normalise the expectation once)."""
+    jobs = []
+    for case in cases:
+        head, tail = step_request_parts(case)
+        expected = normalize_outcome(case["expected"])
+        jobs.append(
+            Job(
+                case=case,
+                suite=suite_of(case["step"], case["collection"]),
+                head=head,
+                tail=tail,
+                expected=expected,
+                expected_text=canonical_json(expected),
+                exact=canonical_json(case["expected"])[1:].encode(),
+            )
+        )
+    return jobs
+
+
+def select(
+    cases: Iterable[dict[str, Any]],
+    *,
+    steps: Sequence[str] = (),
+    profiles: Sequence[str] = (),
+    case_ids: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """Keep the cases whose report row matches a ``steps`` glob (``Q*``, ``S1.depq``, ``S1``
+    for every collection), whose profile is in ``profiles`` and whose id is in ``case_ids``
+    (each filter only when given)."""
+    out = []
+    for case in cases:
+        suite = suite_of(case["step"], case["collection"])
+        if steps and not any(
+            fnmatch.fnmatchcase(suite, pattern) or fnmatch.fnmatchcase(case["step"], pattern)
+            for pattern in steps
+        ):
+            continue
+        if profiles and case["profile"] not in profiles:
+            continue
+        if case_ids and case["id"] not in case_ids:
+            continue
+        out.append(case)
+    return out
+
+
+@dataclass(slots=True)
+class CaseOutcome:
+    """What happened to one case."""
+
+    job: Job
+    status: str
+    kind: str | None = None
+    """For a failure: mismatch, timeout, crash or malformed."""
+    difference: Difference | None = None
+    detail: str = ""
+    seconds: float = 0.0
+    excused_by: Expectation | None = None
+
+    @property
+    def case(self) -> dict[str, Any]:
+        """Return the case."""
+        return self.job.case
+
+
+@dataclass
+class ConformReport:
+    """The whole run: the adapter's hello, every case's outcome, and the accounting."""
+
+    hello: Hello
+    adapter: str
+    vectors: str | None
+    outcomes: list[CaseOutcome]
+    expectations: list[Expectation]
+    stopped: str | None
+    restarts: int
+    seconds: float
+    events: list[str] = field(default_factory=list)
+    run_seconds: float = 0.0
+    """Seconds from the first request after the hello to the last answer."""
+
+    @property
+    def selected(self) -> int:
+        """Return M: the number of selected cases."""
+        return len(self.outcomes)
+
+    @property
+    def attempted(self) -> int:
+        """Return N: the cases sent and answered (or failed)."""
+        return sum(
+            1
+            for o in self.outcomes
+            if o.status not in ("not-attempted",)
+            and not (o.status == "unsupported" and o.kind == "hello")
+        )
+
+    def count(self, status: str) -> int:
+        """Return how many cases ended in ``status``."""
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    def stale(self) -> list[Expectation]:
+        """Return the expected-failure entries that excused no failure (no longer fail)."""
+        used = {o.excused_by.index for o in self.outcomes if o.excused_by is not None}
+        return [e for e in self.expectations if e.index not in used]
+
+    @property
+    def ok(self) -> bool:
+        """Check the exit condition: no unexcused failure, nothing left unattempted."""
+        return self.count("failed") == 0 and self.count("not-attempted") == 0
+
+    def rerun(self, case: dict[str, Any]) -> str:
+        """Return the command that reruns one case."""
+        words = ["snapsync", "conform", "--adapter", shlex.quote(self.adapter)]
+        if self.vectors is not None:
+            words += ["--vectors", shlex.quote(self.vectors)]
+        words += ["--profile", shlex.quote(case["profile"]), "--case", case["id"]]
+        return " ".join(words)
+
+
+def _exact(job: Job, rid: int, line: bytes) -> bool:
+    """Check if ``line`` is byte for byte the reference's answer (then it passes unparsed)."""
+    prefix = b'{"id":%d,' % rid
+    return line.startswith(prefix) and line[len(prefix) :] == job.exact
+
+
+def _judge(job: Job, reply: Answer | Failure, seconds: float) -> CaseOutcome:
+    if isinstance(reply, Failure):
+        return CaseOutcome(job, "failed", reply.kind, detail=reply.detail, seconds=seconds)
+    if reply.kind == "exact":
+        return CaseOutcome(job, "passed", seconds=seconds)
+    if reply.kind == "unsupported":
+        return CaseOutcome(job, "unsupported", "answer", detail=str(reply.value), seconds=seconds)
+    actual = normalize_outcome({reply.kind: reply.value})
+    if canonical_json(actual) == job.expected_text:
+        return CaseOutcome(job, "passed", seconds=seconds)
+    diff = _outcome_difference(job.expected, actual)
+    detail = ""
+    if reply.kind == "error":
+        message = reply.value.get("message") if isinstance(reply.value, dict) else None
+        if isinstance(message, str):
+            detail = message
+    return CaseOutcome(job, "failed", "mismatch", difference=diff, detail=detail, seconds=seconds)
+
+
+def _outcome_difference(expected: dict[str, Any], actual: dict[str, Any]) -> Difference:
+    if "result" in expected and "result" in actual:
+        found = first_difference(expected["result"], actual["result"])
+    elif "error" in expected and "error" in actual:
+        found = first_difference(expected["error"], actual["error"], "error")
+    else:
+        want = "result" if "result" in expected else "error"
+        got = "result" if "result" in actual else "error"
+        found = Difference("", {want: expected[want]}, {got: actual[got]})
+    if found is None:  # pragma: no cover - the texts differed, so a path differs
+        found = Difference("", expected, actual)
+    return found
+
+
+def run_conform(
+    argv: Sequence[str],
+    cases: Sequence[dict[str, Any]],
+    *,
+    adapter: str,
+    vectors: str | None,
+    expectations: Sequence[Expectation] = (),
+    timeout: float = 10.0,
+    window: int = 32,
+    max_restarts: int = 50,
+    on_outcome: Callable[[CaseOutcome], None] | None = None,
+) -> ConformReport:
+    """Run ``cases`` through the adapter ``argv``; return the report (module docstring)."""
+    started = time.perf_counter()
+    # Sequence cases (issue #11) replay a node's run through the node-level ops, one fresh
+    # process each; the step cases go through the pipelined exchange below.
+    sequences = [c for c in cases if c.get("kind") == "sequence"]
+    cases = [c for c in cases if c.get("kind") != "sequence"]
+    jobs = make_jobs(cases)
+    exchange: Exchange[Job] = Exchange(
+        argv,
+        lambda job, rid: step_request(rid, job.head, job.tail),
+        timeout=timeout,
+        window=window,
+        max_restarts=max_restarts,
+        exact=_exact,
+    )
+    hello = exchange.start()
+    outcomes: dict[int, CaseOutcome] = {}
+    to_send: list[Job] = []
+    for i, job in enumerate(jobs):
+        why = hello.supports(job.case["step"], job.case["collection"])
+        if why is not None:
+            outcomes[i] = CaseOutcome(job, "unsupported", "hello", detail=why)
+        else:
+            to_send.append(job)
+    index = {id(job): i for i, job in enumerate(jobs)}
+    run_started = time.perf_counter()
+    try:
+        for job, reply, seconds in exchange.run(to_send):
+            outcome = _excuse(_judge(job, reply, seconds), expectations)
+            outcomes[index[id(job)]] = outcome
+            if on_outcome is not None:
+                on_outcome(outcome)
+    finally:
+        run_seconds = time.perf_counter() - run_started
+        exchange.close()
+    for i, job in enumerate(jobs):
+        if i not in outcomes:
+            outcomes[i] = CaseOutcome(job, "not-attempted", detail=exchange.stopped or "")
+    sequences_started = time.perf_counter()
+    for case in sequences:
+        outcome = _excuse(_sequence_outcome(adapter, case, timeout), expectations)
+        outcomes[len(jobs)] = outcome
+        jobs.append(outcome.job)
+        if on_outcome is not None:
+            on_outcome(outcome)
+    run_seconds += time.perf_counter() - sequences_started
+    return ConformReport(
+        hello=hello,
+        adapter=adapter,
+        vectors=vectors,
+        outcomes=[outcomes[i] for i in range(len(jobs))],
+        expectations=list(expectations),
+        stopped=exchange.stopped,
+        restarts=exchange.restarts,
+        seconds=time.perf_counter() - started,
+        events=list(exchange.events),
+        run_seconds=run_seconds,
+    )
+
+
+def _excuse(outcome: CaseOutcome, expectations: Sequence[Expectation]) -> CaseOutcome:
+    """Mark a failure an expected one if an entry of ``--expect-fail`` matches it."""
+    if outcome.status == "failed":
+        case = outcome.job.case
+        hazards = case["why"].get("hazards") or []
+        for entry in expectations:
+            if entry.matches(case["id"], outcome.job.suite, case["profile"], hazards):
+                outcome.status = "expected-fail"
+                outcome.excused_by = entry
+                break
+    return outcome
+
+
+def _sequence_outcome(adapter: str, case: dict[str, Any], timeout: float) -> CaseOutcome:
+    """Replay one sequence case (:func:`spec.conformance.sequences.run_sequence`)."""
+    from spec.conformance.sequences import run_sequence
+
+    job = Job(case, "node", "", "", case["expected"], "", b"")
+    started = time.perf_counter()
+    status, detail, difference = run_sequence(adapter, case, timeout=timeout)
+    kind = "mismatch" if difference is not None else ("answer" if status != "passed" else None)
+    return CaseOutcome(job, status, kind, difference, detail, time.perf_counter() - started)
+
+
+def load_selected(
+    directory: Path,
+    *,
+    steps: Sequence[str] = (),
+    profiles: Sequence[str] = (),
+    case_ids: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """Open and verify a tree, and return its selected cases (in path order)."""
+    from spec.conformance.tree import open_tree, read_cases
+
+    tree = open_tree(directory)
+    cases = read_cases(tree, profiles=profiles or None, case_ids=case_ids or None)
+    return select(cases, steps=steps)
