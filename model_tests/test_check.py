@@ -63,9 +63,7 @@ def test_check_rows_are_the_same_for_every_jobs(monkeypatch: pytest.MonkeyPatch)
     key = [(r.stage, r.profile, r.outcome, r.as_expected) for r in one]
     assert [(r.stage, r.profile, r.outcome, r.as_expected) for r in two] == key
     assert [k[:2] for k in key] == [
-        (s, p)
-        for s in ("prove", "scenarios", "explore")
-        for p in ("reference", "mosaik-0.3.13")
+        (s, p) for s in ("prove", "scenarios", "explore") for p in ("reference", "mosaik-0.3.13")
     ]
     assert all(r.counts["states"] > 0 for r in one if r.stage == "explore")
     assert [r.counts for r in two] == [r.counts for r in one]

@@ -14,9 +14,10 @@ from spec.cli import main
 from spec.explore import search as search_module
 from spec.explore.config import ExploreConfig
 from spec.explore.liveness import analyse
-from spec.explore.report import explore
-from spec.explore.search import GOAL, Expander, Explorer, ExploreResult
+from spec.explore.report import Report, explore
+from spec.explore.search import GOAL, OPEN, Expander, Explorer, ExploreResult
 from spec.model.actions import memoised_steps
+from spec.model.faults import parse_faults
 from spec.model.fingerprint import Fingerprinter
 from spec.model.liveness import quiescent
 from spec.sim.replay import replay_file
@@ -330,14 +331,18 @@ def test_cli_finds_a_hazard_and_exits_1(tmp_path: Path, capsys: pytest.CaptureFi
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--items", "-1"], "--items must be an integer ≥ 0, got '-1'"),
-        (["--max-states", "nan"], "--max-states must be an integer ≥ 1, got 'nan'"),
-        (["--depth", "2.5"], "--depth must be an integer ≥ 0, got '2.5'"),
-        (["--batch", "0"], "--batch must be an integer ≥ 1, got '0'"),
-        (["--lagging", "3"], "--lagging must be an integer in [1, 2], got 3"),
+        (["--items", "-1"], "argument --items: must be in [0, 64], got -1"),
+        (["--max-states", "nan"], "argument --max-states: expected an integer, got 'nan'"),
+        (["--depth", "2.5"], "argument --depth: expected an integer, got '2.5'"),
+        (["--batch", "0"], "argument --batch: must be in [1, 1000], got 0"),
+        (["--lagging", "3"], "argument --lagging: must be in [1, 2], got 3"),
+        (["--jobs", "0"], "argument --jobs"),
+        (["--behaviour", "nope"], "argument --behaviour: invalid choice: 'nope'"),
         (["--hazard", "H99"], "H99"),
         (["--fault", "bogus"], "unknown fault 'bogus'"),
         (["--collection", "tree"], "unknown collection kind 'tree'"),
+        (["--traces", "/proc/nope"], "--traces"),
+        (["--dot", "/nonexistent/dir/g.dot"], "--dot"),
     ],
 )
 def test_cli_bad_input_is_one_line_and_exit_2(
@@ -347,7 +352,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert status == 2
     assert err.count("\n") == 1
-    assert err.startswith("snapsync: error: ")
+    assert err.startswith(("snapsync: error: ", "snapsync explore: error: "))
     assert message in err
 
 
@@ -483,3 +488,112 @@ def test_h1_stalls_on_the_graph_alone(tmp_path: Path) -> None:
     assert row["complete"]
     assert row["dead_ends"] > 0
     assert row["stalls"] > 0
+
+
+# -- --jobs ----------------------------------------------------------------------------------
+
+
+def _graph(report: Report) -> tuple[object, ...]:
+    r = report.result
+    live = report.liveness
+    return (
+        r.keys,
+        list(r.parent),
+        list(r.depth),
+        bytes(r.flags),
+        list(r.src),
+        list(r.dst),
+        list(r.fair),
+        r.fair_classes,
+        [r.enabled_sets[i] for i in r.enabled],
+        r.transitions,
+        {v: (f.violation, f.src, f.move, f.depth, f.edges) for v, f in r.violations.items()},
+        r.situations,
+        r.complete,
+        r.stopped,
+        None if live is None else (live.dead_ends, live.dead, [s.states for s in live.stalls]),
+    )
+
+
+_H9_FIRST = replace(
+    TINY,
+    writes=1,
+    write_when="any",
+    restarts=1,
+    faults=parse_faults(["forge"]),
+    profile=get_profile("reference", ["H9"]),
+    stop_on_first=True,
+)
+"""H9's smallest configuration: a violation (FRESH) at depth 11, after 1,291 states."""
+
+
+@pytest.mark.parametrize(
+    "config",
+    [replace(TINY, breaks=1), _H9_FIRST],
+    ids=["break-kept-messages", "H9-first-violation"],
+)
+def test_jobs_give_the_same_graph_and_counterexample_traces(
+    config: ExploreConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--jobs 2 expands the levels in worker processes (small chunks here, so that most
+    levels do) and finds the same states, numbers, edges, flags, liveness and the same
+    counterexamples, written as byte-identical traces."""
+    monkeypatch.setattr(search_module, "MIN_CHUNK", 4)
+    one = explore(config, trace_dir=tmp_path / "one", jobs=1)
+    two = explore(config, trace_dir=tmp_path / "two", jobs=2)
+    assert one.result.worker_states == 0
+    assert two.result.worker_states > one.result.states // 2
+    assert _graph(two) == _graph(one)
+    assert [c.id for c in two.counterexamples] == [c.id for c in one.counterexamples]
+    for a, b in zip(one.counterexamples, two.counterexamples, strict=True):
+        assert Path(a.trace or "").name == Path(b.trace or "").name
+        assert Path(a.trace or "").read_bytes() == Path(b.trace or "").read_bytes()
+    if config.stop_on_first:
+        assert one.counterexamples
+    else:
+        assert "delivered_after_break" in one.result.situations
+
+
+def test_a_worker_sends_each_state_once_and_the_parent_has_every_new_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker leaves out the successors it sent before; were it to leave out one the
+    parent has not numbered yet, the search refuses (never a silently missing state)."""
+    from spec.explore.search import Chunk, _WorkerExpander
+
+    worker = _WorkerExpander(TINY)
+    explorer = Explorer(TINY)
+    state = explorer.initial_state()
+    key = explorer.keys.key(state)
+    first = worker.expand(Chunk(TINY, 0, ((key, state),)))
+    again = worker.expand(Chunk(TINY, 1, ((key, state),)))
+    assert all(e.state is not None for e in first[0])
+    assert all(e.state is None for e in again[0])
+    from spec.explore.search import _Search
+
+    search = _Search(explorer, ExploreResult(TINY))
+    search.add(state, key, 0, 0)
+    with pytest.raises(RuntimeError, match="left out a new state"):
+        search.take(0, again[0])
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_budget_stops_the_search_with_a_partial_result_and_no_worker_left(
+    jobs: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import multiprocessing
+
+    from spec.robust import stop
+
+    monkeypatch.setattr(search_module, "MIN_CHUNK", 4)
+    stop.reset()
+    with stop.deadline(0.5):
+        report = explore(replace(TINY, readers=1), jobs=jobs)
+    r = report.result
+    assert r.stopped == "budget"
+    assert r.interrupted
+    assert not r.complete
+    assert 0 < r.states < 9_211
+    assert report.liveness is None
+    assert any(f & OPEN for f in r.flags)
+    assert not multiprocessing.active_children()

@@ -12,8 +12,8 @@ from impl.node_state import FollowerRole, LeaderRole
 from impl.records import evolve
 from impl.types import PeerId
 from spec.explore.config import ExploreConfig, build_initial
-from spec.model.actions import advance_time, deliver_message, node_poll_action
-from spec.model.fingerprint import Fingerprinter, UnclassifiedField, _Compiled
+from spec.model.actions import advance_time, break_bond, deliver_message, node_poll_action
+from spec.model.fingerprint import Fingerprinter, Key, UnclassifiedField, _Compiled
 from spec.model.state import World
 
 
@@ -43,7 +43,7 @@ def test_time_is_relative_a_heartbeat_round_comes_back_to_the_same_key() -> None
     fp = Fingerprinter(world.setup)
     # Let r8's session and the leader settle for a while, then compare two instants one
     # heartbeat apart at which everything was delivered: only the clock differs.
-    seen: dict[tuple[int, ...], int] = {}
+    seen: dict[Key, int] = {}
     repeated = False
     for _ in range(60):
         while world.directions():
@@ -185,3 +185,74 @@ def test_equal_keys_have_equal_futures(config: ExploreConfig) -> None:
         moves_b = {s.move: s.key for s in expander.expand(b)}
         assert moves_a == moves_b
     assert differing_clocks > 0, "no merged pair at different instants: time was not tested"
+
+
+def _broken_with_kept(received_by_r8: int) -> World:
+    """The formed group one heartbeat on, with w0's messages to r8 queued, then w0–r8 broken
+    after r8's bond worker had received ``received_by_r8`` of them (deliver_after_break)."""
+    world = _group(readers=0)
+    beat = advance_time(world, world.now_ms + 500).after
+    assert beat.queue("w0", "r8")
+    return break_bond(beat, "r8", "w0", received_by_a=received_by_r8).after
+
+
+def _kept_messages_count(fp: Fingerprinter) -> bool:
+    lost, kept = _broken_with_kept(0), _broken_with_kept(1)
+    assert kept.queue("w0", "r8")
+    assert not lost.queue("w0", "r8")
+    assert kept.draining == {("w0", "r8")}
+    assert not lost.draining
+    # Only the kept message and 'draining' tell the two apart; both must count alone.
+    undrained = evolve(kept, draining=frozenset())
+    return fp.key(kept) != fp.key(lost) and fp.key(kept) != fp.key(undrained)
+
+
+def test_messages_kept_after_a_break_and_draining_are_in_the_key() -> None:
+    assert _kept_messages_count(Fingerprinter(_group(readers=0).setup))
+
+
+def test_a_key_that_drops_kept_messages_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deliberate mutant: a fingerprint that encodes a broken bond without its queues (and
+    ignores ``draining``) merges the states above, and the check says so."""
+    from spec.model import fingerprint
+
+    encode = fingerprint._Walk.bond
+
+    def without_kept(walk: Any, bond: Any) -> tuple[Any, ...]:
+        if not bond.up:
+            bond = evolve(bond, lo_to_hi=(), hi_to_lo=())
+        return encode(walk, bond)
+
+    monkeypatch.setattr(fingerprint._Walk, "bond", without_kept)
+    original = fingerprint.Fingerprinter._key_under
+
+    def no_draining(self: Any, world: World, k: int, timed: bool) -> Key:
+        return original(self, evolve(world, draining=frozenset()), k, timed)
+
+    monkeypatch.setattr(fingerprint.Fingerprinter, "_key_under", no_draining)
+    assert not _kept_messages_count(Fingerprinter(_group(readers=0).setup))
+
+
+def test_draining_is_renamed_with_the_nodes() -> None:
+    """Under symmetry, r8 and r9 swapped: a kept message towards r8 and one towards r9 are
+    the same state up to the renaming."""
+    world = build_initial(ExploreConfig(readers=0, lagging=2)).world
+    beat = advance_time(world, world.now_ms + 500).after
+    to_r8 = break_bond(beat, "r8", "w0", received_by_a=1).after
+    to_r9 = break_bond(beat, "r9", "w0", received_by_a=1).after
+    plain = Fingerprinter(world.setup)
+    assert plain.key(to_r8) != plain.key(to_r9)
+    sym = Fingerprinter(world.setup, [{"r8": "r9", "r9": "r8"}])
+    assert sym.key(to_r8) == sym.key(to_r9)
+
+
+def test_worlds_of_another_setup_are_refused() -> None:
+    """The profile (hazards and behaviours), faults and transport are not in the key: one
+    fingerprinter compares worlds of one setup only."""
+    from impl.errors import InvalidInput
+    from impl.profile import REFERENCE
+
+    voting = ExploreConfig(readers=0, profile=REFERENCE.with_behaviours(["readers-vote"]))
+    fp = Fingerprinter(_group(readers=0).setup)
+    with pytest.raises(InvalidInput, match="one setup"):
+        fp.key(build_initial(voting).world)

@@ -27,7 +27,7 @@ from typing import Any
 
 from impl.errors import InvalidInput
 from spec.explore.config import ExploreConfig
-from spec.explore.search import Explorer
+from spec.explore.search import Explorer, _Search
 
 __all__ = ["BENCH_CONFIGS", "ConfigResult", "attribute", "register", "run"]
 
@@ -146,7 +146,7 @@ def attribute(name: str = "smallest") -> tuple[float, list[tuple[str, float]]]:
     stats = pstats.Stats(profiler)
     raw: dict[tuple[str, int, str], Any] = stats.stats  # type: ignore[attr-defined]
     cumulative = {where: row[3] for where, row in raw.items()}
-    total = cumulative.get(_code_key(Explorer._search), 0.0)
+    total = cumulative.get(_code_key(_Search.run), 0.0)
     parts = []
     counted = 0.0
     for part, entries in _parts():

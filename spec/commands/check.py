@@ -186,7 +186,7 @@ def _stage_explore(profile: Profile) -> StageResult:
     from spec.explore.stage import run_stage
 
     got = run_stage(profile)
-    return StageResult(got.outcome, got.ok, got.counts, got.measures)
+    return StageResult(got.outcome, got.ok, got.counts, got.measures, got.interrupted)
 
 
 Stage = Callable[[Profile], "StageResult | tuple[str, bool]"]

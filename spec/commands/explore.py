@@ -1,9 +1,10 @@
 """``snapsync explore``: every state of a small group, every invariant, liveness on the graph.
 
     snapsync explore [--collection K] [--items N] [--batch B] [--readers R] [--lagging L]
-                     [--writers W] [--profile P] [--hazard Hx ...] [--fault NAME ...]
-                     [--writes N] [--breaks N] [--restarts N] [--retries N] ...
-                     [--max-states M] [--depth D] [--symmetry] [--dot FILE] [--json]
+                     [--writers W] [--profile P] [--hazard Hx ...] [--behaviour B ...]
+                     [--fault NAME ...] [--writes N] [--breaks N] [--restarts N]
+                     [--retries N] ... [--max-states M] [--depth D] [--symmetry]
+                     [--dot FILE] [--jobs N] [--json]
 
 Breadth-first search over the group model (:mod:`spec.explore`) from the formed
 group with its lagging readers just joined: every enabled action with every
@@ -15,49 +16,61 @@ checked on the state graph: dead ends (no converged state reachable) and fair
 cycles that never converge. The "sometimes" table lists which situations were
 reached, so that a configuration that cannot reach one is visible.
 
+``--jobs N`` (default: the number of cores) expands each breadth-first level on N
+worker processes, in chunks, and numbers the states here in the order one process
+would: the states, transitions, graph and counterexamples are the same for every N.
+
 Exit status: 0 when nothing was found, 1 when a violation, a dead end or a
-stall was found, 2 on bad input, 130 when interrupted (the report then covers
-what was explored). docs/explore.md describes the abstractions and bounds.
+stall was found, 2 on bad input, 130 when interrupted (143 on SIGTERM; the report
+then covers what was explored). docs/explore.md describes the abstractions and
+bounds.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
-from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from rich.console import Console
-from rich.progress import Progress, TextColumn, TimeElapsedColumn
+from rich.progress import TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from impl.errors import InvalidInput
 from impl.profile import PROFILES, get_profile
 from spec.explore.config import TIMINGS, ExploreConfig
 from spec.explore.report import REQUIRED_SITUATIONS, Report, explore
 from spec.explore.search import EXPLORED_SITUATIONS, ExploreResult
 from spec.hunt.client_commands import KINDS
 from spec.model.faults import parse_faults
+from spec.parallel import jobs_argument
 from spec.render import results_console
+from spec.robust.options import MAX_COUNT, add_behaviour_option, count
+from spec.robust.output import writable_dir, writable_file
+from spec.robust.progress import progress_bar
+from spec.robust.stop import StopReason, exit_status
 
-__all__ = ["config_from_args", "int_option", "register"]
+__all__ = ["config_from_args", "register"]
 
-_COUNTS: tuple[tuple[str, str, int, str], ...] = (
-    ("items", "1", 0, "entries written before the lagging readers join"),
-    ("batch", "1", 1, "fetch_batch_size"),
-    ("readers", "1", 0, "in-sync readers (providers besides the leader)"),
-    ("lagging", "1", 1, "readers that join empty and catch up (1 or 2)"),
-    ("writers", "1", 1, "writers (w0 leads)"),
-    ("writes", "1", 0, "client writes at the leader (bound)"),
-    ("breaks", "0", 0, "bond breaks (bound; never between two writers)"),
-    ("fault-budget", "1", 0, "injected faults of the --fault switches (bound)"),
-    ("restarts", "0", 0, "readers restarting empty (bound)"),
-    ("retries", "0", 0, "snapshot requests beyond one per catch-up (bound)"),
-    ("max-queue", "1", 1, "time moves only while every bond direction holds at most this"),
-    ("grain", "0", 0, "ms: time may also move by this much (0: to the next deadline only)"),
+_COUNTS: tuple[tuple[str, int, int, int, str], ...] = (
+    ("items", 1, 0, 64, "entries written before the lagging readers join"),
+    ("batch", 1, 1, 1_000, "fetch_batch_size"),
+    ("readers", 1, 0, 5, "in-sync readers (providers besides the leader)"),
+    ("lagging", 1, 1, 2, "readers that join empty and catch up"),
+    ("writers", 1, 1, 3, "writers (w0 leads)"),
+    ("writes", 1, 0, 16, "client writes at the leader (bound)"),
+    ("breaks", 0, 0, 16, "bond breaks (bound; never between two writers)"),
+    ("fault-budget", 1, 0, 16, "injected faults of the --fault switches (bound)"),
+    ("restarts", 0, 0, 16, "readers restarting empty (bound)"),
+    ("retries", 0, 0, 16, "snapshot requests beyond one per catch-up (bound)"),
+    ("max-queue", 1, 1, 16, "time moves only while every bond direction holds at most this"),
+    ("grain", 0, 0, 1_000_000, "ms: time may also move by this much (0: next deadline only)"),
 )
+"""The numeric options: name, default, least and largest value, help (the bounds are
+:class:`~spec.explore.config.ExploreConfig`'s)."""
+
+MAX_STATES = 1_000_000_000
+"""``--max-states``: at most a billion (far past what fits in memory)."""
 
 
 def register(sub: Any) -> None:
@@ -71,9 +84,13 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--collection", default="map", metavar="KIND", help=f"one of {', '.join(KINDS)}"
     )
-    for name, default, lo, text in _COUNTS:
+    for name, default, lo, hi, text in _COUNTS:
         parser.add_argument(
-            f"--{name}", default=default, metavar="N", help=f"{text} (default {default}, ≥ {lo})"
+            f"--{name}",
+            type=count(lo, hi),
+            default=default,
+            metavar="N",
+            help=f"{text} (default {default}; {lo} … {hi})",
         )
     parser.add_argument(
         "--profile", default="reference", choices=sorted(PROFILES), help="default: reference"
@@ -85,6 +102,7 @@ def register(sub: Any) -> None:
         metavar="Hx",
         help="switch a hazard on in addition (repeatable)",
     )
+    add_behaviour_option(parser)
     parser.add_argument(
         "--fault",
         action="append",
@@ -122,8 +140,20 @@ def register(sub: Any) -> None:
         "--no-graph", action="store_true", help="do not keep the graph (no liveness check)"
     )
     parser.add_argument("--stop-on-first", action="store_true", help="stop at the first violation")
-    parser.add_argument("--max-states", default=None, metavar="M", help="stop after M states")
-    parser.add_argument("--depth", default=None, metavar="D", help="do not expand past depth D")
+    parser.add_argument(
+        "--max-states",
+        type=count(1, MAX_STATES),
+        default=None,
+        metavar="M",
+        help="stop after M states",
+    )
+    parser.add_argument(
+        "--depth",
+        type=count(0, MAX_COUNT),
+        default=None,
+        metavar="D",
+        help="do not expand states at depth D",
+    )
     parser.add_argument(
         "--traces",
         default="explore-traces",
@@ -131,48 +161,15 @@ def register(sub: Any) -> None:
         help="where counterexample traces and diagrams go (default ./explore-traces)",
     )
     parser.add_argument("--dot", metavar="FILE", help="write the state graph (.dot, .svg)")
+    parser.add_argument("--jobs", **jobs_argument("the expansion of each level's states"))
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(handler=_run)
 
 
-def int_option(name: str, text: object, lo: int, hi: int | None = None) -> int:
-    """Return ``text`` as an integer in ``[lo, hi]`` or raise :class:`InvalidInput` (one line).
-
-    >>> int_option("--items", "3", 0)
-    3
-    >>> int_option("--max-states", "nan", 1)
-    Traceback (most recent call last):
-    ...
-    impl.errors.InvalidInput: --max-states must be an integer ≥ 1, got 'nan'
-    """
-    bound = f"≥ {lo}" if hi is None else f"in [{lo}, {hi}]"
-    if isinstance(text, int) and not isinstance(text, bool):
-        value = text
-    else:
-        raw = str(text).strip()
-        try:
-            value = int(raw)
-        except ValueError:
-            try:
-                number = float(raw)
-            except ValueError:
-                number = math.nan
-            if not math.isfinite(number) or number != int(number):
-                raise InvalidInput(f"{name} must be an integer {bound}, got {text!r}") from None
-            value = int(number)
-    if value < lo or (hi is not None and value > hi):
-        raise InvalidInput(f"{name} must be an integer {bound}, got {text!r}")
-    return value
-
-
 def config_from_args(args: argparse.Namespace) -> ExploreConfig:
-    """Return the configuration the command line asks for (raise :class:`InvalidInput`)."""
-    counts = {
-        name.replace("-", "_"): int_option(f"--{name}", getattr(args, name.replace("-", "_")), lo)
-        for name, _, lo, _ in _COUNTS
-    }
-    max_states = None if args.max_states is None else int_option("--max-states", args.max_states, 1)
-    depth = None if args.depth is None else int_option("--depth", args.depth, 0)
+    """Return the configuration the command line asks for (raise
+    :class:`~impl.errors.InvalidInput`)."""
+    counts = {name.replace("-", "_"): getattr(args, name.replace("-", "_")) for name, *_ in _COUNTS}
     return ExploreConfig(
         kind=args.collection,
         items=counts["items"],
@@ -180,7 +177,7 @@ def config_from_args(args: argparse.Namespace) -> ExploreConfig:
         readers=counts["readers"],
         lagging=counts["lagging"],
         writers=counts["writers"],
-        profile=get_profile(args.profile, args.hazard),
+        profile=get_profile(args.profile, args.hazard, args.behaviour),
         faults=parse_faults(args.fault),
         writes=counts["writes"],
         breaks=counts["breaks"],
@@ -193,8 +190,8 @@ def config_from_args(args: argparse.Namespace) -> ExploreConfig:
         slow=args.slow,
         timing=args.timing,
         symmetry=args.symmetry,
-        max_states=max_states,
-        max_depth=depth,
+        max_states=args.max_states,
+        max_depth=args.depth,
         step_liveness=not args.no_step_liveness,
         graph=not args.no_graph,
         stop_on_first=args.stop_on_first,
@@ -203,7 +200,10 @@ def config_from_args(args: argparse.Namespace) -> ExploreConfig:
 
 def _run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    err = Console(stderr=True)
+    # Checked before the search: an unwritable path is one line now, not after minutes.
+    out_dir = writable_dir("--traces", args.traces, create=False)
+    if args.dot:
+        writable_file("--dot", args.dot)
     columns = (
         TextColumn("[bold]explore[/] {task.fields[profile]}"),
         TextColumn("{task.fields[states]} states  {task.fields[frontier]} queued"),
@@ -211,7 +211,8 @@ def _run(args: argparse.Namespace) -> int:
         TextColumn("[red]{task.fields[found]}[/] violated"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
+    # Refreshed by hand, not by rich's thread: workers fork fastest from a single thread.
+    with progress_bar(*columns, enabled=not args.json, auto_refresh=False) as bar:
         task = bar.add_task(
             "explore", profile=config.profile.name, states=0, frontier=0, depth=0, rate="0", found=0
         )
@@ -224,15 +225,16 @@ def _run(args: argparse.Namespace) -> int:
                 depth=result.max_depth,
                 found=len(result.violations),
             )
+            bar.refresh()
 
-        report = explore(config, trace_dir=Path(args.traces), dot=args.dot, progress=progress)
+        report = explore(config, trace_dir=out_dir, dot=args.dot, progress=progress, jobs=args.jobs)
     if args.json:
         print(json.dumps(report.as_json(), indent=2, sort_keys=True))
     else:
         print_report(report)
-    if report.result.interrupted:
-        return 130
-    return 0 if report.ok else 1
+    stopped = report.result.stopped
+    reason = cast(StopReason, stopped) if report.result.interrupted else None
+    return exit_status(reason, 0 if report.ok else 1)
 
 
 def print_report(report: Report) -> None:

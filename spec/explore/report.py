@@ -40,6 +40,7 @@ from spec.explore.search import (
     SearchState,
 )
 from spec.render import dot_available, write_diagram
+from spec.robust.stop import shielded
 from spec.sim.replay import replay_file
 
 __all__ = [
@@ -180,19 +181,23 @@ def explore(
     trace_dir: str | Path | None = None,
     dot: str | Path | None = None,
     progress: Callable[[ExploreResult, int], None] | None = None,
+    jobs: int = 1,
 ) -> Report:
-    """Explore ``config``; check liveness on its graph; write counterexamples under
-    ``trace_dir`` (none if ``None``) and the state graph to ``dot`` (if given)."""
-    explorer = Explorer(config, progress=progress)
+    """Explore ``config`` (on ``jobs`` processes: the same result); check liveness on its
+    graph; write counterexamples under ``trace_dir`` (none if ``None``) and the state graph
+    to ``dot`` (if given). After a stop (Ctrl-C, a budget) the report covers what was
+    explored; the counterexamples found are still written (shielded, as the hunt's are)."""
+    explorer = Explorer(config, progress=progress, jobs=jobs)
     result = explorer.run()
     graph = None
     liveness = None
-    if config.graph and result.stopped != "interrupt":
+    if config.graph and not result.interrupted:
         graph = state_graph(result)
         liveness = analyse(result, graph)
     report = Report(config, result, liveness)
     if trace_dir is not None:
-        report.counterexamples = _counterexamples(explorer, result, liveness, Path(trace_dir))
+        with shielded():
+            report.counterexamples = _counterexamples(explorer, result, liveness, Path(trace_dir))
     if dot is not None:
         if graph is None:
             graph = state_graph(result)

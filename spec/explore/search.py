@@ -22,17 +22,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import time
 from array import array
-from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import permutations
 from typing import Any
 
 from impl.effects import InstallSnapshot
 from impl.messages import FetchDataResponse, SnapshotOffer, TakeSnapshot
+from impl.records import evolve
 from spec.explore.config import ExploreConfig, build_initial
 from spec.explore.moves import (
     BUDGETED,
@@ -46,19 +47,26 @@ from spec.explore.moves import (
 from spec.hunt.coverage import SITUATIONS, Coverage
 from spec.hunt.driver import discount_tampered, tampered_mids
 from spec.model.actions import ActionNotEnabled, Transition, memoised_steps
-from spec.model.fingerprint import Fingerprinter
+from spec.model.fingerprint import Fingerprinter, digest
 from spec.model.invariants import INVARIANTS, BranchChecker, CheckHistory, Violation
 from spec.model.liveness import converged
 from spec.model.state import InFlight, World, WorldSetup
+from spec.parallel import Pool, map_ordered
+from spec.robust.stop import stop_point, stopping
 
 __all__ = [
     "EXPLORED_SITUATIONS",
+    "MIN_CHUNK",
     "STEP_LIVENESS_IDS",
+    "Chunk",
+    "Edge",
     "Expander",
     "ExploreResult",
     "Explorer",
     "SearchState",
     "Successor",
+    "edges_of",
+    "expand_chunk",
     "snapshot_requests",
 ]
 
@@ -290,6 +298,10 @@ class ExploreResult:
     base_rss_kb: int = 0
     renamings: int = 1
     interned: int = 0
+    jobs: int = 1
+    """Processes the search ran on (``--jobs``): nothing else depends on it."""
+    worker_states: int = 0
+    """States expanded by worker processes (the rest by this one)."""
 
     @property
     def states(self) -> int:
@@ -337,11 +349,11 @@ class Keys:
         self.config = config
         self.renamings = _renamings(config)
         self.fp = Fingerprinter(setup, self.renamings[1:])
-        self._extra_ids: dict[tuple[Any, ...], int] = {(): 0}
+        self._extra_ids: dict[tuple[Any, ...], bytes] = {}
 
     def key(self, state: SearchState) -> bytes:
-        """Return the key of ``state``: the integers of the least key over the renamings,
-        packed as 64-bit words (exact, and about a quarter of the tuple's memory)."""
+        """Return the key of ``state``: the digest (:func:`~spec.model.fingerprint.digest`,
+        128 bits) of the least key over the renamings — the same in every process."""
         if len(self.renamings) == 1:
             best = self.fp.key(state.world) + self._extras(state, {})
         else:
@@ -349,18 +361,24 @@ class Keys:
                 self.fp.key_under(state.world, k) + self._extras(state, r)
                 for k, r in enumerate(self.renamings)
             )
-        return array("q", best).tobytes()
+        return digest(best)
 
-    def _extras(self, state: SearchState, r: dict[str, str]) -> tuple[int, ...]:
-        """The search state's own parts: the bounds left, then one number for the checks'
-        history, the tampered messages and the replayable ones (interned)."""
+    @property
+    def interned(self) -> int:
+        """Return how many distinct encodings were digested (the fingerprint's and the
+        search state's own parts)."""
+        return self.fp.interned + len(self._extra_ids)
+
+    def _extras(self, state: SearchState, r: dict[str, str]) -> tuple[int | bytes, ...]:
+        """The search state's own parts: the bounds left, then the digest of the checks'
+        history, the tampered messages and the replayable ones (0 when all are empty)."""
         head = (state.writes, state.breaks, state.faults, state.restarts)
         if not (state.history.sessions or state.tampered or state.replayable):
             return (*head, 0)
         rest = self._rest(state, r)
         got = self._extra_ids.get(rest)
         if got is None:
-            got = self._extra_ids[rest] = len(self._extra_ids)
+            got = self._extra_ids[rest] = digest(rest)
         return (*head, got)
 
     def _rest(self, state: SearchState, r: dict[str, str]) -> tuple[Any, ...]:
@@ -403,8 +421,119 @@ class Keys:
         return tuple(out)
 
 
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """One edge out of an expanded state, as the search records it: what a worker process
+    sends back for each successor (no transition, and the successor's state only where the
+    parent may not have it yet)."""
+
+    move: Move
+    key: bytes
+    fair: tuple[Any, ...] | None
+    changed: bool
+    violations: tuple[Violation, ...]
+    situations: frozenset[str]
+    finalized: bool
+    """The move installed a snapshot (Q12)."""
+    state: SearchState | None
+    """The successor (None: this worker sent it before, so the parent has it numbered)."""
+
+
+def edges_of(expander: Expander, state: SearchState, key: bytes) -> list[Edge]:
+    """Return the edges out of ``state`` (whose key is ``key``), in move order."""
+    return [
+        Edge(
+            s.move,
+            s.key,
+            s.fair,
+            s.changed,
+            s.violations,
+            s.situations,
+            any(isinstance(e, InstallSnapshot) for o in s.transition.outcomes for e in o.effects),
+            s.state,
+        )
+        for s in expander.expand(state, key)
+    ]
+
+
+MIN_CHUNK = 48
+"""Fewest states in one chunk of a level handed to a worker (``--jobs``); a level with
+fewer than two chunks' worth is expanded in the parent."""
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A worker's task: consecutive states of one breadth-first level (``--jobs``)."""
+
+    config: ExploreConfig
+    level: int
+    states: tuple[tuple[bytes, SearchState], ...]
+
+
+class _WorkerExpander:
+    """A worker's expander, kept across chunks and levels with its caches (fingerprints,
+    memoised steps). It sends a successor's state at most once: a key it sent in an earlier
+    level or earlier in this chunk is numbered in the parent already."""
+
+    def __init__(self, config: ExploreConfig) -> None:
+        self.config = config
+        self.expander = Expander(config)
+        self._memo = memoised_steps()
+        self._memo.__enter__()  # for the worker's life: results do not depend on it
+        self.setup: WorldSetup | None = None
+        self.level = -1
+        self.sent: set[bytes] = set()
+        self.sent_now: set[bytes] = set()
+
+    def expand(self, chunk: Chunk) -> list[list[Edge]]:
+        if chunk.level != self.level:
+            self.sent |= self.sent_now
+            self.sent_now = set()
+            self.level = chunk.level
+        out = []
+        for key, state in chunk.states:
+            stop_point()
+            edges = edges_of(self.expander, self._same_setup(state), key)
+            for k, e in enumerate(edges):
+                if e.key in self.sent or e.key in self.sent_now:
+                    edges[k] = replace(e, state=None)
+                else:
+                    self.sent_now.add(e.key)
+            out.append(edges)
+        return out
+
+    def _same_setup(self, state: SearchState) -> SearchState:
+        # Every chunk unpickles its own copy of the setup; one object keeps the memos hitting.
+        setup = state.world.setup
+        if self.setup is None:
+            self.setup = setup
+        elif setup is not self.setup:
+            if setup != self.setup:
+                raise ValueError("a chunk of another configuration's setup")
+            state = replace(state, world=evolve(state.world, setup=self.setup))
+        return state
+
+
+_WORKER: list[_WorkerExpander] = []
+
+
+def expand_chunk(chunk: Chunk) -> list[list[Edge]]:
+    """Expand a chunk in a worker process: per state, its edges (:func:`edges_of`)."""
+    if not _WORKER or _WORKER[0].config != chunk.config:
+        _WORKER[:] = [_WorkerExpander(chunk.config)]
+    return _WORKER[0].expand(chunk)
+
+
 class Explorer:
-    """The breadth-first search of one configuration (module docstring)."""
+    """The breadth-first search of one configuration (module docstring).
+
+    ``jobs > 1`` expands each level of more than two chunks (:data:`MIN_CHUNK`) on that
+    many worker processes (:mod:`spec.parallel`): the level is split in order into
+    chunks, each chunk's states are expanded by one worker, and this process takes the
+    chunks' edges in chunk order, numbering new states exactly as the single-process
+    search does. States, edges, depths and counterexamples are the same for every
+    ``jobs``.
+    """
 
     def __init__(
         self,
@@ -412,11 +541,13 @@ class Explorer:
         *,
         progress: Callable[[ExploreResult, int], None] | None = None,
         progress_every: int = 2_000,
+        jobs: int = 1,
     ) -> None:
         self.config = config
         self.expander = Expander(config)
         self.progress = progress
         self.progress_every = progress_every
+        self.jobs = jobs
         self.initial_world = build_initial(config).world
         self.keys = self.expander.keys
         self.requests_allowed = (
@@ -431,115 +562,26 @@ class Explorer:
         return self.expander.initial(self.initial_world)
 
     def run(self) -> ExploreResult:
-        """Explore (Ctrl-C ends the search early with what was found)."""
+        """Explore; a stop (:mod:`spec.robust.stop`: Ctrl-C, SIGTERM, a time budget) ends
+        the search early with what was found, ``stopped`` saying why."""
         result = ExploreResult(self.config)
         result.renamings = len(self.keys.renamings)
+        result.jobs = self.jobs
         result.base_rss_kb = _rss_kb()
         started = time.perf_counter()
-        try:
-            with memoised_steps():
-                self._search(result)
-        except KeyboardInterrupt:
-            result.interrupted = True
-            result.stopped = "interrupt"
+        search = _Search(self, result)
+        with stopping() as stopped, memoised_steps(), contextlib.ExitStack() as stack:
+            pool = stack.enter_context(Pool(self.jobs)) if self.jobs > 1 else None
+            search.run(pool)
+        search.leave_open()
+        if stopped.reason is not None:
+            result.stopped = stopped.reason
+        result.interrupted = result.stopped in _INTERRUPTS
         result.seconds = time.perf_counter() - started
         result.peak_rss_kb = _rss_kb()
-        result.interned = self.keys.fp.interned
+        result.interned = self.keys.interned
         result.complete = result.stopped is None and not any(f & OPEN for f in result.flags)
         return result
-
-    def _search(self, result: ExploreResult) -> None:
-        config = self.config
-        key_of = self.keys.key
-        expand = self.expander.expand
-        index: dict[bytes, int] = {}
-        fair_ids: dict[tuple[Any, ...], int] = {}
-        set_ids: dict[frozenset[int], int] = {}
-        state0 = self.initial_state()
-        frontier: deque[tuple[int, SearchState]] = deque()
-
-        def add(state: SearchState, key: bytes, parent: int, depth: int, flags: int) -> int:
-            found = index.get(key)
-            if found is not None:
-                return found
-            n = len(result.keys)
-            index[key] = n
-            result.keys.append(key)
-            result.parent.append(parent)
-            result.depth.append(depth)
-            world = state.world
-            if converged(world):
-                flags |= GOAL
-            if _anchored(world):
-                flags |= ANCHORED
-            result.flags.append(flags)
-            result.enabled.append(-1)
-            if snapshot_requests(world) > self.requests_allowed:
-                result.flags[n] |= CUT
-            elif config.max_depth is not None and depth >= config.max_depth:
-                result.flags[n] |= OPEN
-            else:
-                frontier.append((n, state))
-            return n
-
-        add(state0, key_of(state0), 0, 0, 0)
-        limit = config.max_states
-        while frontier:
-            n, state = frontier.popleft()
-            depth = result.depth[n] + 1
-            enabled: set[int] = set()
-            for s in expand(state, result.keys[n]):
-                result.transitions += 1
-                if s.fair is not None and s.changed:
-                    cls = fair_ids.get(s.fair)
-                    if cls is None:
-                        cls = fair_ids[s.fair] = len(result.fair_classes)
-                        result.fair_classes.append(s.fair)
-                    enabled.add(cls)
-                else:
-                    cls = -1
-                if not s.changed and not s.violations:
-                    continue
-                flags = VIOLATING if s.violations else 0
-                if any(
-                    isinstance(e, InstallSnapshot) for o in s.transition.outcomes for e in o.effects
-                ):
-                    flags |= FINALIZED
-                m = add(s.state, s.key, n, depth, flags)
-                if flags:
-                    result.flags[m] |= flags
-                if s.changed:
-                    result.src.append(n)
-                    result.dst.append(m)
-                    result.fair.append(cls)
-                for v in s.violations:
-                    got = result.violations.get(v.id)
-                    if got is None:
-                        result.violations[v.id] = Found(v, n, s.move, depth)
-                    else:
-                        got.edges += 1
-                for name in s.situations:
-                    seen = result.situations.get(name)
-                    if seen is None:
-                        result.situations[name] = (m, result.depth[m], 1)
-                    else:
-                        result.situations[name] = (seen[0], seen[1], seen[2] + 1)
-            key = frozenset(enabled)
-            sid = set_ids.get(key)
-            if sid is None:
-                sid = set_ids[key] = len(result.enabled_sets)
-                result.enabled_sets.append(key)
-            result.enabled[n] = sid
-            if config.stop_on_first and result.violations:
-                result.stopped = "first-violation"
-                break
-            if limit is not None and len(result.keys) >= limit:
-                result.stopped = "max-states"
-                break
-            if self.progress is not None and n % self.progress_every == 0:
-                self.progress(result, len(frontier))
-        for n, _ in frontier:
-            result.flags[n] |= OPEN
 
     # -- re-execution (counterexamples) ------------------------------------------------------
 
@@ -566,6 +608,181 @@ class Explorer:
             if got is None:
                 raise ValueError(f"the move {last!r} is not enabled at the end of the path")
             yield got
+
+
+_INTERRUPTS = frozenset({"interrupt", "terminate", "budget"})
+"""Stop reasons that come from outside the search (:mod:`spec.robust.stop`)."""
+
+
+class _Search:
+    """One run of :class:`Explorer`: the table from key to state number and the levels.
+
+    :meth:`take` records one expanded state's edges; it is the only place states are
+    numbered, and it sees the states in breadth-first order whoever expanded them.
+    """
+
+    def __init__(self, explorer: Explorer, result: ExploreResult) -> None:
+        self.explorer = explorer
+        self.config = explorer.config
+        self.result = result
+        self.index: dict[bytes, int] = {}
+        self.fair_ids: dict[tuple[Any, ...], int] = {}
+        self.set_ids: dict[frozenset[int], int] = {}
+        self.level: list[tuple[int, SearchState]] = []
+        """The states of the level being expanded (numbers ascending)."""
+        self.done = 0
+        """How many of :attr:`level` were taken."""
+        self.next: list[tuple[int, SearchState]] = []
+        """The states of the next level found so far."""
+        self.stopped = False
+
+    def add(self, state: SearchState | None, key: bytes, parent: int, depth: int) -> int:
+        """Return the number of the state with ``key``, numbering it if it is new."""
+        found = self.index.get(key)
+        if found is not None:
+            return found
+        if state is None:
+            raise RuntimeError("a worker left out a new state (a bug in the parallel search)")
+        r = self.result
+        n = len(r.keys)
+        self.index[key] = n
+        r.keys.append(key)
+        r.parent.append(parent)
+        r.depth.append(depth)
+        world = state.world
+        flags = 0
+        if converged(world):
+            flags |= GOAL
+        if _anchored(world):
+            flags |= ANCHORED
+        r.enabled.append(-1)
+        max_depth = self.config.max_depth
+        if snapshot_requests(world) > self.explorer.requests_allowed:
+            flags |= CUT
+        elif max_depth is not None and depth >= max_depth:
+            flags |= OPEN
+        else:
+            self.next.append((n, state))
+        r.flags.append(flags)
+        return n
+
+    def take(self, n: int, edges: list[Edge]) -> bool:
+        """Record the edges out of state ``n``; return False when the search must stop."""
+        r = self.result
+        depth = r.depth[n] + 1
+        enabled: set[int] = set()
+        for e in edges:
+            r.transitions += 1
+            if e.fair is not None and e.changed:
+                cls = self.fair_ids.get(e.fair)
+                if cls is None:
+                    cls = self.fair_ids[e.fair] = len(r.fair_classes)
+                    r.fair_classes.append(e.fair)
+                enabled.add(cls)
+            else:
+                cls = -1
+            if not e.changed and not e.violations:
+                continue
+            flags = (VIOLATING if e.violations else 0) | (FINALIZED if e.finalized else 0)
+            m = self.add(e.state, e.key, n, depth)
+            if flags:
+                r.flags[m] |= flags
+            if e.changed:
+                r.src.append(n)
+                r.dst.append(m)
+                r.fair.append(cls)
+            for v in e.violations:
+                got = r.violations.get(v.id)
+                if got is None:
+                    r.violations[v.id] = Found(v, n, e.move, depth)
+                else:
+                    got.edges += 1
+            for name in e.situations:
+                seen = r.situations.get(name)
+                if seen is None:
+                    r.situations[name] = (m, r.depth[m], 1)
+                else:
+                    r.situations[name] = (seen[0], seen[1], seen[2] + 1)
+        key = frozenset(enabled)
+        sid = self.set_ids.get(key)
+        if sid is None:
+            sid = self.set_ids[key] = len(r.enabled_sets)
+            r.enabled_sets.append(key)
+        r.enabled[n] = sid
+        self.done += 1
+        progress = self.explorer.progress
+        if progress is not None and n % self.explorer.progress_every == 0:
+            progress(r, len(self.level) - self.done + len(self.next))
+        if self.config.stop_on_first and r.violations:
+            r.stopped = "first-violation"
+            return False
+        limit = self.config.max_states
+        if limit is not None and len(r.keys) >= limit:
+            r.stopped = "max-states"
+            return False
+        return True
+
+    def run(self, pool: Pool | None) -> None:
+        """Expand level after level until none is left or the search stops."""
+        explorer = self.explorer
+        state0 = explorer.initial_state()
+        self.add(state0, explorer.keys.key(state0), 0, 0)
+        depth = 0
+        while self.next and not self.stopped:
+            self.level, self.next, self.done = self.next, [], 0
+            if pool is not None and len(self.level) >= 2 * MIN_CHUNK:
+                self._in_workers(pool, depth)
+            else:
+                self._here()
+            depth += 1
+
+    def _here(self) -> None:
+        expander = self.explorer.expander
+        keys = self.result.keys
+        for n, state in self.level:
+            stop_point()
+            if not self.take(n, edges_of(expander, state, keys[n])):
+                self.stopped = True
+                return
+
+    def _in_workers(self, pool: Pool, depth: int) -> None:
+        level = self.level
+        keys = self.result.keys
+        size = max(MIN_CHUNK, -(-len(level) // (4 * pool.jobs)))
+        starts = range(0, len(level), size)
+        chunks = [
+            Chunk(self.config, depth, tuple((keys[n], s) for n, s in level[i : i + size]))
+            for i in starts
+        ]
+        arrived: dict[int, list[list[Edge]]] = {}
+        following = [0]
+
+        def done(index: int, edges: list[list[Edge]]) -> None:
+            # Take the chunks in order as they arrive (the workers go on meanwhile).
+            arrived[index] = edges
+            while not self.stopped and following[0] in arrived:
+                i = following[0]
+                base = starts[i]
+                for k, out in enumerate(arrived.pop(i)):
+                    if not self.take(level[base + k][0], out):
+                        self.stopped = True
+                        break
+                following[0] += 1
+
+        mapped = map_ordered(expand_chunk, chunks, jobs=pool.jobs, on_done=done, pool=pool)
+        self.result.worker_states += sum(len(chunks[i].states) for i in mapped.results)
+        if mapped.stopped is not None and not self.stopped:
+            self.result.stopped = mapped.stopped
+            self.stopped = True
+
+    def leave_open(self) -> None:
+        """Mark every state found but not expanded as open (a stop or a limit)."""
+        flags = self.result.flags
+        for n, _ in self.level[self.done :]:
+            flags[n] |= OPEN
+        for n, _ in self.next:
+            flags[n] |= OPEN
+        self.level, self.next, self.done = [], [], 0
 
 
 def _anchored(world: World) -> bool:

@@ -35,6 +35,8 @@ class StageOutcome:
     """States, transitions, depth, what was found: the same on every machine."""
     measures: dict[str, Any] = field(default_factory=dict)
     """The search's seconds and distinct states per second."""
+    interrupted: bool = False
+    """A stop (Ctrl-C, SIGTERM) ended the search: the row covers what was explored."""
 
 
 def run_stage(profile: Profile) -> StageOutcome:
@@ -71,4 +73,6 @@ def run_stage(profile: Profile) -> StageOutcome:
     else:
         clean = live is not None and live.dead_ends == 0 and not live.stalls
         ok = r.complete and not found and clean
+    if r.interrupted:
+        return StageOutcome(f"stopped ({r.stopped}); {text}", False, counts, measures, True)
     return StageOutcome(text, ok, counts, measures)

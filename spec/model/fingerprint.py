@@ -33,14 +33,18 @@ ghost history included, and the broken bonds' queues of messages their receivers
 had already received (transport ``deliver_after_break``) with ``World.draining`` —
 is part of the key. The setup (profile with its hazards and behaviours, faults,
 transport) is not in the key: a fingerprinter compares worlds of one setup only
-(checked). A record type with a field whose
-name ends in ``_ms`` that is in none of the tables raises
-:class:`UnclassifiedField`, so a new time field cannot silently break (1).
+(checked). A record type with a field whose name ends in ``_ms`` that is in none of
+the tables raises :class:`UnclassifiedField`, so a new time field cannot silently
+break (1).
 
-Keys are exact: component encodings are interned (a dictionary from the
-encoding to a small integer), not hashed, so two different worlds never share
-a key. Encodings are memoised by object identity (worlds are immutable and
-share their unchanged parts), so a key costs about the size of what changed.
+Keys are the same in every process (hash-consing by content): each compound
+value's flat encoding — its fields' encodings, a child compound by its digest —
+is interned to the 128-bit blake3 :func:`digest` of its text, so worker processes
+(the explorer's ``--jobs``) compute the keys the parent would. Two different
+encodings share a digest with probability 2^-128 per pair (the explorer reports
+the bound for what it interned). Encodings are memoised by object identity (worlds
+are immutable and share their unchanged parts), so a key costs about the size of
+what changed.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from enum import Enum
 from operator import itemgetter
 from typing import Any
 
+from blake3 import blake3
 from pyrsistent import PMap, PVector
 
 from impl.collections.pseq import PSeq, PSortedMap
@@ -122,6 +127,10 @@ _SID = itemgetter(1)
 _OBSERVER_ROLE = frozenset({"election_deadline_ms"})
 _ROLE = frozenset({"role"})
 _ARMS = frozenset({"election_arms"})
+
+
+Key = tuple[int | bytes, ...]
+"""A world's key: counts, component digests, then its time values."""
 
 
 class UnclassifiedField(InvalidInput):
@@ -204,18 +213,33 @@ def _encoder(cls: type, skip: frozenset[str] = frozenset()) -> _Encoder:
     return made
 
 
+DIGEST_BYTES = 16
+"""The length of a digest (128 bits)."""
+
+
+def digest(shape: Any) -> bytes:
+    """Return the digest of an encoding: blake3 of its ``repr`` (a tuple of numbers, strings,
+    bytes and digests: the same text in every process), :data:`DIGEST_BYTES` long."""
+    return blake3(repr(shape).encode("utf-8")).digest(length=DIGEST_BYTES)
+
+
+def _mixed_order(value: Any) -> tuple[str, str]:
+    # Not hash(): a string's hash differs between processes (PYTHONHASHSEED).
+    return (type(value).__name__, repr(value))
+
+
 def _sorted(items: Iterable[Any]) -> tuple[Any, ...]:
-    """Return ``items`` in a canonical order (natural order; by hash, then text, if mixed)."""
+    """Return ``items`` in a canonical order (natural order; by type, then text, if mixed)."""
     seq = list(items)
     try:
         seq.sort()
     except TypeError:
-        seq.sort(key=lambda s: (hash(s), repr(s)))
+        seq.sort(key=_mixed_order)
     return tuple(seq)
 
 
-class _Ref(tuple[str, int]):
-    """The encoding of a compound value: its interned number (hash-consing)."""
+class _Ref(tuple[str, bytes]):
+    """The encoding of a compound value: the digest of its flat encoding (hash-consing)."""
 
     __slots__ = ()
 
@@ -224,9 +248,9 @@ class _Walk:
     """Encodes values under one renaming, with time values pulled out (memoised).
 
     A compound value (a record, a map, a vector, ...) is encoded as a flat tuple
-    of its fields' encodings, interned to a number: its encoding is that number
-    (a :class:`_Ref`), so a parent's tuple holds small references, hashing one
-    costs its own size, and equal values get the same reference.
+    of its fields' encodings, interned to its digest: its encoding is that digest
+    (a :class:`_Ref`), so a parent's tuple holds short references, hashing one
+    costs its own size, and equal values get the same reference in every process.
     """
 
     __slots__ = ("interned", "labels", "memo", "mono", "names", "wall")
@@ -248,7 +272,7 @@ class _Walk:
     def intern(self, shape: Any) -> _Ref:
         ref = self.interned.get(shape)
         if ref is None:
-            ref = self.interned[shape] = _Ref(("#", len(self.interned)))
+            ref = self.interned[shape] = _Ref(("#", digest(shape)))
         return ref
 
     def enc(self, value: Any) -> Any:
@@ -308,7 +332,7 @@ class _Walk:
         try:
             keyed.sort(key=lambda kv: kv[0])
         except TypeError:
-            keyed.sort(key=lambda kv: (hash(kv[0]), repr(kv[0])))
+            keyed.sort(key=lambda kv: _mixed_order(kv[0]))
         return tuple([(k, self.enc(v)) for k, v in keyed])
 
     def _members(self, items: Iterable[Any]) -> tuple[Any, ...]:
@@ -399,8 +423,8 @@ class Fingerprinter:
         self._peer_names: dict[PeerId, str] = {}
         """Every peer id seen in a world's ``peers`` table, by name: encoded by (renamed)
         name, so that renaming a node renames its id wherever it appears."""
-        self._interned: dict[Any, int] = {}
-        self._components: list[dict[int, tuple[Any, int, tuple[int, ...], tuple[int, ...]]]] = [
+        self._interned: dict[Any, bytes] = {}
+        self._components: list[dict[int, tuple[Any, bytes, tuple[int, ...], tuple[int, ...]]]] = [
             {} for _ in maps
         ]
         missing = {f.name for f in dataclasses.fields(World)} ^ _WORLD_FIELDS
@@ -421,7 +445,7 @@ class Fingerprinter:
 
     def _component(
         self, k: int, obj: Any, encode: Callable[[Any], Any]
-    ) -> tuple[Any, int, tuple[int, ...], tuple[int, ...]]:
+    ) -> tuple[Any, bytes, tuple[int, ...], tuple[int, ...]]:
         """Encode one component of a world (a node slot, a bond, the ghost) and cache it
         by identity: ``(obj, interned number, monotonic times, wall stamps)``."""
         cache = self._components[k]
@@ -431,7 +455,7 @@ class Fingerprinter:
         shape = encode(obj)
         sid = self._interned.get(shape)
         if sid is None:
-            sid = self._interned[shape] = len(self._interned)
+            sid = self._interned[shape] = digest(shape)
         mono, wall = tuple(walk.mono), tuple(walk.wall)
         if len(cache) >= _MEMO_LIMIT:
             cache.clear()
@@ -456,10 +480,10 @@ class Fingerprinter:
         for cache in self._components:
             cache.clear()
 
-    def _key_under(self, world: World, k: int, timed: bool) -> tuple[int, ...]:
+    def _key_under(self, world: World, k: int, timed: bool) -> Key:
         walk = self._walks[k]
         cache = self._components[k]
-        ids: list[int] = []
+        ids: list[int | bytes] = []
         mono: list[int] = []
         wall: list[int] = []
         nodes = world.nodes
@@ -507,7 +531,7 @@ class Fingerprinter:
             shape = ("D", *sorted((names.get(s, s), names.get(d, d)) for s, d in draining))
             sid = self._interned.get(shape)
             if sid is None:
-                sid = self._interned[shape] = len(self._interned)
+                sid = self._interned[shape] = digest(shape)
             ids.append(sid)
         else:
             ids.append(-1)
@@ -524,7 +548,7 @@ class Fingerprinter:
             ids.extend([d if d > floor else floor for d in [t - base for t in wall]])
         return tuple(ids)
 
-    def key(self, world: World) -> tuple[int, ...]:
+    def key(self, world: World) -> Key:
         """Return the canonical key of ``world`` (the least over the renamings)."""
         if world.setup is not self.setup and world.setup != self.setup:
             raise InvalidInput("a Fingerprinter compares worlds of one setup only")
@@ -533,12 +557,12 @@ class Fingerprinter:
             return self._key_under(world, 0, True)
         return min(self._key_under(world, k, True) for k in range(len(self._walks)))
 
-    def key_under(self, world: World, renaming: int) -> tuple[int, ...]:
+    def key_under(self, world: World, renaming: int) -> Key:
         """Return the key of ``world`` under renaming number ``renaming`` only."""
         self._learn_peers(world)
         return self._key_under(world, renaming, True)
 
-    def untimed_key(self, world: World) -> tuple[int, ...]:
+    def untimed_key(self, world: World) -> Key:
         """Return the key of ``world`` without its time values (no symmetry): two worlds
         that differ only in when their timers fire get the same untimed key."""
         self._learn_peers(world)
