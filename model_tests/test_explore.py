@@ -538,7 +538,7 @@ def test_jobs_give_the_same_graph_and_counterexample_traces(
     """--jobs 2 expands the levels in worker processes (small chunks here, so that most
     levels do) and finds the same states, numbers, edges, flags, liveness and the same
     counterexamples, written as byte-identical traces."""
-    monkeypatch.setattr(search_module, "MIN_CHUNK", 4)
+    monkeypatch.setattr(search_module, "MIN_PARALLEL_LEVEL", 4)
     one = explore(config, trace_dir=tmp_path / "one", jobs=1)
     two = explore(config, trace_dir=tmp_path / "two", jobs=2)
     assert one.result.worker_states == 0
@@ -554,27 +554,35 @@ def test_jobs_give_the_same_graph_and_counterexample_traces(
         assert "delivered_after_break" in one.result.situations
 
 
-def test_a_worker_sends_each_state_once_and_the_parent_has_every_new_one(
+def test_a_worker_that_does_not_hold_its_states_is_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A worker leaves out the successors it sent before; were it to leave out one the
-    parent has not numbered yet, the search refuses (never a silently missing state)."""
-    from spec.explore.search import Chunk, _WorkerExpander
+    """A worker expands the states it found itself; asked for one it does not hold, it says
+    so, and the search fails loudly (never a silently missing state)."""
+    from spec.explore.search import Part, _Worker
 
-    worker = _WorkerExpander(TINY)
     explorer = Explorer(TINY)
     state = explorer.initial_state()
     key = explorer.keys.key(state)
-    first = worker.expand(Chunk(TINY, 0, ((key, state),)))
-    again = worker.expand(Chunk(TINY, 1, ((key, state),)))
-    assert all(e.state is not None for e in first[0])
-    assert all(e.state is None for e in again[0])
-    from spec.explore.search import _Search
+    worker = _Worker(TINY)
+    assert worker.expand(Part(TINY, 0, 0, ((7, key),), (), 1)).missing == (7,)
+    given = worker.expand(Part(TINY, 0, 0, (), ((0, key, state),), 1))
+    assert not given.missing
+    assert [e.key for e in given.edges[0]] == [s.key for s in explorer.expander.expand(state)]
+    # It kept the successors: the next level may name them by key alone.
+    held = tuple((k, e.key) for k, e in enumerate(given.edges[0], start=1) if e.changed)
+    assert not worker.expand(Part(TINY, 0, 1, held, (), 1)).missing
 
-    search = _Search(explorer, ExploreResult(TINY))
-    search.add(state, key, 0, 0)
-    with pytest.raises(RuntimeError, match="left out a new state"):
-        search.take(0, again[0])
+    monkeypatch.setattr(search_module, "MIN_PARALLEL_LEVEL", 2)
+    original = _Worker.expand
+
+    def forget(self: _Worker, part: Part) -> object:
+        self.store.clear()
+        return original(self, part)
+
+    monkeypatch.setattr(_Worker, "expand", forget)
+    with pytest.raises(RuntimeError, match="did not hold"):
+        Explorer(TINY, jobs=2).run()
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
@@ -585,7 +593,7 @@ def test_a_budget_stops_the_search_with_a_partial_result_and_no_worker_left(
 
     from spec.robust import stop
 
-    monkeypatch.setattr(search_module, "MIN_CHUNK", 4)
+    monkeypatch.setattr(search_module, "MIN_PARALLEL_LEVEL", 4)
     stop.reset()
     with stop.deadline(0.5):
         report = explore(replace(TINY, readers=1), jobs=jobs)

@@ -23,12 +23,14 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import resource
 import time
 from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from itertools import permutations
+from operator import itemgetter
 from typing import Any
 
 from impl.effects import InstallSnapshot
@@ -56,18 +58,20 @@ from spec.robust.stop import stop_point, stopping
 
 __all__ = [
     "EXPLORED_SITUATIONS",
-    "MIN_CHUNK",
+    "MIN_PARALLEL_LEVEL",
     "STEP_LIVENESS_IDS",
-    "Chunk",
     "Edge",
     "Expander",
     "ExploreResult",
     "Explorer",
+    "Part",
+    "PartResult",
     "SearchState",
     "Successor",
     "edges_of",
-    "expand_chunk",
+    "expand_part",
     "snapshot_requests",
+    "state_marks",
 ]
 
 STEP_LIVENESS_IDS: frozenset[str] = frozenset({"L2", "L3", "L5"})
@@ -423,9 +427,8 @@ class Keys:
 
 @dataclass(frozen=True, slots=True)
 class Edge:
-    """One edge out of an expanded state, as the search records it: what a worker process
-    sends back for each successor (no transition, and the successor's state only where the
-    parent may not have it yet)."""
+    """One edge out of an expanded state, as the search records it (what a worker process
+    sends back for each successor: no transition, no world)."""
 
     move: Move
     key: bytes
@@ -435,12 +438,30 @@ class Edge:
     situations: frozenset[str]
     finalized: bool
     """The move installed a snapshot (Q12)."""
+    marks: int
+    """The successor's own flags (:data:`GOAL`, :data:`ANCHORED`, :data:`CUT` when it asked
+    for more snapshots than allowed), or -1: not computed (the state is given instead)."""
     state: SearchState | None
-    """The successor (None: this worker sent it before, so the parent has it numbered)."""
+    """The successor, when expanded in this process (a worker keeps its own)."""
+
+
+def state_marks(world: World, requests_allowed: int) -> int:
+    """Return a state's own flags: converged, some session anchored, cut by ``retries``."""
+    marks = GOAL if converged(world) else 0
+    if _anchored(world):
+        marks |= ANCHORED
+    if snapshot_requests(world) > requests_allowed:
+        marks |= CUT
+    return marks
+
+
+def _finalized(s: Successor) -> bool:
+    return any(isinstance(e, InstallSnapshot) for o in s.transition.outcomes for e in o.effects)
 
 
 def edges_of(expander: Expander, state: SearchState, key: bytes) -> list[Edge]:
-    """Return the edges out of ``state`` (whose key is ``key``), in move order."""
+    """Return the edges out of ``state`` (whose key is ``key``), in move order, with their
+    successors (their flags are computed when they turn out to be new)."""
     return [
         Edge(
             s.move,
@@ -449,31 +470,49 @@ def edges_of(expander: Expander, state: SearchState, key: bytes) -> list[Edge]:
             s.changed,
             s.violations,
             s.situations,
-            any(isinstance(e, InstallSnapshot) for o in s.transition.outcomes for e in o.effects),
+            _finalized(s),
+            -1,
             s.state,
         )
         for s in expander.expand(state, key)
     ]
 
 
-MIN_CHUNK = 48
-"""Fewest states in one chunk of a level handed to a worker (``--jobs``); a level with
-fewer than two chunks' worth is expanded in the parent."""
+MIN_PARALLEL_LEVEL = 64
+"""With ``--jobs``, the first levels are expanded here until one holds this many states;
+from then on every level is expanded by the workers."""
 
 
 @dataclass(frozen=True, slots=True)
-class Chunk:
-    """A worker's task: consecutive states of one breadth-first level (``--jobs``)."""
+class Part:
+    """A worker's share of one breadth-first level (``--jobs``): the states it found in the
+    level before (by number and key: it kept them), and states it is given whole (those
+    this process found, once, when the search moves to the workers)."""
 
     config: ExploreConfig
+    worker: int
+    """The pool's worker this part is for (the pool hands part ``i`` of a level to its
+    worker ``i``: they are all idle when the level is submitted)."""
     level: int
-    states: tuple[tuple[bytes, SearchState], ...]
+    held: tuple[tuple[int, bytes], ...]
+    given: tuple[tuple[int, bytes, SearchState], ...]
+    requests_allowed: int
 
 
-class _WorkerExpander:
-    """A worker's expander, kept across chunks and levels with its caches (fingerprints,
-    memoised steps). It sends a successor's state at most once: a key it sent in an earlier
-    level or earlier in this chunk is numbered in the parent already."""
+@dataclass(frozen=True, slots=True)
+class PartResult:
+    """A worker's edges of its part, by state number; or the states it did not hold."""
+
+    pid: int
+    edges: dict[int, list[Edge]]
+    missing: tuple[int, ...] = ()
+
+
+class _Worker:
+    """A worker's side of the search, kept across levels with its caches (fingerprints,
+    memoised steps): it expands its part and keeps every successor it found (the first
+    of each key, in its states' order), so that it can expand the ones that turn out new
+    in the next level without their being sent anywhere."""
 
     def __init__(self, config: ExploreConfig) -> None:
         self.config = config
@@ -481,58 +520,77 @@ class _WorkerExpander:
         self._memo = memoised_steps()
         self._memo.__enter__()  # for the worker's life: results do not depend on it
         self.setup: WorldSetup | None = None
-        self.level = -1
-        self.sent: set[bytes] = set()
-        self.sent_now: set[bytes] = set()
+        self.store: dict[bytes, SearchState] = {}
 
-    def expand(self, chunk: Chunk) -> list[list[Edge]]:
-        if chunk.level != self.level:
-            self.sent |= self.sent_now
-            self.sent_now = set()
-            self.level = chunk.level
-        out = []
-        for key, state in chunk.states:
+    def expand(self, part: Part) -> PartResult:
+        held, self.store = self.store, {}
+        todo = [(n, key, held.get(key)) for n, key in part.held]
+        todo += [(n, key, self._same_setup(state)) for n, key, state in part.given]
+        missing = tuple(n for n, _, state in todo if state is None)
+        if missing:
+            return PartResult(os.getpid(), {}, missing)
+        todo.sort(key=itemgetter(0))
+        store = self.store
+        marks: dict[bytes, int] = {}
+        out: dict[int, list[Edge]] = {}
+        for n, key, state in todo:
             stop_point()
-            edges = edges_of(self.expander, self._same_setup(state), key)
-            for k, e in enumerate(edges):
-                if e.key in self.sent or e.key in self.sent_now:
-                    edges[k] = replace(e, state=None)
-                else:
-                    self.sent_now.add(e.key)
-            out.append(edges)
-        return out
+            assert state is not None
+            edges = []
+            for s in self.expander.expand(state, key):
+                got = marks.get(s.key)
+                if got is None:
+                    store[s.key] = s.state
+                    got = marks[s.key] = state_marks(s.state.world, part.requests_allowed)
+                edges.append(
+                    Edge(
+                        s.move,
+                        s.key,
+                        s.fair,
+                        s.changed,
+                        s.violations,
+                        s.situations,
+                        _finalized(s),
+                        got,
+                        None,
+                    )
+                )
+            out[n] = edges
+        return PartResult(os.getpid(), out)
 
     def _same_setup(self, state: SearchState) -> SearchState:
-        # Every chunk unpickles its own copy of the setup; one object keeps the memos hitting.
+        # A given state unpickles its own copy of the setup; one object keeps the memos hitting.
         setup = state.world.setup
         if self.setup is None:
             self.setup = setup
         elif setup is not self.setup:
             if setup != self.setup:
-                raise ValueError("a chunk of another configuration's setup")
+                raise ValueError("a state of another configuration's setup")
             state = replace(state, world=evolve(state.world, setup=self.setup))
         return state
 
 
-_WORKER: list[_WorkerExpander] = []
+_WORKER: list[_Worker] = []
 
 
-def expand_chunk(chunk: Chunk) -> list[list[Edge]]:
-    """Expand a chunk in a worker process: per state, its edges (:func:`edges_of`)."""
-    if not _WORKER or _WORKER[0].config != chunk.config:
-        _WORKER[:] = [_WorkerExpander(chunk.config)]
-    return _WORKER[0].expand(chunk)
+def expand_part(part: Part) -> PartResult:
+    """Expand a part in a worker process (:class:`_Worker`)."""
+    if not _WORKER or _WORKER[0].config != part.config:
+        _WORKER[:] = [_Worker(part.config)]
+    return _WORKER[0].expand(part)
 
 
 class Explorer:
     """The breadth-first search of one configuration (module docstring).
 
-    ``jobs > 1`` expands each level of more than two chunks (:data:`MIN_CHUNK`) on that
-    many worker processes (:mod:`spec.parallel`): the level is split in order into
-    chunks, each chunk's states are expanded by one worker, and this process takes the
-    chunks' edges in chunk order, numbering new states exactly as the single-process
-    search does. States, edges, depths and counterexamples are the same for every
-    ``jobs``.
+    ``jobs > 1`` expands the levels on that many worker processes (:mod:`spec.parallel`)
+    once one holds :data:`MIN_PARALLEL_LEVEL` states: each worker expands the states it
+    found itself in the level before (it kept them: no world crosses a process boundary
+    after the first parallel level) and sends back their edges; this process takes every
+    state's edges in number order, numbering new states exactly as the single-process
+    search does, and assigns each new state to the worker that found its first
+    occurrence (the same representative world the single-process search keeps). States,
+    edges, depths and counterexamples are the same for every ``jobs``.
     """
 
     def __init__(
@@ -613,6 +671,9 @@ class Explorer:
 _INTERRUPTS = frozenset({"interrupt", "terminate", "budget"})
 """Stop reasons that come from outside the search (:mod:`spec.robust.stop`)."""
 
+_HERE = -1
+"""The holder of a state this process found (it has the state itself)."""
+
 
 class _Search:
     """One run of :class:`Explorer`: the table from key to state number and the levels.
@@ -628,46 +689,54 @@ class _Search:
         self.index: dict[bytes, int] = {}
         self.fair_ids: dict[tuple[Any, ...], int] = {}
         self.set_ids: dict[frozenset[int], int] = {}
-        self.level: list[tuple[int, SearchState]] = []
-        """The states of the level being expanded (numbers ascending)."""
+        self.level: list[tuple[int, SearchState | None, int]] = []
+        """The level being expanded, in number order: (number, state if here, holder)."""
         self.done = 0
         """How many of :attr:`level` were taken."""
-        self.next: list[tuple[int, SearchState]] = []
-        """The states of the next level found so far."""
+        self.next: list[tuple[int, SearchState | None, int]] = []
+        """The next level's states found so far."""
         self.stopped = False
+        self.in_workers = False
 
-    def add(self, state: SearchState | None, key: bytes, parent: int, depth: int) -> int:
-        """Return the number of the state with ``key``, numbering it if it is new."""
+    def add(
+        self,
+        state: SearchState | None,
+        key: bytes,
+        parent: int,
+        depth: int,
+        marks: int = -1,
+        holder: int = _HERE,
+    ) -> int:
+        """Return the number of the state with ``key``, numbering it if it is new (its own
+        flags are ``marks``, or computed from ``state``; ``holder`` keeps it)."""
         found = self.index.get(key)
         if found is not None:
             return found
-        if state is None:
-            raise RuntimeError("a worker left out a new state (a bug in the parallel search)")
+        if marks < 0:
+            if state is None:
+                raise RuntimeError("a new state came without its flags (a bug in the search)")
+            marks = state_marks(state.world, self.explorer.requests_allowed)
         r = self.result
         n = len(r.keys)
         self.index[key] = n
         r.keys.append(key)
         r.parent.append(parent)
         r.depth.append(depth)
-        world = state.world
-        flags = 0
-        if converged(world):
-            flags |= GOAL
-        if _anchored(world):
-            flags |= ANCHORED
         r.enabled.append(-1)
         max_depth = self.config.max_depth
-        if snapshot_requests(world) > self.explorer.requests_allowed:
-            flags |= CUT
+        flags = marks
+        if marks & CUT:
+            pass
         elif max_depth is not None and depth >= max_depth:
             flags |= OPEN
         else:
-            self.next.append((n, state))
+            self.next.append((n, state, holder))
         r.flags.append(flags)
         return n
 
-    def take(self, n: int, edges: list[Edge]) -> bool:
-        """Record the edges out of state ``n``; return False when the search must stop."""
+    def take(self, n: int, edges: list[Edge], holder: int = _HERE) -> bool:
+        """Record the edges out of state ``n`` (expanded by ``holder``); return False when the
+        search must stop."""
         r = self.result
         depth = r.depth[n] + 1
         enabled: set[int] = set()
@@ -684,7 +753,7 @@ class _Search:
             if not e.changed and not e.violations:
                 continue
             flags = (VIOLATING if e.violations else 0) | (FINALIZED if e.finalized else 0)
-            m = self.add(e.state, e.key, n, depth)
+            m = self.add(e.state, e.key, n, depth, e.marks, holder)
             if flags:
                 r.flags[m] |= flags
             if e.changed:
@@ -723,14 +792,17 @@ class _Search:
         return True
 
     def run(self, pool: Pool | None) -> None:
-        """Expand level after level until none is left or the search stops."""
+        """Expand level after level until none is left or the search stops: here, and with
+        workers from the first level of :data:`MIN_PARALLEL_LEVEL` states on."""
         explorer = self.explorer
         state0 = explorer.initial_state()
         self.add(state0, explorer.keys.key(state0), 0, 0)
         depth = 0
         while self.next and not self.stopped:
             self.level, self.next, self.done = self.next, [], 0
-            if pool is not None and len(self.level) >= 2 * MIN_CHUNK:
+            if pool is not None and len(self.level) >= MIN_PARALLEL_LEVEL:
+                self.in_workers = True
+            if pool is not None and self.in_workers:
                 self._in_workers(pool, depth)
             else:
                 self._here()
@@ -739,48 +811,62 @@ class _Search:
     def _here(self) -> None:
         expander = self.explorer.expander
         keys = self.result.keys
-        for n, state in self.level:
+        for n, state, _ in self.level:
             stop_point()
+            assert state is not None
             if not self.take(n, edges_of(expander, state, keys[n])):
                 self.stopped = True
                 return
 
     def _in_workers(self, pool: Pool, depth: int) -> None:
-        level = self.level
+        """Hand each worker its part of the level (the states it holds, and an even share
+        of those this process holds), then take every state's edges in number order."""
+        jobs = pool.jobs
         keys = self.result.keys
-        size = max(MIN_CHUNK, -(-len(level) // (4 * pool.jobs)))
-        starts = range(0, len(level), size)
-        chunks = [
-            Chunk(self.config, depth, tuple((keys[n], s) for n, s in level[i : i + size]))
-            for i in starts
+        held: list[list[tuple[int, bytes]]] = [[] for _ in range(jobs)]
+        given: list[list[tuple[int, bytes, SearchState]]] = [[] for _ in range(jobs)]
+        for n, state, holder in self.level:
+            if holder == _HERE:
+                assert state is not None
+                given[n % jobs].append((n, keys[n], state))
+            else:
+                held[holder].append((n, keys[n]))
+        allowed = self.explorer.requests_allowed
+        parts = [
+            Part(self.config, i, depth, tuple(held[i]), tuple(given[i]), allowed)
+            for i in range(jobs)
         ]
-        arrived: dict[int, list[list[Edge]]] = {}
-        following = [0]
-
-        def done(index: int, edges: list[list[Edge]]) -> None:
-            # Take the chunks in order as they arrive (the workers go on meanwhile).
-            arrived[index] = edges
-            while not self.stopped and following[0] in arrived:
-                i = following[0]
-                base = starts[i]
-                for k, out in enumerate(arrived.pop(i)):
-                    if not self.take(level[base + k][0], out):
-                        self.stopped = True
-                        break
-                following[0] += 1
-
-        mapped = map_ordered(expand_chunk, chunks, jobs=pool.jobs, on_done=done, pool=pool)
-        self.result.worker_states += sum(len(chunks[i].states) for i in mapped.results)
-        if mapped.stopped is not None and not self.stopped:
+        mapped = map_ordered(expand_part, parts, jobs=jobs, pool=pool)
+        pids = pool.pids()
+        edges: dict[int, list[Edge]] = {}
+        by: dict[int, int] = {}
+        for i, got in mapped.results.items():
+            if got.missing:
+                raise RuntimeError(
+                    f"worker {i} (pid {got.pid}, expected {pids[i]}) did not hold "
+                    f"{len(got.missing)} of its states (a bug in the parallel search)"
+                )
+            edges.update(got.edges)
+            for n in got.edges:
+                by[n] = i
+        self.result.worker_states += len(edges)
+        for n, _, _ in self.level:
+            out = edges.get(n)
+            if out is None:  # its part was stopped: the search ends here
+                break
+            if not self.take(n, out, by[n]):
+                self.stopped = True
+                return
+        if mapped.stopped is not None:
             self.result.stopped = mapped.stopped
             self.stopped = True
 
     def leave_open(self) -> None:
         """Mark every state found but not expanded as open (a stop or a limit)."""
         flags = self.result.flags
-        for n, _ in self.level[self.done :]:
+        for n, _, _ in self.level[self.done :]:
             flags[n] |= OPEN
-        for n, _ in self.next:
+        for n, _, _ in self.next:
             flags[n] |= OPEN
         self.level, self.next, self.done = [], [], 0
 
