@@ -5,6 +5,12 @@ peak memory is its own): the search alone (no liveness, no traces), timed by wal
 clock and CPU clock; distinct states, transitions and their rates; the process's
 peak resident memory, and that growth per million distinct states.
 
+``--jobs 1 --jobs 2`` measures each configuration once per value (``explore --jobs``):
+the processor time then includes the workers', ``cores`` is processor seconds per
+wall second (what the run got from the machine), and ``vs 1`` the wall-clock speed-up
+over ``--jobs 1``. With workers the memory columns are the parent's only (the workers
+hold the states).
+
 ``--profile`` runs the smallest configuration once under :mod:`cProfile` and
 attributes the search's time to its parts by the cumulative time of their entry
 points: the model's actions (impl steps included), the fingerprints, the
@@ -19,15 +25,16 @@ import cProfile
 import json
 import os
 import pstats
+import resource
 import subprocess
 import sys
-import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from impl.errors import InvalidInput
 from spec.explore.config import ExploreConfig
 from spec.explore.search import Explorer, _Search
+from spec.parallel import parse_jobs
 
 __all__ = ["BENCH_CONFIGS", "ConfigResult", "attribute", "register", "run"]
 
@@ -67,11 +74,15 @@ class ConfigResult:
     """One configuration's measurement."""
 
     name: str
+    jobs: int
     states: int
     transitions: int
     depth: int
     wall_s: float
     cpu_s: float
+    """This process's processor time and, with ``jobs > 1``, its workers'."""
+    cores: float
+    """Processor seconds per wall second: how much of the machine the run got."""
     states_per_s: float
     transitions_per_s: float
     peak_rss_mb: float
@@ -87,30 +98,38 @@ def _rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def measure(name: str) -> ConfigResult:
-    """Measure configuration ``name`` in this process."""
+def _cpu_s() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # workers, once reaped
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def measure(name: str, jobs: int = 1) -> ConfigResult:
+    """Measure configuration ``name`` in this process (with ``jobs`` processes)."""
     config = BENCH_CONFIGS[name]
     top = [0.0]
 
     def sample(*_: Any) -> None:
         top[0] = max(top[0], _rss_mb())
 
-    explorer = Explorer(config, progress=sample, progress_every=200)
+    explorer = Explorer(config, progress=sample, progress_every=200, jobs=jobs)
     base = _rss_mb()
-    cpu = time.process_time()
+    cpu = _cpu_s()
     result = explorer.run()
-    cpu = time.process_time() - cpu
+    cpu = _cpu_s() - cpu
     sample()
     peak = top[0]
     growth = max(peak - base, 0.0)
     wall = max(result.seconds, 1e-9)
     return ConfigResult(
         name=name,
+        jobs=jobs,
         states=result.states,
         transitions=result.transitions,
         depth=result.max_depth,
         wall_s=round(result.seconds, 3),
         cpu_s=round(cpu, 3),
+        cores=round(cpu / wall, 2),
         states_per_s=round(result.states / wall, 1),
         transitions_per_s=round(result.transitions / wall, 1),
         peak_rss_mb=round(peak, 1),
@@ -119,19 +138,21 @@ def measure(name: str) -> ConfigResult:
     )
 
 
-def run(names: list[str]) -> list[ConfigResult]:
-    """Measure each configuration in a fresh process (its own peak memory)."""
+def run(names: list[str], jobs: list[int] | None = None) -> list[ConfigResult]:
+    """Measure each configuration, once per ``jobs`` value, each in a fresh process (its own
+    peak memory)."""
     out = []
     for name in names:
         if name not in BENCH_CONFIGS:
             raise InvalidInput(f"unknown configuration {name!r}; known: {', '.join(BENCH_CONFIGS)}")
-        done = subprocess.run(
-            [sys.executable, "-m", "spec.benchmarks.explore", name],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        out.append(ConfigResult(**json.loads(done.stdout)))
+        for n in jobs or [1]:
+            done = subprocess.run(
+                [sys.executable, "-m", "spec.benchmarks.explore", name, str(n)],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            out.append(ConfigResult(**json.loads(done.stdout)))
     return out
 
 
@@ -173,6 +194,14 @@ def register(sub: Any) -> None:
         help=f"measure only these ({', '.join(BENCH_CONFIGS)}; default: all)",
     )
     parser.add_argument(
+        "--jobs",
+        action="append",
+        type=parse_jobs,
+        default=[],
+        metavar="N",
+        help="measure with N processes (repeatable: --jobs 1 --jobs 2; default 1)",
+    )
+    parser.add_argument(
         "--profile", action="store_true", help="also attribute the smallest search's time"
     )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -180,7 +209,7 @@ def register(sub: Any) -> None:
 
 
 def _main(args: argparse.Namespace) -> int:
-    results = run(args.config or list(BENCH_CONFIGS))
+    results = run(args.config or list(BENCH_CONFIGS), args.jobs or [1])
     profile = attribute() if args.profile else None
     if args.json:
         body: dict[str, Any] = {"configs": [asdict(r) for r in results]}
@@ -193,14 +222,18 @@ def _main(args: argparse.Namespace) -> int:
         print(json.dumps(body, indent=2, sort_keys=True))
         return 0
     print(
-        f"{'config':<10}{'states':>9}{'transitions':>13}{'depth':>7}{'wall s':>9}{'cpu s':>8}"
-        f"{'states/s':>10}{'trans/s':>10}{'peak MB':>9}{'MB/M states':>13}"
+        f"{'config':<10}{'jobs':>5}{'states':>9}{'transitions':>13}{'depth':>7}{'wall s':>9}"
+        f"{'cpu s':>8}{'cores':>7}{'states/s':>10}{'trans/s':>10}{'vs 1':>7}{'peak MB':>9}"
+        f"{'MB/M states':>13}"
     )
+    single = {r.name: r.wall_s for r in results if r.jobs == 1}
     for r in results:
+        ratio = f"{single[r.name] / max(r.wall_s, 1e-9):.2f}x" if r.name in single else "-"
         print(
-            f"{r.name:<10}{r.states:>9}{r.transitions:>13}{r.depth:>7}{r.wall_s:>9.2f}"
-            f"{r.cpu_s:>8.2f}{r.states_per_s:>10.0f}{r.transitions_per_s:>10.0f}"
-            f"{r.peak_rss_mb:>9.0f}{r.mb_per_million_states:>13.0f}"
+            f"{r.name:<10}{r.jobs:>5}{r.states:>9}{r.transitions:>13}{r.depth:>7}"
+            f"{r.wall_s:>9.2f}{r.cpu_s:>8.2f}{r.cores:>7.2f}{r.states_per_s:>10.0f}"
+            f"{r.transitions_per_s:>10.0f}{ratio:>7}{r.peak_rss_mb:>9.0f}"
+            f"{r.mb_per_million_states:>13.0f}"
         )
     if profile is not None:
         total, parts = profile
@@ -211,4 +244,4 @@ def _main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":  # the worker of :func:`run`: one configuration, JSON on stdout
-    print(json.dumps(asdict(measure(sys.argv[1]))))
+    print(json.dumps(asdict(measure(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 1))))

@@ -10,6 +10,7 @@ commit that changes the model re-pins them and says why:
     python -m spec.explore.pins            # measure, print the differences
     python -m spec.explore.pins --update   # ... and rewrite the table
     python -m spec.explore.pins --slow     # include the configurations marked slow
+    python -m spec.explore.pins --jobs 2   # on two processes (the same figures)
 
 Entries marked ``slow`` (a minute or more) run only with ``--slow`` here and with
 ``SNAPSYNC_SLOW=1`` in the tests.
@@ -30,6 +31,7 @@ from spec.explore.config import ExploreConfig
 from spec.explore.liveness import analyse
 from spec.explore.search import Explorer
 from spec.model.faults import parse_faults
+from spec.parallel import jobs_argument
 
 __all__ = ["FIELDS", "PINS_FILE", "Pin", "config_of", "differences", "load", "main", "measure"]
 
@@ -62,7 +64,9 @@ class Pin:
 def config_of(spec: dict[str, Any]) -> ExploreConfig:
     """Return the configuration of a table entry's ``config`` object."""
     kw = dict(spec)
-    profile = get_profile(kw.pop("profile", "reference"), kw.pop("hazards", []))
+    profile = get_profile(
+        kw.pop("profile", "reference"), kw.pop("hazards", []), kw.pop("behaviours", [])
+    )
     faults = parse_faults(kw.pop("faults", []))
     return ExploreConfig(profile=profile, faults=faults, **kw)
 
@@ -76,9 +80,10 @@ def load(path: Path = PINS_FILE) -> list[Pin]:
     ]
 
 
-def measure(config: ExploreConfig) -> dict[str, Any]:
-    """Explore ``config`` and return its figures (:data:`FIELDS`)."""
-    result = Explorer(config).run()
+def measure(config: ExploreConfig, jobs: int = 1) -> dict[str, Any]:
+    """Explore ``config`` (on ``jobs`` processes: the same figures) and return its figures
+    (:data:`FIELDS`)."""
+    result = Explorer(config, jobs=jobs).run()
     live = analyse(result)
     return {
         "states": result.states,
@@ -134,6 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--slow", action="store_true", help="include the slow configurations")
     parser.add_argument("--only", action="append", default=[], help="only these names")
     parser.add_argument("--file", default=str(PINS_FILE), help="the table (JSON)")
+    parser.add_argument("--jobs", **jobs_argument("the explorations"))
     args = parser.parse_args(argv)
     path = Path(args.file)
     pins = load(path)
@@ -142,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for pin in pins:
         if (pin.slow and not args.slow) or (args.only and pin.name not in args.only):
             continue
-        figures = measure(config_of(pin.config))
+        figures = measure(config_of(pin.config), args.jobs)
         measured[pin.name] = figures
         rows = differences(pin, figures)
         changed += rows
