@@ -55,6 +55,26 @@ def test_the_reference_rows_are_complete_and_clean() -> None:
         assert pin.figures["complete"], pin.name
         assert pin.figures["violations"] == [], pin.name
         assert (pin.figures["dead_ends"], pin.figures["stalls"]) == (0, 0), pin.name
+        if pin.config.get("writes", 1):
+            assert "write_during_sync" in pin.figures["reached"], pin.name
+
+
+def test_at_least_three_complete_reference_rows_sync_from_two_providers_with_a_write() -> None:
+    """Issue #12: three configurations explored completely under reference, each with a
+    lagging reader, at least two providers and a write during sync, nothing found."""
+    rows = [
+        p
+        for p in PINS
+        if not p.config.get("hazards")
+        and p.config.get("profile", "reference") == "reference"
+        and p.config.get("readers", 1) >= 1
+        and p.config.get("writes", 1) >= 1
+        and p.figures.get("complete")
+    ]
+    assert len(rows) >= 3, [p.name for p in rows]
+    for p in rows:
+        assert "write_during_sync" in p.figures["reached"], p.name
+        assert p.figures["violations"] == [], p.name
 
 
 def test_a_changed_count_fails_with_a_readable_diff(

@@ -29,6 +29,7 @@ from typing import Any
 from impl.profile import get_profile
 from spec.explore.config import ExploreConfig
 from spec.explore.liveness import analyse
+from spec.explore.report import REQUIRED_SITUATIONS
 from spec.explore.search import Explorer
 from spec.model.faults import parse_faults
 from spec.parallel import jobs_argument
@@ -46,8 +47,11 @@ FIELDS: tuple[str, ...] = (
     "violations",
     "dead_ends",
     "stalls",
+    "reached",
 )
-"""The pinned figures of one configuration."""
+"""The pinned figures of one configuration (``reached``: which of the situations every
+catch-up configuration should reach were reached,
+:data:`~spec.explore.report.REQUIRED_SITUATIONS`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +97,7 @@ def measure(config: ExploreConfig, jobs: int = 1) -> dict[str, Any]:
         "violations": sorted(result.violations),
         "dead_ends": live.dead_ends,
         "stalls": len(live.stalls),
+        "reached": [s for s in REQUIRED_SITUATIONS if s in result.situations],
     }
 
 

@@ -171,6 +171,9 @@ class Report:
             "states_per_s": round(r.states / seconds, 1),
             "transitions_per_s": round(r.transitions / seconds, 1),
             "peak_rss_mb": round(r.peak_rss_kb / 1024, 1),
+            "jobs": r.jobs,
+            "worker_states": r.worker_states,
+            "digests": {"count": r.interned + r.states, "collision_bound": r.collision_bound},
             "ok": self.ok,
         }
 
@@ -230,7 +233,7 @@ def _counterexamples(
             "dead-end",
             "DEAD-END",
             None,
-            f"no quiescent state is reachable from here ({liveness.dead_ends} such states)",
+            f"no converged state is reachable from here ({liveness.dead_ends} such states)",
             result.depth[d],
         )
         _write(explorer, result, result.path_to(d), c, out / f"{stem}-dead-end")
@@ -243,7 +246,7 @@ def _counterexamples(
                 "stall",
                 "STALL",
                 None,
-                f"a fair {kind}cycle of {s.states} states never reaches quiescence "
+                f"a fair {kind}cycle of {s.states} states never converges "
                 f"(cycle of {len(s.cycle) - 1} moves after {result.depth[s.entry]})",
                 len(path) - 1,
             )

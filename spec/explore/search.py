@@ -317,6 +317,14 @@ class ExploreResult:
         """Return the depth of the deepest state (the graph's depth from the initial state)."""
         return max(self.depth) if len(self.depth) else 0
 
+    @property
+    def collision_bound(self) -> float:
+        """Return a bound on the probability that two different encodings of this search
+        share a 128-bit digest (components, search parts and state keys alike): n² / 2¹²⁹
+        for n digests (the birthday bound)."""
+        n = self.interned + self.states
+        return float(n * n) / 2.0**129
+
     def count(self, flag: int) -> int:
         """Return how many states carry ``flag``."""
         return sum(1 for f in self.flags if f & flag)
