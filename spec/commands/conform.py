@@ -24,8 +24,8 @@ def register(sub: Any) -> None:
             "(docs/formats/adapter.md) and print a table per step, every failure with its "
             "case id, why it matters, the first differing JSON path and the command that "
             "reruns it, and 'attempted N of M cases'. Sequence cases (step 'node', from "
-            "'vectors from-trace') replay a node's run through the node-level ops, a fresh "
-            "adapter process each. Exit 0 only if every supported case "
+            "'vectors from-trace') replay a node's run through the node-level ops of the "
+            "same adapter process, after the step cases. Exit 0 only if every supported case "
             "passed or is an expected failure with a reason."
         ),
     )

@@ -36,6 +36,7 @@ from typing import Generic, TypeVar
 
 from impl.errors import InvalidInput
 from spec.conformance.protocol import (
+    RUNNER_OPS,
     Answer,
     Hello,
     MalformedAnswer,
@@ -190,6 +191,8 @@ class Exchange(Generic[J]):
     hello_timeout: float = 30.0
     window: int = 32
     max_restarts: int = 50
+    ops: Sequence[str] = RUNNER_OPS
+    """The ops the hello says the runner may send."""
     exact: Callable[[J, int, bytes], bool] | None = None
     """Optional fast path: a line for which ``exact(job, id, line)`` holds is answered as
     ``Answer(id, "exact", None)`` without being parsed (the runner's byte-equal check)."""
@@ -202,7 +205,7 @@ class Exchange(Generic[J]):
     def start(self) -> Hello:
         """Start the process and read its hello; raise :class:`AdapterError` if that fails."""
         proc = _Process(self.argv)
-        proc.write(hello_request(0).encode() + b"\n")
+        proc.write(hello_request(0, self.ops).encode() + b"\n")
         deadline = time.monotonic() + max(self.hello_timeout, self.timeout)
         try:
             while True:
@@ -271,6 +274,8 @@ class Exchange(Generic[J]):
         are sent again, one at a time, to the restarted process, and the one that fails
         alone is the culprit (steps are pure, so a failure repeats).
         """
+        if self.stopped is not None:
+            return  # too many restarts, or a restart failed: nothing more is sent
         if self._proc is None:
             self.start()
         queue: deque[J] = deque(jobs)
