@@ -15,6 +15,7 @@ __all__ = [
     "InvalidState",
     "NotLeader",
     "SnapshotSyncError",
+    "UnknownBehaviour",
     "UnknownHazard",
     "UnknownProfile",
 ]
@@ -78,6 +79,14 @@ class UnknownHazard(InvalidInput):
     def __init__(self, name: str, known: tuple[str, ...]) -> None:
         self.name = name
         super().__init__(f"unknown hazard {name!r}; known: {', '.join(known)}")
+
+
+class UnknownBehaviour(InvalidInput):
+    """A version-behaviour switch name that does not exist."""
+
+    def __init__(self, name: str, known: tuple[str, ...]) -> None:
+        self.name = name
+        super().__init__(f"unknown behaviour {name!r}; known: {', '.join(known)}")
 
 
 class UnknownProfile(InvalidInput):

@@ -101,9 +101,11 @@ def node_receive(
 ) -> tuple[NodeState, tuple[Effect, ...]]:
     """Handle one message from ``sender`` in mosaik's dispatch order (§0.3, role.rs:108-229).
 
-    1. A sender without a live bond (or the node itself) is ignored
-       (``UNKNOWN_PEER``): mosaik only receives on bonds, so this never changes
-       mosaik's behaviour; it keeps a driver's mistake from reaching the steps.
+    1. A sender that is not in ``ctx.bonds`` (or the node itself) is ignored
+       (``UNKNOWN_PEER``): it keeps a driver's mistake from reaching the steps.
+       ``ctx.bonds`` must be the node's bond table as mosaik keeps it — the live
+       bonds and the broken ones whose received messages are not processed yet
+       (group/worker.rs:245-264) — or the guard would drop messages mosaik handles.
     2. A Raft message whose term is below the node's is dropped (``STALE_TERM``).
        StateSync messages carry no term and are never dropped here.
     3. Every StateSync message goes to the provider first (P1): RequestSnapshot

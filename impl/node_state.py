@@ -59,8 +59,11 @@ MAX_COMMITTEE_SIZE = 5
 class Preference(StrEnum):
     """mosaik ``LeadershipPreference``: writers are ``NORMAL``, readers ``OBSERVER`` (§0.6).
 
-    An observer replicates and applies, never stands for election, abstains from
-    every vote (RequestVote and AppendEntries), and so never counts toward a quorum.
+    An observer replicates and applies and never stands for election. How it votes
+    depends on the profile: in mosaik 0.3.13 (behaviour ``readers-vote``) it grants
+    RequestVote and acknowledges AppendEntries like a writer, so it joins committees
+    and counts in quorums; in the reference (and mosaik 0.3.14+) it abstains from
+    every vote and never counts toward a quorum.
     """
 
     NORMAL = "normal"
@@ -196,11 +199,13 @@ class NodeContext:
     now_wall_ms: int
     """This node's wall clock (``requested_at`` stamps and ``is_expired`` only)."""
     bonds: frozenset[PeerId]
-    """The peers this node has a live bond with right now."""
+    """The peers in this node's bond table right now: its live bonds, and any broken bond
+    whose already received messages it has not processed yet (mosaik removes a bond from
+    its table only when it processes the bond's ``Terminated`` event)."""
     config: Config
     """The snapshot-sync configuration (uniform within a group)."""
     profile: Profile
-    """Which hazard switches are on (``reference`` or ``mosaik-0.3.13``)."""
+    """Which hazard and behaviour switches are on (``reference`` or ``mosaik-0.3.13``)."""
     machine: StateMachine
     """The collection's state-machine operations (kind must match the node's)."""
     election_timeout_ms: int

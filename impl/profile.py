@@ -1,9 +1,17 @@
-"""Profiles: one code path, parameterised by named hazard switches.
+"""Profiles: one code path, parameterised by named switches.
+
+Two kinds of switch, each with an id that means one thing:
+
+* :class:`Hazard` — a hazard of mosaik's code (inventory §5 ids, and H30, found
+  by this project): on reproduces the hazard, off is the reference's fix;
+* :class:`Behaviour` — a version behaviour: something mosaik 0.3.13 does that a
+  later mosaik version changed and that is not a hazard of the sync protocol
+  itself (e.g. readers voting, which 0.3.14 removed).
 
 ``mosaik-0.3.13`` turns every switch on and reproduces mosaik as it is;
 ``reference`` turns every switch off: each switch's "off" behaviour is a
-documented spec decision (docs/protocol.md, "Spec decisions"). Switching one
-hazard on in ``reference`` is how the project measures the power of its checks.
+documented spec decision (docs/protocol.md, "Spec decisions"). Switching one on
+in ``reference`` is how the project measures the power of its checks.
 """
 
 from __future__ import annotations
@@ -12,16 +20,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from impl.errors import UnknownHazard, UnknownProfile
+from impl.errors import UnknownBehaviour, UnknownHazard, UnknownProfile
 from impl.registry import tagged
 
 __all__ = [
     "MOSAIK_0_3_13",
     "PROFILES",
     "REFERENCE",
+    "Behaviour",
     "Hazard",
     "Profile",
     "get_profile",
+    "parse_behaviour",
     "parse_hazard",
 ]
 
@@ -53,6 +63,9 @@ class Hazard(StrEnum):
     """A consistent AppendEntries during catch-up is applied while the session is alive."""
     H28 = "H28"
     """Cell/Once iter_range ignores the range end."""
+    H30 = "H30"
+    """A new leader commits nothing until its next R3, so the previous term's tail waits
+    for the next client write (not in the inventory; found by the hunt)."""
 
     @property
     def description(self) -> str:
@@ -73,26 +86,68 @@ _DESCRIPTIONS: dict[Hazard, str] = {
     Hazard.H23: "Vec Insert unguarded (panics when index > len)",
     Hazard.H27: "consistent AppendEntries applied during catch-up",
     Hazard.H28: "Cell/Once iter_range ignores the range end",
+    Hazard.H30: "a new leader leaves the previous term's tail uncommitted until the next write",
+}
+
+
+class Behaviour(StrEnum):
+    """Version-behaviour switches. On = mosaik 0.3.13's behaviour."""
+
+    READERS_VOTE = "readers-vote"
+    """Readers (``Observer``) grant RequestVote and acknowledge AppendEntries with
+    ``Granted`` (role.rs:379-385, follower.rs:598-608 at 697e37c), so they join the
+    leader's committee and count in every quorum. mosaik 0.3.14 (84d02c9, "Readers
+    don't inflate quorum anymore") made them abstain; the reference abstains too."""
+
+    @property
+    def description(self) -> str:
+        """Return the one-line description of this switch."""
+        return _BEHAVIOURS[self]
+
+
+_BEHAVIOURS: dict[Behaviour, str] = {
+    Behaviour.READERS_VOTE: "readers grant votes and acknowledgements (mosaik <= 0.3.13)",
 }
 
 
 @tagged("Profile")
 @dataclass(frozen=True, slots=True)
 class Profile:
-    """A named set of enabled hazard switches.
+    """A named set of enabled switches: hazards and version behaviours.
 
     >>> MOSAIK_0_3_13.has(Hazard.H1), REFERENCE.has(Hazard.H1)
     (True, False)
     >>> REFERENCE.with_hazards(["H4"]).name
     'reference+H4'
+    >>> REFERENCE.with_behaviours(["readers-vote"]).name
+    'reference+readers-vote'
     """
 
     name: str
     hazards: frozenset[Hazard]
+    behaviours: frozenset[Behaviour] = frozenset()
 
-    def has(self, hazard: Hazard) -> bool:
-        """Check if ``hazard`` is switched on (mosaik's behaviour)."""
-        return hazard in self.hazards
+    def has(self, switch: Hazard | Behaviour) -> bool:
+        """Check if ``switch`` is on (mosaik 0.3.13's behaviour)."""
+        if isinstance(switch, Behaviour):
+            return switch in self.behaviours
+        return switch in self.hazards
+
+    def with_behaviours(self, names: Iterable[str | Behaviour]) -> Profile:
+        """Return a copy with the named behaviours switched on (``"readers-vote"``)."""
+        added = frozenset(parse_behaviour(n) for n in names)
+        if not added - self.behaviours:
+            return self
+        suffix = "+".join(sorted(b.value for b in added - self.behaviours))
+        return Profile(f"{self.name}+{suffix}", self.hazards, self.behaviours | added)
+
+    def without_behaviours(self, names: Iterable[str | Behaviour]) -> Profile:
+        """Return a copy with the named behaviours switched off."""
+        removed = frozenset(parse_behaviour(n) for n in names) & self.behaviours
+        if not removed:
+            return self
+        suffix = "-".join(sorted(b.value for b in removed))
+        return Profile(f"{self.name}-{suffix}", self.hazards, self.behaviours - removed)
 
     def with_hazards(self, names: Iterable[str | Hazard]) -> Profile:
         """Return a copy with the named hazards switched on (``"H4"`` or ``Hazard.H4``)."""
@@ -100,7 +155,7 @@ class Profile:
         if not added - self.hazards:
             return self
         suffix = "+".join(sorted(h.value for h in added - self.hazards))
-        return Profile(f"{self.name}+{suffix}", self.hazards | added)
+        return Profile(f"{self.name}+{suffix}", self.hazards | added, self.behaviours)
 
     def without_hazards(self, names: Iterable[str | Hazard]) -> Profile:
         """Return a copy with the named hazards switched off."""
@@ -108,7 +163,7 @@ class Profile:
         if not removed:
             return self
         suffix = "-".join(sorted(h.value for h in removed))
-        return Profile(f"{self.name}-{suffix}", self.hazards - removed)
+        return Profile(f"{self.name}-{suffix}", self.hazards - removed, self.behaviours)
 
 
 def parse_hazard(name: str | Hazard) -> Hazard:
@@ -121,15 +176,27 @@ def parse_hazard(name: str | Hazard) -> Hazard:
         raise UnknownHazard(name, tuple(h.value for h in Hazard)) from None
 
 
+def parse_behaviour(name: str | Behaviour) -> Behaviour:
+    """Return the behaviour switch called ``name`` (case-insensitive, ``_`` = ``-``), or raise
+    UnknownBehaviour."""
+    if isinstance(name, Behaviour):
+        return name
+    try:
+        return Behaviour(name.strip().lower().replace("_", "-"))
+    except ValueError:
+        raise UnknownBehaviour(name, tuple(b.value for b in Behaviour)) from None
+
+
 REFERENCE = Profile("reference", frozenset())
-MOSAIK_0_3_13 = Profile("mosaik-0.3.13", frozenset(Hazard))
+MOSAIK_0_3_13 = Profile("mosaik-0.3.13", frozenset(Hazard), frozenset(Behaviour))
 PROFILES: dict[str, Profile] = {p.name: p for p in (REFERENCE, MOSAIK_0_3_13)}
 
 
-def get_profile(name: str, hazards: Iterable[str] = ()) -> Profile:
-    """Return the preset called ``name`` with ``hazards`` switched on in addition."""
+def get_profile(name: str, hazards: Iterable[str] = (), behaviours: Iterable[str] = ()) -> Profile:
+    """Return the preset called ``name`` with ``hazards`` and ``behaviours`` switched on in
+    addition."""
     try:
         base = PROFILES[name]
     except KeyError:
         raise UnknownProfile(name, tuple(PROFILES)) from None
-    return base.with_hazards(hazards)
+    return base.with_hazards(hazards).with_behaviours(behaviours)

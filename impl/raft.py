@@ -13,7 +13,12 @@ What this Raft is, and is not (mosaik 0.3.13/0.3.18):
   session (R4 → Q0).
 * The commit index is the quorum index of a *committee* of at most 5 voters
   (the peers that granted the leader's election, backfilled from followers that
-  acknowledge); observers (readers) abstain from every vote and never count.
+  acknowledge). Readers (observers) grant and acknowledge like writers in mosaik
+  0.3.13 (behaviour ``readers-vote``: they join committees and count in quorums);
+  since 0.3.14, and in the reference, they abstain from every vote and never count.
+* Membership is not fixed: a candidate counts the peers it could ask (its bonds)
+  and a leader drops voters without a live bond, so a partition between writers
+  can elect a leader that lacks committed entries (H29, a documented limitation).
 * Logs are pruned to the last committed entry at every commit (R7, H18).
 
 Iteration over peers is always in ``PeerId`` order (bytes), never hash order.
@@ -68,7 +73,7 @@ from impl.node_state import (
     NodeState,
     Preference,
 )
-from impl.profile import Hazard
+from impl.profile import Behaviour, Hazard
 from impl.provider import (
     provider_context,
     provider_enqueue,
@@ -88,6 +93,7 @@ __all__ = [
     "candidate_on_request_vote_response",
     "candidate_poll",
     "commit_up_to",
+    "commits_by_counting",
     "committee_record",
     "committee_remove",
     "committee_remove_dead",
@@ -169,6 +175,12 @@ def _election_timer(node: NodeState, deadline: int) -> tuple[Effect, ...]:
     if node.preference is Preference.OBSERVER:
         return ()
     return (ArmTimer(ELECTION_TIMER, deadline),)
+
+
+def _abstains(node: NodeState, ctx: NodeContext) -> bool:
+    """Check if ``node`` abstains where a writer would grant: an observer, unless readers
+    vote (``readers-vote``, mosaik 0.3.13)."""
+    return node.preference is Preference.OBSERVER and not ctx.profile.has(Behaviour.READERS_VOTE)
 
 
 # -- committee (leader.rs:541-657) ------------------------------------------------------------
@@ -355,11 +367,30 @@ def leader_heartbeat(node: NodeState, ctx: NodeContext) -> _Step:
     return node, (Broadcast(message), ArmTimer(HEARTBEAT_TIMER, deadline))
 
 
+def commits_by_counting(node: NodeState, ctx: NodeContext, index: Index) -> bool:
+    """Check if the leader may commit up to ``index`` by counting replicas (R3 step 4).
+
+    mosaik (H30) commits any quorum index. The reference follows Raft's rule (§5.4.2,
+    Figure 8): only an entry of the leader's own term — or of the term just before it,
+    since no leader, and so no other entry at that index, can exist between two
+    consecutive terms — commits by counting; earlier entries commit with it. An entry
+    of an older term may be on a quorum and still be overwritten: a node holding a
+    conflicting entry of a later term (the leader of a term between) wins an election
+    in which the holders, whose logs are then behind, abstain
+    (``model_tests/test_raft_safety.py``, Figure 8).
+    """
+    if ctx.profile.has(Hazard.H30):
+        return True
+    term = node.log.term_at(index)
+    return term is not None and int(term) + 1 >= int(node.term)
+
+
 def _leader_advance_commit(node: NodeState, ctx: NodeContext) -> _Step:
-    """R3 step 4: commit up to the quorum index; on an advance prune (R7) and heartbeat now."""
+    """R3 step 4: commit up to the quorum index (if :func:`commits_by_counting` allows it);
+    on an advance prune (R7) and heartbeat now."""
     role = _leader_role(node, "R3")
     quorum_index = highest_quorum_index(role.committee)
-    if node.committed.index == quorum_index:
+    if node.committed.index == quorum_index or not commits_by_counting(node, ctx, quorum_index):
         return node, ()
     before = node.committed
     node = commit_up_to(node, ctx, quorum_index)
@@ -379,8 +410,10 @@ def leader_record_vote(
        the leader itself always counts as alive), backfill.
     2. Record ``follower`` at ``log_index`` (voter: overwrite; else non-voter, backfill).
     3. ``q := highest_quorum_index()``.
-    4. If ``committed.index != q``: ``commit_up_to(q)`` (R6); if that advanced,
-       prune (R7) and schedule an immediate heartbeat.
+    4. If ``committed.index != q`` and the entry at ``q`` may commit by counting
+       (:func:`commits_by_counting`: any, under H30; in the reference one of the
+       leader's term or the term before): ``commit_up_to(q)`` (R6); if that
+       advanced, prune (R7) and schedule an immediate heartbeat.
 
     A lagging follower never acknowledges (R4 sends nothing on the inconsistent
     path), so a lagging *voter* keeps its stale index until its bond dies — H16.
@@ -549,8 +582,9 @@ def follower_accept_in_sync(
     1. If ``entries`` is non-empty: for entry ``i`` at ``idx = prev + 1 + i``, skip
        it if ``term_at(idx)`` equals its term (redelivery), else append it. Then
        ``Send(sender, AppendEntriesResponse(term, last_log_index, vote))`` with
-       ``vote = Granted``, or ``Abstained`` for an observer. No response for an
-       empty (heartbeat) AppendEntries.
+       ``vote = Granted`` (follower.rs:598-608 at 697e37c), or ``Abstained`` for an
+       observer unless ``readers-vote`` is on (the reference; mosaik 0.3.14+). No
+       response for an empty (heartbeat) AppendEntries.
     2. ``lc := min(leader_commit, log.last().index)``; if ``committed < lc``:
        ``commit_up_to(lc)`` (R6) and, if it advanced, prune (R7).
     """
@@ -559,7 +593,7 @@ def follower_accept_in_sync(
     log = node.log
     if ae.entries:
         log = _append_new_entries(log, ae.prev_log_position.index + 1, ae.entries)
-        vote = Vote.ABSTAINED if node.preference is Preference.OBSERVER else Vote.GRANTED
+        vote = Vote.ABSTAINED if _abstains(node, ctx) else Vote.GRANTED
         response = AppendEntriesResponse(term=node.term, last_log_index=log.last().index, vote=vote)
         effects.append(Send(sender, response))
         node = evolve(node, log=log)
@@ -840,8 +874,10 @@ def maybe_cast_vote(node: NodeState, ctx: NodeContext, sender: PeerId, rv: Reque
       lexicographic) → Denied.
     * Ours is behind the candidate's → Abstained (do not inflate the committee
       with a lagging node, do not object either).
-    * Equal: an observer abstains (role.rs:386-393; placement in the function [S]);
-      a ``NORMAL`` node records the vote ``(rv.term, sender)`` and grants it.
+    * Equal: a ``NORMAL`` node records the vote ``(rv.term, sender)`` and grants it
+      (role.rs:374-385 at 697e37c). An observer does the same under
+      ``readers-vote`` (mosaik 0.3.13); otherwise it abstains (the reference, and
+      mosaik 0.3.14+: role.rs:383-393 at 84d02c9).
 
     A follower that abstained or granted re-arms its election timeout; a denial
     does not (mosaik returns early).
@@ -857,7 +893,7 @@ def maybe_cast_vote(node: NodeState, ctx: NodeContext, sender: PeerId, rv: Reque
     )
     if not can_vote or rv.log_position < local:
         return node, (Send(sender, RequestVoteResponse(term=rv.term, vote=Vote.DENIED)),)
-    if local < rv.log_position or node.preference is Preference.OBSERVER:
+    if local < rv.log_position or _abstains(node, ctx):
         vote = Vote.ABSTAINED
     else:
         vote = Vote.GRANTED
@@ -896,11 +932,24 @@ def _quorum_reached(role: CandidateRole) -> bool:
 
 
 def candidate_become_leader(node: NodeState, ctx: NodeContext) -> _Step:
-    """A candidate with a quorum of granted votes leads (``Leader::new``, leader.rs).
+    """A candidate with a quorum of granted votes leads (``Leader::new``, leader.rs:75-100).
 
     The committee's voters are the peers that granted (self included), each at the
     leader's last index; the node is online and the first heartbeat is due now.
     Guard: the node is a candidate whose votes reach a quorum (else :class:`InvalidState`).
+
+    H30 (switch): mosaik commits nothing here; its commit index moves only in R3,
+    which runs on an acknowledgement of a non-empty AppendEntries or on the
+    leader's own write (leader.rs:155-173, 455). The previous term's entries the
+    new leader holds but has not committed therefore wait for the next client
+    write, for ever if none comes — and that write's R3 then commits them by
+    counting the election's records, whatever their term (Raft's Figure 8).
+    Reference: the new leader runs R3's commit advance at once, under Raft's
+    commitment rule (:func:`commits_by_counting`). Every granting voter holds the
+    leader's log (it granted because its log equals the leader's, which is why
+    ``Committee::new`` records it at the leader's last index), so the quorum index
+    is the last index; a tail whose last entry is of the term just before commits
+    now, an older one with the first entry of this term.
     """
     role = _candidate_role(node, "become leader")
     # Verify the election is won.
@@ -909,6 +958,9 @@ def candidate_become_leader(node: NodeState, ctx: NodeContext) -> _Step:
     committee = new_committee(role.votes_granted, node.log.last().index)
     leader = LeaderRole(committee=committee, heartbeat_deadline_ms=ctx.now_ms)
     node = evolve(node, role=leader, online=True)
+    if not ctx.profile.has(Hazard.H30):
+        # Its only effect is the immediate heartbeat, already armed below.
+        node, _ = _leader_advance_commit(node, ctx)
     return node, (CancelTimer(ELECTION_TIMER), ArmTimer(HEARTBEAT_TIMER, ctx.now_ms))
 
 

@@ -419,7 +419,9 @@ def on_snapshot_offer(
     Guards
     ------
     * An offer from the node itself or from a peer without a live bond is ignored
-      (``UNKNOWN_PEER``, both profiles: mosaik only receives on bonds).
+      (``UNKNOWN_PEER``, both profiles: mosaik only receives on bonds; ``ctx.bonds`` is
+      the bond table, which keeps a broken bond until its received messages are
+      processed).
     * Reference (H9 off): an anchor below ``max(trigger_position, min_anchor)`` is
       ignored (``STALE_OFFER``): it was produced for an earlier session, or lies
       below a gap in the buffer; it never stops the retry timer.
@@ -501,7 +503,7 @@ def on_fetch_data_response(
 
     Guards
     ------
-    * From the node itself or a peer without a live bond: ``UNKNOWN_PEER``.
+    * From the node itself or a peer not in the bond table (``ctx.bonds``): ``UNKNOWN_PEER``.
     * ``resp.anchor`` is not the selected anchor: ``WRONG_ANCHOR`` (mosaik ignores
       it too, leaving the in-flight entry).
     * Reference (H1 off): the peer must have a request in flight whose start is

@@ -42,7 +42,8 @@ class SessionContext:
     """What mosaik's ``SyncSessionContext`` gives a session step; all of it is input.
 
     ``leader`` is ``cx.leader()``, the current leader per ``When`` (``None`` if
-    unknown); ``bonds`` the peers with a live bond right now. Every step that
+    unknown); ``bonds`` the node's bond table (its live bonds, and broken bonds whose
+    received messages it has not processed yet: ``NodeContext.bonds``). Every step that
     addresses the leader (Q0, Q7, the reference's immediate re-request) requires a
     known one and raises :class:`InvalidState` on ``None``: through the node steps a
     session's follower always knows its leader (inventory H21).

@@ -38,3 +38,27 @@ def test_check_fails_when_a_stage_is_not_as_expected(
     out = capsys.readouterr().out
     assert status == 1
     assert "unexpected results" in out
+
+
+def _fake_prove(profile: Profile) -> tuple[str, bool]:
+    return f"proved for {profile.name}", True
+
+
+def test_check_rows_are_the_same_for_every_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The proofs are stubbed (forked workers inherit the stub): this is about running
+    # stages and cases side by side and assembling the rows in stage order.
+    monkeypatch.setattr(check, "_stage_prove", _fake_prove)
+    seen: list[tuple[str, str]] = []
+    one, stopped_one = check.run_check(60, 0.0, jobs=1)
+    two, stopped_two = check.run_check(
+        60, 0.0, on_row=lambda r: seen.append((r.stage, r.profile)), jobs=2
+    )
+    assert stopped_one is None
+    assert stopped_two is None
+    key = [(r.stage, r.profile, r.outcome, r.as_expected) for r in one]
+    assert [(r.stage, r.profile, r.outcome, r.as_expected) for r in two] == key
+    assert [k[:2] for k in key] == [
+        (s, p) for s in ("prove", "scenarios") for p in ("reference", "mosaik-0.3.13")
+    ]
+    assert sorted(seen) == sorted(k[:2] for k in key)  # each row reported once, when done
+    assert "cases" in key[2][2]

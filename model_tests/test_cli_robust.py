@@ -152,15 +152,20 @@ def test_a_stopped_check_reports_its_rows_and_never_passes(
 ) -> None:
     monkeypatch.setattr(check, "_stage_prove", lambda p: ("2 obligations: 2 proved", True))
 
-    def interrupt_at_scenarios(stage: str, _profile: str) -> None:
-        if stage == "scenarios":
+    def interrupt_after_the_proofs(row: check.Row) -> None:
+        if row.stage == "prove" and row.profile == "mosaik-0.3.13":
             stop.request_stop()
 
-    rows, stopped = run_check(5, 0, on_stage=interrupt_at_scenarios)
+    rows, stopped = run_check(5, 0, on_row=interrupt_after_the_proofs, jobs=1)
     assert stopped == "interrupt"
-    assert [r.stage for r in rows] == ["prove", "prove", "scenarios"]
-    assert rows[-1].interrupted
-    assert not rows[-1].as_expected
+    assert [(r.stage, r.interrupted) for r in rows] == [
+        ("prove", False),
+        ("prove", False),
+        ("scenarios", True),
+        ("scenarios", True),
+    ]
+    assert rows[2].outcome.startswith("interrupted: 0 of ")
+    assert not any(r.as_expected for r in rows[2:])
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -352,11 +357,11 @@ def test_the_hunt_ends_within_its_budget_plus_the_documented_overshoot() -> None
 def test_check_json_keeps_deterministic_content_apart_from_timings(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Issue #14: ``check --json`` mixed seconds and rates into its rows. The proof and
-    scenario stages are stubbed here (model_tests/test_check.py runs them for real)."""
+    """Issue #14: ``check --json`` mixed seconds and rates into its rows. The proof stage
+    is stubbed here and the scenarios are the small ones (model_tests/test_check.py runs
+    them for real)."""
     monkeypatch.setattr(check, "_stage_prove", lambda p: ("2 obligations: 2 proved", True))
-    monkeypatch.setattr(check, "_stage_scenarios", lambda p, n: ("1 cases: 1 ok", True))
-    assert main(["check", "--hunt-budget", "1", "--json"]) == 0
+    assert main(["check", "--hunt-budget", "1", "--max-size", "10", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert {r["stage"] for r in out["rows"]} == {"prove", "scenarios", "hunt"}
     text = json.dumps(out["rows"])

@@ -18,14 +18,25 @@ import jsonschema
 import pytest
 
 import impl.session as session_module
-from impl.profile import MOSAIK_0_3_13, REFERENCE, get_profile
+from impl.collections.map import MapInsert
+from impl.profile import MOSAIK_0_3_13, REFERENCE, Behaviour, get_profile
+from impl.types import PeerId
 from spec.cli import main
 from spec.conformance.causality import check_causality
 from spec.conformance.convert import ConvertedLog, logs_from_trace, logs_from_trace_file
-from spec.conformance.events import EventLog, EventLogError, read_log_lines
+from spec.conformance.events import EventKind, EventLog, EventLogError, read_log_lines
+from spec.conformance.sequences import ops_of
 from spec.conformance.validate import LogValidator, Verdict, attribute, validate_log
 from spec.hunt.driver import Driver
-from spec.model.actions import ACTIONS, ActionNotEnabled
+from spec.hunt.scenario import GroupShape, build_group, world_setup
+from spec.model.actions import (
+    ACTIONS,
+    ActionNotEnabled,
+    break_bond,
+    client_write,
+    deliver_message,
+    node_poll_action,
+)
 from spec.sim.trace import TraceReader, decode_args, setup_from_header
 from spec.sim.workload import SimulationSpec, simulate
 
@@ -272,19 +283,23 @@ def test_findings_runs_are_rejected_where_the_hazard_acts(hazard: str) -> None:
             assert validate_log(_read(converted), REFERENCE).accepted, other
     # The hazard's switch is what explains the node past that line: a diagnosis.
     blame = attribute(log, REFERENCE, verdict)
-    assert hazard in [a.hazard for a in blame if a.explained == blame[0].explained], blame
+    assert hazard in [a.switch for a in blame if a.explained == blame[0].explained], blame
     assert validate_log(log, REFERENCE.with_hazards([hazard])).accepted
 
 
 def test_findings_runs_under_mosaik_are_rejected_and_mosaik_explains_them() -> None:
+    # The runs were recorded with readers abstaining: with readers-vote the readers'
+    # acknowledgements change the prelude's traffic and the run goes elsewhere before r8
+    # joins. These are session hazards, so mosaik's hazards without that behaviour.
+    mosaik = MOSAIK_0_3_13.without_behaviours([Behaviour.READERS_VOTE])
     for hazard, node in (("H1", "r8"), ("H2", "r8"), ("H9", "r8"), ("H6", "r8")):
-        logs = logs_from_trace(_finding_run(hazard, MOSAIK_0_3_13))
+        logs = logs_from_trace(_finding_run(hazard, mosaik))
         log = _read(logs[node])
         verdict = validate_log(log, REFERENCE)
         assert not verdict.accepted, hazard
         assert verdict.line is not None
         assert verdict.line <= len(log.events) + 1
-        assert validate_log(log, MOSAIK_0_3_13).accepted, hazard
+        assert validate_log(log, mosaik).accepted, hazard
 
 
 # -- tampered logs are rejected at the tampered line -------------------------------------------
@@ -448,3 +463,92 @@ def test_validate_cli_from_trace_and_attribution(tmp_path: Path, capsys: Any) ->
     capsys.readouterr()
     assert main(["validate", "--from-trace", trace, "--node", "zz"]) == 2
     assert "no log of node" in capsys.readouterr().err
+
+
+# -- mosaik's transport (deliver_after_break) and version behaviours ---------------------------
+
+
+def _lines_of(d: Driver, tmp_path: Path, name: str) -> list[str]:
+    return d.write_trace(tmp_path / f"{name}.trace.jsonl", seed=None).read_text("utf-8").split("\n")
+
+
+def test_a_message_received_before_its_bond_broke_is_a_recv_after_the_bond_down() -> None:
+    """H1-bond-break: r8 had received w0's answer when their bond broke; its log shows the
+    recv after the bond_down, its step sees w0 in the bond table and re-runs the watchers,
+    and the sequence ops say so (w0 in ctx.bonds, then bond_terminated w0)."""
+    lines = (FINDINGS / "H1-bond-break.trace.jsonl").read_text(encoding="utf-8").split("\n")
+    profile = setup_from_header(json.loads(lines[0])).profile
+    logs = logs_from_trace(lines)
+    for log in logs.values():
+        assert validate_log(_read(log), profile).accepted, log.name
+    r8 = _read(logs["r8"])
+    w0 = PeerId.from_label("w0")
+    down = next(e for e in r8.events if e.kind is EventKind.BOND_DOWN and e.fields["peer"] == w0)
+    late = next(e for e in r8.events if e.kind is EventKind.RECV and e.seq > down.seq)
+    assert late.fields["from"] == w0
+    assert not any(e.kind is EventKind.BOND_UP and down.seq < e.seq < late.seq for e in r8.events)
+    validator = LogValidator(r8.header, profile)
+    for e in r8.events:
+        assert validator.feed(e)
+    steps = validator.explanation()
+    assert any(s.kind == "recv" and w0 in s.table for s in steps)
+    ops = ops_of(r8.header, steps, profile.name)
+    i = next(
+        k
+        for k, op in enumerate(ops)
+        if op["op"] == "receive"
+        and op["from"] == w0.hex()
+        and w0.hex() in op["ctx"]["bonds"]
+        and k + 1 < len(ops)
+        and ops[k + 1]["op"] == "bond_terminated"
+    )
+    assert ops[i + 1]["peer"] == w0.hex()
+
+
+def test_a_broken_bond_still_in_the_bond_table_is_found_by_backtracking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """w0 had received w1's acknowledgement when their bond broke: w1 stays in w0's bond
+    table, so w0's next write does not drop w1 from its committee and commits nothing. The
+    log shows no commit there, and w1's answer only later: the validator first assumes w1
+    left the table at the bond_down, fails, and resumes from it with w1 in the table."""
+    shape = GroupShape(kind="map", items=1, batch=1, writers=2, readers=1, lagging=0,
+                       joint_election=True)  # fmt: skip
+    d = Driver(world_setup(shape, REFERENCE))
+    build_group(d, shape)
+    d.do(client_write, "w0", (MapInsert(10, 10),))
+    d.do(node_poll_action, "w0")
+    d.do(deliver_message, "w0", "w1")  # w1 acknowledges; w0 receives it, unprocessed
+    d.do(break_bond, "w0", "w1", received_by_a=1)
+    d.do(client_write, "w0", (MapInsert(11, 11),))
+    d.do(node_poll_action, "w0")
+    assert d.world.nodes["w0"].node.committed.index == 1  # w1 is still a voter
+    d.do(deliver_message, "w1", "w0")  # the acknowledgement, after the break
+    assert d.world.nodes["w0"].node.committed.index == 2
+    w0 = _read(logs_from_trace(_lines_of(d, tmp_path, "kept"))["w0"])
+    assert validate_log(w0, REFERENCE).accepted
+    monkeypatch.setattr(LogValidator, "_backtracked", lambda self, dying, stop, depth=0: [])
+    monkeypatch.setattr(LogValidator, "_late", lambda self, h, e: [])
+    refused = validate_log(w0, REFERENCE)
+    assert not refused.accepted
+    assert "commit" in (refused.reason or "")
+
+
+def test_readers_vote_is_a_behaviour_the_validator_checks() -> None:
+    """H16-readers runs under readers-vote: a reader grants and acknowledges. Its logs are
+    accepted with the behaviour, and a reader's log is rejected without it, which
+    --attribute names."""
+    lines = (FINDINGS / "H16-readers.trace.jsonl").read_text(encoding="utf-8").split("\n")
+    profile = setup_from_header(json.loads(lines[0])).profile
+    assert profile.has(Behaviour.READERS_VOTE)
+    logs = logs_from_trace(lines)
+    readers = [n for n in logs if n.startswith("r")]
+    for name in logs:
+        assert validate_log(_read(logs[name]), profile).accepted, name
+    without = {n: validate_log(_read(logs[n]), REFERENCE) for n in readers}
+    rejected = [n for n, v in without.items() if not v.accepted]
+    assert rejected
+    log = _read(logs[rejected[0]])
+    blame = attribute(log, REFERENCE, without[rejected[0]])
+    assert blame[0].switch == "readers-vote"
+    assert blame[0].accepted

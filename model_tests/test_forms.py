@@ -43,7 +43,7 @@ from impl.node_state import (
     NodeState,
     Preference,
 )
-from impl.profile import MOSAIK_0_3_13, PROFILES, REFERENCE, Hazard, Profile
+from impl.profile import MOSAIK_0_3_13, PROFILES, REFERENCE, Behaviour, Hazard, Profile
 from impl.provider_state import AvailableSnapshot, ProviderContext, ProviderState
 from impl.registry import TAGS
 from impl.session_state import (
@@ -340,7 +340,11 @@ def test_contexts_name_their_machine_and_profile() -> None:
     )
     body = encode(ctx)
     assert body["machine"] == "depq"
-    assert body["profile"] == {"hazards": sorted(h.value for h in Hazard), "name": "mosaik-0.3.13"}
+    assert body["profile"] == {
+        "behaviours": sorted(b.value for b in Behaviour),
+        "hazards": sorted(h.value for h in Hazard),
+        "name": "mosaik-0.3.13",
+    }
     assert decode(body, SessionContext).machine is COLLECTIONS["depq"]
 
 
@@ -606,6 +610,22 @@ def test_invalid_context_values_are_the_constructors_rejections() -> None:
     assert rejected({**body, "profile": {"name": "x", "hazards": ["H99"]}}, NodeContext).field == (
         "profile.hazards[0]"
     )
+
+
+def test_a_profile_is_written_as_its_name_hazards_and_behaviours() -> None:
+    """json.md: ``{"name", "hazards", "behaviours"}``; both switch lists are checked on decode
+    (known names, no duplicates, present)."""
+    profile = REFERENCE.with_hazards(["H1"]).with_behaviours(["readers-vote"])
+    body = encode(profile)
+    assert body == {"behaviours": ["readers-vote"], "hazards": ["H1"], "name": profile.name}
+    assert decode(body, Profile) == profile
+    for bad, field in (
+        ({**body, "behaviours": ["readers-abstain"]}, "behaviours[0]"),
+        ({**body, "behaviours": ["readers-vote", "readers-vote"]}, "behaviours[1]"),
+        ({k: v for k, v in body.items() if k != "behaviours"}, "behaviours"),
+        ({**body, "behaviours": "readers-vote"}, "behaviours"),
+    ):
+        assert rejected(bad, Profile).field == field
 
 
 # -- the documentation ---------------------------------------------------------------------------

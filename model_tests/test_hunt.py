@@ -22,7 +22,7 @@ from impl.collections.map import MapInsert
 from impl.config import Config
 from impl.effects import Effect
 from impl.node_state import FollowerRole, NodeContext, NodeState
-from impl.profile import MOSAIK_0_3_13, REFERENCE, Hazard
+from impl.profile import MOSAIK_0_3_13, REFERENCE, Behaviour, Hazard
 from impl.types import PeerId, Term
 from spec.cli import main
 from spec.hunt.campaigns import CAMPAIGNS, LIMITATION_CAMPAIGNS, order_for
@@ -51,6 +51,24 @@ def test_meta_each_hazard_switch_makes_the_suite_fail(hazard: Hazard, engine: st
     )
     assert report.violations, f"{hazard.value}: nothing found in {report.elapsed_s:.1f} s"
     assert report.engine == engine
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("behaviour", list(Behaviour), ids=lambda b: b.value)
+def test_meta_each_behaviour_switch_makes_the_suite_fail(behaviour: Behaviour, engine: str) -> None:
+    """readers-vote: readers become voters, so one reader that misses an AppendEntries
+    deadlocks a one-writer group (H16 with readers: L4, not the writers-only limitation)."""
+    report = hunt(
+        REFERENCE.with_behaviours([behaviour]),
+        budget_s=30,
+        seed_base=1,
+        stop_on_first=True,
+        shrink=False,
+        campaigns=order_for([behaviour]),
+        engine=engine,
+    )
+    assert report.violations, f"{behaviour.value}: nothing found in {report.elapsed_s:.1f} s"
+    assert report.violations[0].id == "L4"
 
 
 def _election_during_catch_up() -> list[Violation]:
@@ -110,7 +128,7 @@ def test_reference_hunt_finds_nothing(engine: str) -> None:
     assert report.violations == [], [v.as_json() for v in report.violations]
     assert report.rule_steps > 0
     assert report.model_steps > report.rule_steps
-    assert {e["limitation"] for e in report.excluded} == {"H16"}
+    assert {e["limitation"] for e in report.excluded} == {"H16", "H29"}
     assert report.coverage.get("session_finalize", 0) > 0
 
 
@@ -141,7 +159,7 @@ def test_swarm_hunt_shrinks_and_saves_a_replayable_trace(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_limitation_h16_is_reported_not_counted(engine: str) -> None:
+def test_limitations_are_reported_not_counted(engine: str) -> None:
     report = hunt(
         REFERENCE,
         budget_s=2,
@@ -153,7 +171,9 @@ def test_limitation_h16_is_reported_not_counted(engine: str) -> None:
         engine=engine,
     )
     assert report.violations == []
-    assert [lim["limitation"] for lim in report.limitations] == ["H16"]
+    found = {lim["limitation"] for lim in report.limitations}
+    # Hypothesis's short examples reach the writer partition (H29) less often in 2 s.
+    assert found == {"H16", "H29"} if engine == "swarm" else "H16" in found <= {"H16", "H29"}
     assert report.excluded == []
 
 
@@ -239,12 +259,15 @@ def test_invalid_hunt_arguments(argv: list[str], capsys: pytest.CaptureFixture[s
 
 # -- the findings, kept as regressions ----------------------------------------------------------
 
-TRACES = sorted(FINDINGS.glob("*.trace.jsonl"))
+TRACES = sorted(
+    p for p in FINDINGS.glob("*.trace.jsonl") if not p.name.endswith(".consequence.trace.jsonl")
+)
+"""The minimal runs (the consequence runs are checked in test_consequences.py)."""
 
 
 def test_findings_exist() -> None:
     names = {p.name.split(".")[0] for p in TRACES}
-    assert {"H1", "H3", "H4", "H6"} <= names
+    assert {"H1", "H3", "H4", "H6", "H1-bond-break", "H16-readers", "H29", "H30"} <= names
     for trace in TRACES:
         assert trace.with_name(trace.name.replace(".trace.jsonl", ".dot")).exists()
 

@@ -44,7 +44,7 @@ from impl.node_state import (
     NodeState,
     Preference,
 )
-from impl.profile import MOSAIK_0_3_13, REFERENCE, Hazard, Profile
+from impl.profile import MOSAIK_0_3_13, REFERENCE, Behaviour, Hazard, Profile
 from impl.raft import (
     commit_up_to,
     committee_record,
@@ -339,6 +339,32 @@ def test_observers_abstain_and_never_count_toward_the_quorum() -> None:
     obs = follower(terms=(1,) * 6, preference=Preference.OBSERVER, node_id=OBS)
     _, effects = follower_accept_in_sync(obs, ctx(), L, ae(c(1, 6), [(1, 7)], 0))
     assert sends(effects)[0].message == AppendEntriesResponse(Term(1), Index(7), Vote.ABSTAINED)
+
+
+def test_readers_vote_in_0_3_13_observers_grant_and_join_the_quorum() -> None:
+    """Behaviour readers-vote (mosaik 0.3.13, follower.rs:598-608, role.rs:379-385): an
+    observer acknowledges with Granted and grants RequestVote, so it becomes a voter."""
+    readers_vote = REFERENCE.with_behaviours([Behaviour.READERS_VOTE])
+    obs = follower(terms=(1,) * 6, preference=Preference.OBSERVER, node_id=OBS)
+    _, effects = follower_accept_in_sync(
+        obs, ctx(profile=readers_vote), L, ae(c(1, 6), [(1, 7)], 0)
+    )
+    assert sends(effects)[0].message == AppendEntriesResponse(Term(1), Index(7), Vote.GRANTED)
+    voted, effects = maybe_cast_vote(
+        obs, ctx(profile=readers_vote), A, RequestVote(Term(2), A, c(1, 6))
+    )
+    assert sends(effects)[0] == Send(A, RequestVoteResponse(Term(2), Vote.GRANTED))
+    assert voted.last_vote == (2, A)
+    # A leader with one writer voter and two reader acknowledgements: both readers are
+    # promoted (3 voters, odd), and from then on the quorum needs one of them.
+    node = leader(terms=(1,) * 6, voters={L: 6})
+    grant = AppendEntriesResponse(Term(1), Index(5), Vote.GRANTED)
+    node, _ = leader_on_append_entries_response(node, ctx(profile=readers_vote), OBS, grant)
+    node, _ = leader_on_append_entries_response(node, ctx(profile=readers_vote), A, grant)
+    assert isinstance(node.role, LeaderRole)
+    assert set(node.role.committee.voters) == {L, OBS, A}
+    ahead = replace(node.role.committee, voters=node.role.committee.voters.set(L, Index(7)))
+    assert highest_quorum_index(ahead) == 5
 
 
 def test_record_no_vote_denied_keeps_the_member_and_abstained_removes_it() -> None:
@@ -749,7 +775,9 @@ def test_maybe_cast_vote(
     assert (voted.role.election_deadline_ms == 13_000) == (vote is not Vote.DENIED)
 
 
-def test_candidate_tally_quorum_and_becoming_leader() -> None:
+@pytest.mark.parametrize("h30", [False, True], ids=["reference", "H30"])
+def test_candidate_tally_quorum_and_becoming_leader(h30: bool) -> None:
+    profile = REFERENCE.with_hazards([Hazard.H30]) if h30 else REFERENCE
     node, _ = start_election(follower(terms=(1, 1)), ctx(bonds=(A, B, OBS)), Term(2))
     yes = RequestVoteResponse(Term(2), Vote.GRANTED)
     node, _ = raft.candidate_on_request_vote_response(
@@ -757,14 +785,35 @@ def test_candidate_tally_quorum_and_becoming_leader() -> None:
     )
     assert isinstance(node.role, CandidateRole)
     assert OBS not in node.role.requested_from
-    node, effects = raft.candidate_poll(node, ctx())
+    node, effects = raft.candidate_poll(node, ctx(profile=profile))
     assert isinstance(node.role, CandidateRole), "1 of 3: no quorum yet"
     node, _ = raft.candidate_on_request_vote_response(node, ctx(), A, yes)
-    node, effects = raft.candidate_poll(node, ctx(now=10_100))
+    node, effects = raft.candidate_poll(node, ctx(now=10_100, profile=profile))
     assert isinstance(node.role, LeaderRole)
     assert node.online
     assert dict(node.role.committee.voters) == {F: 2, A: 2}
-    assert Broadcast(AppendEntries(Term(2), F, c(1, 2), (), Index(0))) in effects
+    # The granting voters hold the leader's log (index 2): the reference commits that
+    # inherited tail at once; mosaik (H30) waits for its next R3.
+    committed = 0 if h30 else 2
+    assert node.committed.index == committed
+    assert Broadcast(AppendEntries(Term(2), F, c(1, 2), (), Index(committed))) in effects
+
+
+@pytest.mark.parametrize("term", [2, 3])
+def test_a_new_leader_commits_its_tail_only_if_it_is_of_the_term_before(term: int) -> None:
+    """Raft §5.4.2 (Figure 8): a tail of term 1 commits by counting at the election of term 2
+    (no leader, so no other entry at its index, can exist between two consecutive terms),
+    not at that of term 3: a leader of term 2 may hold another entry there."""
+    node, _ = start_election(follower(terms=(1, 1)), ctx(bonds=(A,)), Term(term))
+    node, _ = raft.candidate_on_request_vote_response(
+        node, ctx(), A, RequestVoteResponse(Term(term), Vote.GRANTED)
+    )
+    node, _ = raft.candidate_poll(node, ctx(now=10_100))
+    assert isinstance(node.role, LeaderRole)
+    assert dict(node.role.committee.voters) == {F: 2, A: 2}
+    assert node.committed.index == (2 if term == 2 else 0)
+    assert raft.commits_by_counting(node, ctx(), Index(2)) is (term == 2)
+    assert raft.commits_by_counting(node, ctx(profile=REFERENCE.with_hazards(["H30"])), Index(2))
 
 
 def test_invalid_vote_from_a_peer_not_asked_is_ignored_unchanged() -> None:

@@ -229,9 +229,10 @@ def test_timer_marks_of_every_kind(timers: Records) -> None:
     ttl = {node for _, node, text in marks if text.startswith("snapshot (1,3) TTL expired")}
     assert ttl == {"w0", "w1", "r1"}
     assert any(n == "w1" and t == "election timeout:\nRequestVote t2" for _, n, t in marks)
-    # w0's first election: its deadline is join_late's election_timeout_ms (no ArmTimer).
+    # w0's first election: its deadline is join_late's election_timeout_ms (no ArmTimer);
+    # it fires at #4, the clock's first move (w0, w1 and r1 join first: readers may vote).
     full = _marks(plan_diagram(timers, collapse=False), MarkKind.TIMER)
-    assert (3, "w0", "election timeout:\nRequestVote t1") in full
+    assert (4, "w0", "election timeout:\nRequestVote t1") in full
     catch_up = [text.split("\n")[0] for _, node, text in _marks(plan, MarkKind.CATCH_UP)]
     assert "catch-up starts (Q0):" in catch_up
     assert "anchor (1,3) selected" in catch_up

@@ -247,3 +247,47 @@ def test_a_version_1_trace_is_upgraded_by_re_verifying_it() -> None:
     with pytest.raises(TraceError) as info:
         upgrade_v1(broken)
     assert info.value.line == 6
+
+
+def _older(lines: list[str], version: int) -> list[str]:
+    """``lines`` as an older writer recorded them: no ``behaviours``/``transport`` in the
+    setup (which re-records with both empty), ``break_bond``'s counts only when not 0, and
+    for version 1 no world digests and no rewritten messages."""
+    out = []
+    for line in lines:
+        record = json.loads(line)
+        if record["type"] == "header":
+            record["version"] = version
+            for key in ("behaviours", "transport"):
+                assert record["setup"].pop(key) == []
+        if version == 1:
+            record.pop("world", None)
+            record.pop("rewritten", None)
+        if record.get("action") == "break_bond":
+            record["args"] = {k: v for k, v in record["args"].items() if v != 0}
+        out.append(canonical_json(record))
+    return out
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_trace_from_before_behaviours_and_transport_is_upgraded(version: int) -> None:
+    """A version-1 trace, or an early version-2 one (written before the setup listed
+    ``behaviours`` and ``transport``), is re-executed with both off and re-recorded; the
+    strict reader refuses it until then, naming the missing field."""
+    from spec.sim.upgrade import upgrade
+
+    path = Path(__file__).resolve().parent.parent / "docs/findings/H3.trace.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert any('"action":"break_bond"' in line for line in lines)
+    old = _older(lines, version)
+    assert upgrade(old) == lines
+    with pytest.raises(TraceError) as info:
+        replay_lines(old)
+    assert info.value.field == ("version" if version == 1 else "setup.behaviours")
+    broken = list(old)
+    step = json.loads(broken[3])
+    step["outcomes"] = []
+    broken[3] = canonical_json(step)
+    with pytest.raises(TraceError) as info:
+        upgrade(broken)
+    assert info.value.line == 4

@@ -97,6 +97,8 @@ def test_invalid_prelude_step() -> None:
         ("buffer-gaps", {"bond_break_during_catchup", "buffer_gap"}),
         ("stale-offers", {"stale_offer"}),
         ("positions", {"write_during_sync", "session_finalize"}),
+        ("broken-bond-responses", {"delivered_after_break"}),
+        ("writer-partition", {"writer_partition", "election"}),
     ],
 )
 def test_targeted_campaign_reaches_its_deep_states(campaign: str, situations: set[str]) -> None:

@@ -218,8 +218,10 @@ def test_mutant_snapshot_sharing_state_is_caught(monkeypatch: pytest.MonkeyPatch
 def test_shrunk_program_fails_the_same_way_from_scratch(hazard: Hazard, campaign: str) -> None:
     profile = REFERENCE.with_hazards([hazard])
     run = _failing_walk(profile, campaign)
-    best, tried = shrink(run, profile, deadline=float("inf"), max_runs=3_000)
-    assert tried > 0
+    shrunk = shrink(run, profile, deadline=float("inf"), max_runs=3_000)
+    best = shrunk.program
+    assert shrunk.tried > 0
+    assert shrunk.limit == "converged"
     assert len(best.calls) <= len(run.executed)
     again = run_program(best, profile)
     assert again.key == run.key

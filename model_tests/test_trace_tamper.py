@@ -32,9 +32,11 @@ from spec.sim.trace import TraceError, TraceWriter
 from spec.sim.workload import SimulationSpec, simulate
 
 FINDINGS = Path(__file__).resolve().parent.parent / "docs" / "findings"
-HUNT_TRACES = ("H10", "H27", "H9", "H3")
+HUNT_TRACES = ("H10", "H27", "H9", "H3", "H1-bond-break", "H29-readers")
 """Saved hunt findings covering corrupt_response, reorder_message, forge_message and
-restart_empty, break_bond / restore_bond."""
+restart_empty, break_bond / restore_bond; a bond that breaks after its receiver had
+received a message, delivered afterwards (transport ``deliver_after_break``); a
+header with a version behaviour (``readers-vote``) and a RAFT-LC violation."""
 
 UNCHECKED_HEADER = ("seed", "meta")
 """Informative header fields replay documents as not checked."""
@@ -90,6 +92,74 @@ def test_the_traces_are_real_and_cover_the_faults(traces: dict[str, list[str]]) 
     } <= actions
     for lines in traces.values():
         assert replay_lines(lines, keep_records=False).exact
+    records = [json.loads(line) for lines in traces.values() for line in lines]
+    assert any(r.get("args", {}).get("received_by_a") for r in records if "args" in r)
+    assert any(r["setup"]["behaviours"] == ["readers-vote"] for r in records if "setup" in r)
+    assert any(r["setup"]["transport"] == ["deliver_after_break"] for r in records if "setup" in r)
+    steps = [r for r in records if r["type"] == "step"]
+    assert any(v["id"] == "RAFT-LC" for r in steps for v in r["violations"])
+
+
+def _bond_break(traces: dict[str, list[str]]) -> tuple[list[str], int, int]:
+    """H1-bond-break's lines, the line of its break that keeps a message, and the line of
+    that message's delivery on the broken bond."""
+    lines = traces["hunt-H1-bond-break"]
+    k = next(i for i, line in enumerate(lines) if '"received_by_a":1' in line)
+    args = json.loads(lines[k])["args"]
+    kept = f'"action":"deliver_message","args":{{"dst":"{args["a"]}","src":"{args["b"]}"}}'
+    d = next(i for i in range(k + 1, len(lines)) if kept in lines[i])
+    return lines, k, d
+
+
+@pytest.mark.parametrize(
+    ("where", "path", "value"),
+    [
+        ("break", ["args", "received_by_a"], 0),
+        ("break", ["args", "received_by_b"], 1),
+        ("break", ["args", "received_by_a"], -1),
+        ("break", ["args", "received_by_a"], "1"),
+        ("deliver", ["args", "src"], "r2"),
+        ("header", ["setup", "transport"], []),
+        ("header", ["setup", "transport"], ["deliver-after-break"]),
+        ("header", ["setup", "behaviours"], ["readers-vote"]),
+    ],
+)
+def test_the_new_inputs_are_checked(
+    traces: dict[str, list[str]], where: str, path: Path_, value: Any
+) -> None:
+    """A break that keeps received messages, their delivery after the break and the setup's
+    behaviours and transport are inputs: each change is caught at its own line."""
+    lines, k, d = _bond_break(traces)
+    at = {"break": k, "deliver": d, "header": 0}[where]
+    record = json.loads(lines[at])
+    _set(record, path, value)
+    changed = [*lines[:at], canonical_json(record), *lines[at + 1 :]]
+    assert _check(Change("set", changed, at + 1, _render(path), True)) in ("error", "divergence")
+
+
+def test_a_deleted_break_count_or_setup_field_is_refused(traces: dict[str, list[str]]) -> None:
+    """Format 2 records the counts (0 included) and both setup lists: none is optional."""
+    lines, k, _ = _bond_break(traces)
+    deletions: list[tuple[int, Path_]] = [
+        (k, ["args", "received_by_b"]),
+        (0, ["setup", "behaviours"]),
+    ]
+    for at, path in deletions:
+        record = json.loads(lines[at])
+        del _get(record, path[:-1])[path[-1]]
+        changed = [*lines[:at], canonical_json(record), *lines[at + 1 :]]
+        verdict, line, field = _outcome(Change("delete", changed, at + 1, None))
+        assert (verdict, line, field) == ("error", at + 1, _render(path))
+    lines = traces["hunt-H29-readers"]
+    k = next(i for i, line in enumerate(lines) if i and '"id":"RAFT-LC"' in line)
+    record = json.loads(lines[k])
+    record["violations"][0]["id"] = "RAFT-SM"
+    changed = [*lines[:k], canonical_json(record), *lines[k + 1 :]]
+    assert _outcome(Change("set", changed, k + 1, None)) == (
+        "divergence",
+        k + 1,
+        "violations[0].id",
+    )
 
 
 # -- the changes -------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from spec.benchmarks import chunks, conform, drive, forms, hunt, model_actions
+from spec.benchmarks import chunks, conform, drive, forms, hunt, jobs, model_actions
 from spec.commands import simulate
 
 __all__ = ["register"]
@@ -22,7 +22,7 @@ def register(sub: Any) -> None:
 
     parser.set_defaults(handler=_help)
     # Sub-benchmarks register here (chunks, simulate, actions, hunt, forms, conform, drive,
-    # validate).
+    # validate, jobs).
     chunks.register(benches)
     simulate.register_bench(benches)
     model_actions.register(benches)
@@ -30,3 +30,4 @@ def register(sub: Any) -> None:
     forms.register(benches)
     conform.register(benches)
     drive.register(benches)  # drive and validate
+    jobs.register(benches)

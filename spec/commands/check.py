@@ -17,9 +17,13 @@ the command exits 0 only when every row is.
 speed, so two runs can be diffed: ``rows`` hold the verdicts and the counts that do
 not depend on speed (obligations, cases, violations found); ``timings`` hold the
 seconds, the hunt's rule steps and its rates. Progress is shown on stderr when it is
-a terminal. Ctrl-C stops at once and prints the rows done so far, the stage in
-progress marked ``interrupted`` (exit status 130); a run that was stopped never
-passes.
+a terminal. Ctrl-C stops at once and prints every row: the stages that finished,
+and those that did not, marked ``interrupted`` with how much of them was done (exit
+status 130); a run that was stopped never passes.
+
+``--jobs N`` (default: the number of cores) runs the stages side by side on N
+worker processes, and each scenario case as a task of its own, the longest tasks
+first (:mod:`spec.parallel`); the rows are the same for every N, timings aside.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import argparse
 import importlib.util
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,10 +41,13 @@ from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from impl.profile import MOSAIK_0_3_13, PROFILES, REFERENCE, Profile
+from spec.parallel import jobs_argument, map_ordered
 from spec.render import results_console
 from spec.robust.options import MAX_ITEMS, count, seconds
 from spec.robust.progress import progress_bar
-from spec.robust.stop import Stop, StopReason, exit_status, stop_point, stopping
+from spec.robust.stop import StopReason, exit_status
+from spec.scenarios import SCENARIOS, CaseResult, select_cases
+from spec.scenarios.batch import CaseTask, run_task, tasks_for
 
 __all__ = ["Row", "StageResult", "register", "run_check"]
 
@@ -115,6 +123,7 @@ def register(sub: Any) -> None:
         metavar="SECONDS",
         help="seconds of stateful search per profile (default 20; 0 skips the hunt)",
     )
+    parser.add_argument("--jobs", **jobs_argument("the stages and scenario cases"))
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(handler=_run)
 
@@ -134,10 +143,7 @@ def _stage_prove(profile: Profile) -> StageResult:
     )
 
 
-def _stage_scenarios(profile: Profile, max_size: int) -> StageResult:
-    from spec.commands.scenarios import run_scenarios
-
-    results = run_scenarios(None, [profile.name], [], max_size=max_size, progress=False)
+def _scenarios_result(results: list[CaseResult]) -> StageResult:
     counts: dict[str, int] = {}
     for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1
@@ -180,60 +186,112 @@ def _as_result(value: StageResult | tuple[str, bool]) -> StageResult:
     return StageResult(outcome, ok)
 
 
+@dataclass(frozen=True, slots=True)
+class _Task:
+    """One piece of a stage: a whole proof or hunt stage, or one scenario case."""
+
+    stage: str
+    profile: Profile
+    case: CaseTask | None = None
+    hunt_budget: float = 0.0
+
+    def cost(self) -> float:
+        """A rough estimate of its seconds: the long tasks start first."""
+        if self.stage == "hunt":
+            return self.hunt_budget if not self.profile.hazards else 1.0
+        if self.stage == "prove":
+            return 8.0
+        return 0.05 + (self.case.size if self.case is not None else 0) / 5_000
+
+
+def _run_task(task: _Task) -> tuple[Any, float]:
+    """Run one task (in a worker, or here); return its value and its seconds."""
+    started = time.perf_counter()
+    value: Any
+    if task.stage == "prove":
+        value = _as_result(_stage_prove(task.profile))
+    elif task.stage == "hunt":
+        value = _as_result(_stage_hunt(task.profile, task.hunt_budget))
+    else:
+        assert task.case is not None
+        value = run_task(task.case)
+    return value, time.perf_counter() - started
+
+
+STAGES: tuple[str, ...] = ("prove", "scenarios", "hunt")
+"""The stages, in the order of the summary's rows (each for both profiles)."""
+
+
 def run_check(
     max_size: int,
     hunt_budget: float,
     on_row: Callable[[Row], None] | None = None,
-    on_stage: Callable[[str, str], None] | None = None,
+    on_tick: Callable[[], None] | None = None,
+    jobs: int = 1,
 ) -> tuple[list[Row], StopReason | None]:
-    """Run every stage for both profiles; return the summary rows and why the run stopped
-    early (Ctrl-C), if it did — the stage in progress is then the last row, interrupted."""
-    stages: list[tuple[str, Stage]] = [
-        ("prove", _stage_prove),
-        ("scenarios", lambda p: _stage_scenarios(p, max_size)),
-    ]
+    """Run every stage for both profiles; return the summary rows, in stage order, and why
+    the run stopped early (Ctrl-C), if it did.
+
+    With ``jobs`` workers the stages run side by side, and so do the scenario cases
+    (:func:`spec.parallel.map_ordered`); the rows are the same for every ``jobs``,
+    timings aside. ``on_row`` sees each row as its last task finishes. A stopped run
+    still has a row for every stage: those not finished are ``interrupted``.
+    """
+    profiles = (REFERENCE, MOSAIK_0_3_13)
+    cases = select_cases(SCENARIOS, None, max_size)
+    tasks: list[_Task] = [_Task("prove", p) for p in profiles]
+    for p in profiles:
+        tasks += [_Task("scenarios", p, case=c) for c in tasks_for(cases, [p])]
     if hunt_budget > 0 and _hunt_available():
-        stages.append(("hunt", lambda p: _stage_hunt(p, hunt_budget)))
-    rows: list[Row] = []
-    with stopping() as stopped:
-        for name, stage in stages:
-            for profile in (REFERENCE, MOSAIK_0_3_13):
-                stop_point()
-                if on_stage is not None:
-                    on_stage(name, profile.name)
-                started = time.perf_counter()
-                try:
-                    result = _as_result(stage(profile))
-                except (Stop, KeyboardInterrupt):
-                    seconds_spent = time.perf_counter() - started
-                    rows.append(
-                        Row(
-                            name,
-                            profile.name,
-                            "interrupted",
-                            False,
-                            seconds_spent,
-                            interrupted=True,
-                        )
-                    )
-                    raise
-                interrupted = result.interrupted
-                row = Row(
-                    name,
-                    profile.name,
-                    result.outcome,
-                    result.ok and not interrupted,
-                    time.perf_counter() - started,
-                    result.counts,
-                    result.measures,
-                    interrupted,
-                )
-                rows.append(row)
-                if on_row is not None:
-                    on_row(row)
-                if interrupted:
-                    stop_point()
-    return rows, stopped.reason
+        tasks += [_Task("hunt", p, hunt_budget=hunt_budget) for p in profiles]
+    keys = [(t.stage, t.profile.name) for t in tasks]
+    total = Counter(keys)
+    finished: dict[tuple[str, str], list[tuple[Any, float]]] = {k: [] for k in total}
+
+    def done(index: int, value: tuple[Any, float]) -> None:
+        key = keys[index]
+        finished[key].append(value)
+        if len(finished[key]) == total[key] and on_row is not None:
+            on_row(_row(key, finished[key], total[key]))
+
+    mapped = map_ordered(
+        _run_task, tasks, jobs=jobs, cost=_Task.cost, on_done=done, on_tick=on_tick
+    )
+    parts: dict[tuple[str, str], list[tuple[Any, float]]] = {k: [] for k in total}
+    for index, value in sorted(mapped.results.items()):
+        parts[keys[index]].append(value)
+    rows = [
+        _row((stage, p.name), parts[(stage, p.name)], total[(stage, p.name)])
+        for stage in STAGES
+        for p in profiles
+        if (stage, p.name) in total
+    ]
+    return rows, mapped.stopped
+
+
+def _row(key: tuple[str, str], parts: list[tuple[Any, float]], total: int) -> Row:
+    """The row of a stage from its finished tasks (in task order): ``interrupted`` unless
+    all ``total`` finished, or if the stage itself returned stopped (the hunt)."""
+    stage, profile = key
+    seconds = sum(s for _, s in parts)
+    if len(parts) < total:
+        what = "cases" if stage == "scenarios" else "tasks"
+        text = f"interrupted: {len(parts)} of {total} {what} done"
+        return Row(stage, profile, text, False, seconds, interrupted=True)
+    if stage == "scenarios":
+        result = _scenarios_result([v for v, _ in parts])
+    else:
+        ((result, _),) = parts
+    return Row(
+        stage,
+        profile,
+        result.outcome,
+        result.ok and not result.interrupted,
+        seconds,
+        result.counts,
+        result.measures,
+        result.interrupted,
+    )
 
 
 def _hunt_available() -> bool:
@@ -247,13 +305,21 @@ def _run(args: argparse.Namespace) -> int:
         TextColumn("[bold]check[/] {task.description}"),
         TimeElapsedColumn(),
     )
-    with progress_bar(*columns) as bar:
-        task = bar.add_task("starting", total=None)
+    started = time.perf_counter()
+    # Refreshed by hand, not by rich's thread: workers fork fastest from a single thread.
+    with progress_bar(*columns, auto_refresh=False) as bar:
+        task = bar.add_task(f"running on {args.jobs} worker(s)", total=None)
+        done: list[str] = []
 
-        def stage(name: str, profile: str) -> None:
-            bar.update(task, description=f"{name} ({profile})")
+        def row_done(row: Row) -> None:
+            done.append(f"{row.stage} ({row.profile})")
+            bar.update(task, description=f"done: {', '.join(done)}")
+            bar.refresh()
 
-        rows, stopped = run_check(args.max_size, args.hunt_budget, on_stage=stage)
+        rows, stopped = run_check(
+            args.max_size, args.hunt_budget, on_row=row_done, on_tick=bar.refresh, jobs=args.jobs
+        )
+    wall = time.perf_counter() - started
     passed = stopped is None and all(r.as_expected for r in rows)
     status = exit_status(stopped, 0 if passed else 1)
     if args.json:
@@ -263,6 +329,8 @@ def _run(args: argparse.Namespace) -> int:
             "profiles": list(PROFILES),
             "rows": [r.as_json() for r in rows],
             "timings": [r.timing_json() for r in rows],
+            "jobs": args.jobs,
+            "wall_s": round(wall, 3),
         }
         print(json.dumps(out, indent=2, sort_keys=True))
         return status
@@ -278,8 +346,10 @@ def _run(args: argparse.Namespace) -> int:
             )
         table.add_row(r.stage, r.profile, outcome, mark, f"{r.seconds:.1f}")
     console.print(table)
+    workers = "1 process" if args.jobs == 1 else f"{args.jobs} workers"
+    console.print(f"{wall:.1f} s with {workers} (a row's seconds add up its tasks' time)")
     if stopped is not None:
-        console.print(f"[yellow]stopped ({stopped}): the stages after the last row did not run[/]")
+        console.print(f"[yellow]stopped ({stopped}): a partial report[/]")
     else:
         console.print("[green]all as expected[/]" if passed else "[red]unexpected results[/]")
     return status

@@ -9,7 +9,7 @@ with the hunt's campaigns and swarm walks (docs/hunt.md). After every model step
 the hosted nodes are judged from their observations and the messages on the wire
 (I4, I5, I6, I9, I11, I12, FRESH, RAFT), the wire by the model's own checks (I2,
 I13, I14), each hosted node's event log against the spec (CONFORM; the failure
-names the hazard switches that explain it), a panic or a failed answer (PANIC:Hx,
+names the switches that explain it), a panic or a failed answer (PANIC:Hx,
 CRASH:kind), and liveness by the drain (L1). Each distinct failure is shrunk (a
 fresh adapter process per attempt) and saved as a trace; ``snapsync replay
 --adapter CMD TRACE`` re-runs it against the process, ``snapsync validate`` and
@@ -29,7 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from impl.errors import InvalidInput
-from impl.profile import PROFILES, get_profile
+from impl.profile import PROFILES, Behaviour, get_profile
 from spec.conformance.drive import ROLES, DriveReport, DriveSettings, drive
 from spec.hunt.campaigns import CAMPAIGNS, get_campaign
 from spec.render import results_console
@@ -84,6 +84,14 @@ def register(sub: Any) -> None:
         help="switch a hazard on in the model in addition (repeatable)",
     )
     parser.add_argument(
+        "--behaviour",
+        action="append",
+        default=[],
+        metavar="B",
+        help="switch a version behaviour on in the model in addition (repeatable): "
+        + ", ".join(b.value for b in Behaviour),
+    )
+    parser.add_argument(
         "--campaign",
         action="append",
         default=[],
@@ -134,7 +142,7 @@ def _run(args: argparse.Namespace) -> int:
     settings = DriveSettings(
         command=args.adapter, role=args.role, timeout_s=args.timeout, conform=not args.no_conform
     )
-    profile = get_profile(args.profile, args.hazard)
+    profile = get_profile(args.profile, args.hazard, args.behaviour)
     err = Console(stderr=True)
 
     def progress(report: DriveReport, campaign: str) -> None:

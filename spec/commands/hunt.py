@@ -1,6 +1,7 @@
 """``snapsync hunt``: run the stateful suite against a profile and report what it finds.
 
-    snapsync hunt [--profile P] [--hazard Hx ...] [--budget SECONDS] [--engine E] [--json]
+    snapsync hunt [--profile P] [--hazard Hx ...] [--behaviour B ...] [--budget SECONDS]
+                  [--rounds N] [--engine E] [--consequence KIND] [--jobs N] [--json]
 
 Runs the state machines (:mod:`spec.hunt`) round-robin within the budget, with a
 progress bar on stderr. The default engine, ``swarm``, drives the machines' own
@@ -14,6 +15,15 @@ trace file that ``snapsync replay`` reproduces and renders. The hunt ends within
 Ctrl-C stops it and prints the partial report of what ran and was found so far.
 Exit status: 0 when nothing was found, 1 when a violation was found, 2 on bad
 input, 130 when interrupted.
+
+``--jobs N`` (default: the number of cores) runs the campaigns' calls on N worker
+processes. Every call has its own seed, fixed by the schedule
+(:mod:`spec.hunt.schedule`), so the findings, the shrunk traces and the counts are the
+same for every N whenever the same calls run: with ``--rounds`` (a fixed amount of
+work), or when every campaign has failed; a ``--budget`` decides how many calls run,
+and that depends on the machine's speed. The budget and Ctrl-C work the same with
+workers: each call stops at the end of the budget, and Ctrl-C stops every worker and
+keeps what each call did.
 """
 
 from __future__ import annotations
@@ -27,9 +37,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from impl.profile import PROFILES, get_profile
+from impl.profile import PROFILES, Behaviour, get_profile
 from spec.hunt.campaigns import CAMPAIGNS, LIMITATION_CAMPAIGNS, get_campaign
+from spec.hunt.consequences import Consequence
 from spec.hunt.runner import ENGINES, HuntReport, hunt
+from spec.hunt.swarm import SHRINK_RUNS
+from spec.parallel import jobs_argument
 from spec.robust.options import MAX_COUNT, count, seconds, seed
 from spec.robust.output import writable_dir
 from spec.robust.stop import exit_status
@@ -57,6 +70,14 @@ def register(sub: Any) -> None:
         default=[],
         metavar="Hx",
         help="switch a hazard on in addition (repeatable)",
+    )
+    parser.add_argument(
+        "--behaviour",
+        action="append",
+        default=[],
+        metavar="B",
+        help="switch a version behaviour on in addition (repeatable): "
+        + ", ".join(b.value for b in Behaviour),
     )
     parser.add_argument(
         "--budget",
@@ -90,12 +111,30 @@ def register(sub: Any) -> None:
         "--walks", type=count(1, MAX_COUNT), default=10, help="swarm walks per call (default 10)"
     )
     parser.add_argument(
+        "--shrink-runs",
+        type=count(1, MAX_COUNT),
+        default=SHRINK_RUNS,
+        metavar="N",
+        help=f"swarm: candidate runs to shrink each violation (default {SHRINK_RUNS}; "
+        "deterministic: the shrunk trace is the same on any machine and for any --jobs)",
+    )
+    parser.add_argument(
         "--shrink-budget",
         type=seconds(),
-        default=20.0,
+        default=60.0,
         metavar="SECONDS",
-        help="swarm: time to shrink each violation (default 20)",
+        help="swarm: at most this long to shrink each violation (default 60; a safety net: "
+        "a shrink it cuts short is reported as such)",
     )
+    parser.add_argument(
+        "--rounds",
+        type=count(1, MAX_COUNT),
+        default=None,
+        metavar="N",
+        help="stop after N rounds of the campaigns: a fixed amount of work, the same on any "
+        "machine and for any --jobs (default: until the budget is spent)",
+    )
+    parser.add_argument("--jobs", **jobs_argument("campaign calls"))
     parser.add_argument(
         "--traces",
         default="hunt-traces",
@@ -105,7 +144,13 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--include-limitations",
         action="store_true",
-        help="also run the campaigns that reach documented limitations (H16)",
+        help="also run the campaigns that reach documented limitations (H16, H29)",
+    )
+    parser.add_argument(
+        "--consequence",
+        choices=[c.value for c in Consequence],
+        help="hunt for a finding's consequence instead of a broken check: the group is held "
+        "300 s of model time after each run and judged (docs/hunt.md)",
     )
     parser.add_argument("--stop-on-first", action="store_true", help="stop at the first violation")
     parser.add_argument("--list", action="store_true", help="list the campaigns and exit")
@@ -116,7 +161,7 @@ def register(sub: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     if args.list:
         return _list(args.json)
-    profile = get_profile(args.profile, args.hazard)
+    profile = get_profile(args.profile, args.hazard, args.behaviour)
     campaigns = [get_campaign(name) for name in args.campaign] or None
     # Checked before the hunt: a finding must never be lost to an unwritable directory.
     traces = writable_dir("--traces", args.traces, create=False)
@@ -129,7 +174,11 @@ def _run(args: argparse.Namespace) -> int:
         TextColumn("[red]{task.fields[found]}[/] found"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
+    # Refreshed by the hunt's progress calls, not by rich's thread: workers fork fastest
+    # from a single-threaded process (spec.parallel.pool).
+    with Progress(
+        *columns, console=err, transient=True, disable=not err.is_terminal, auto_refresh=False
+    ) as bar:
         task = bar.add_task(
             "hunt",
             total=args.budget,
@@ -141,7 +190,7 @@ def _run(args: argparse.Namespace) -> int:
         )
 
         def progress(report: HuntReport, campaign: str) -> None:
-            elapsed = sum(s.seconds for s in report.campaigns.values())
+            elapsed = report.elapsed_s
             bar.update(
                 task,
                 completed=min(elapsed, args.budget),
@@ -150,6 +199,7 @@ def _run(args: argparse.Namespace) -> int:
                 rate=f"{report.rule_steps / elapsed:.0f}" if elapsed else "0",
                 found=len(report.violations),
             )
+            bar.refresh()
 
         report = hunt(
             profile,
@@ -164,6 +214,10 @@ def _run(args: argparse.Namespace) -> int:
             engine=args.engine,
             walks_per_call=args.walks,
             shrink_budget_s=args.shrink_budget,
+            consequence=args.consequence,
+            shrink_runs=args.shrink_runs,
+            rounds=args.rounds,
+            jobs=args.jobs,
         )
     if args.json:
         print(json.dumps(report.as_json(), indent=2, sort_keys=True))
@@ -197,8 +251,10 @@ def _list(as_json: bool) -> int:
 
 def _print(report: HuntReport) -> None:
     out = Console(file=sys.stdout)
+    workers = "1 process" if report.jobs == 1 else f"{report.jobs} workers"
     out.print(
-        f"hunt [bold]{report.profile}[/] ({report.engine}): {report.rule_steps} rule steps "
+        f"hunt [bold]{report.profile}[/] ({report.engine}, {workers}): "
+        f"{report.rule_steps} rule steps "
         f"({report.rule_steps_per_s:.0f}/s), {report.model_steps} model steps "
         f"({report.model_steps_per_s:.0f}/s), {report.examples} examples in "
         f"{report.elapsed_s:.1f} s"
@@ -222,6 +278,12 @@ def _print(report: HuntReport) -> None:
                 v.detail[:80],
             )
         out.print(table)
+        for v in report.violations:
+            if v.shrink == "time":
+                out.print(
+                    f"[yellow]{v.id} ({v.campaign})[/]: shrinking was cut by --shrink-budget; "
+                    "its trace may differ between runs (raise --shrink-budget)"
+                )
     elif report.stopped is not None:
         out.print("[yellow]no violation found before the stop[/]")
     else:

@@ -16,20 +16,20 @@ from __future__ import annotations
 import argparse
 import json
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
 from impl.errors import InvalidInput
-from impl.profile import PROFILES, get_profile
+from impl.profile import PROFILES, Behaviour, get_profile
+from spec.parallel import jobs_argument
 from spec.render import results_console
 from spec.robust.options import MAX_ITEMS, count, seed
-from spec.robust.output import io_errors, writable_dir
+from spec.robust.output import writable_dir
 from spec.robust.progress import progress_bar
-from spec.robust.stop import StopReason, exit_status, stopping
-from spec.scenarios import SCENARIOS, CaseResult, run_case, select_cases
-from spec.sim.trace import TraceWriter
+from spec.robust.stop import Stop, StopReason, exit_status, stopping
+from spec.scenarios import SCENARIOS, CaseResult, select_cases
+from spec.scenarios.batch import run_batch, tasks_for
 
 __all__ = ["register", "run_scenarios"]
 
@@ -51,6 +51,14 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--hazard", action="append", default=[], metavar="Hx")
     parser.add_argument(
+        "--behaviour",
+        action="append",
+        default=[],
+        metavar="B",
+        help="switch a version behaviour on in addition (repeatable): "
+        + ", ".join(b.value for b in Behaviour),
+    )
+    parser.add_argument(
         "--max-size",
         type=count(0, MAX_ITEMS),
         metavar="N",
@@ -58,6 +66,7 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--seed", type=seed, default=0, help="seed of every case (default 0)")
     parser.add_argument("--trace-dir", metavar="DIR", help="write one trace per case into DIR")
+    parser.add_argument("--jobs", **jobs_argument("cases"))
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(handler=_run)
 
@@ -67,16 +76,22 @@ def run_scenarios(
     profiles: list[str],
     hazards: list[str],
     *,
+    behaviours: list[str] | None = None,
     max_size: int | None = None,
     seed: int = 0,
     trace_dir: str | None = None,
     progress: bool = True,
+    jobs: int = 1,
     results: list[CaseResult] | None = None,
 ) -> list[CaseResult]:
-    """Run the selected cases under each profile; return every result.
+    """Run the selected cases under each profile with ``jobs`` worker processes
+    (:mod:`spec.scenarios.batch`); return every result, profile by profile, cases in
+    mosaik's order.
 
-    Raises :class:`InvalidInput` when the selection is empty. Results are appended to
-    ``results`` (if given) as they come, so a caller that is stopped keeps them.
+    Raises :class:`InvalidInput` when the selection is empty. The results are also
+    appended to ``results`` (if given), so a caller that is stopped (Ctrl-C: the
+    :class:`~spec.robust.stop.Stop` is raised again after the workers returned what
+    they finished) keeps the cases that finished.
     """
     cases = select_cases(SCENARIOS, pattern, max_size)
     if not cases:
@@ -84,21 +99,21 @@ def run_scenarios(
         size = f" with --max-size {max_size}" if max_size is not None else ""
         example = "case ids look like map/frozen(1000, 100)"
         raise InvalidInput(f"{what}{size} matches no case ({example})")
-    chosen = [get_profile(p, hazards) for p in profiles]
+    chosen = [get_profile(p, hazards, behaviours or ()) for p in profiles]
+    tasks = tasks_for(cases, chosen, seed=seed, trace_dir=trace_dir)
     out: list[CaseResult] = results if results is not None else []
-    with progress_bar(enabled=progress) as bar:
-        task = bar.add_task("scenarios", total=len(cases) * len(chosen))
-        for profile in chosen:
-            for case in cases:
-                bar.update(task, description=f"{profile.name} {case.id}")
-                trace = None
-                if trace_dir is not None:
-                    safe = case.id.replace("/", "_").replace(" ", "")
-                    path = Path(trace_dir) / f"{profile.name}_{safe}.jsonl"
-                    with io_errors("--trace-dir", path):
-                        trace = TraceWriter.open(path)
-                out.append(run_case(case, profile, seed=seed, trace=trace))
-                bar.advance(task)
+    # Refreshed by hand, not by rich's thread: workers fork fastest from a single thread.
+    with progress_bar(enabled=progress, auto_refresh=False) as bar:
+        task = bar.add_task("scenarios", total=len(tasks))
+
+        def done(index: int, result: CaseResult) -> None:
+            bar.update(task, description=f"{result.profile} {result.case}", advance=1)
+            bar.refresh()
+
+        mapped = run_batch(tasks, jobs=jobs, on_done=done, on_tick=bar.refresh)
+    out.extend(mapped.in_order())
+    if mapped.stopped is not None:
+        raise Stop(mapped.stopped)
     return out
 
 
@@ -112,10 +127,12 @@ def _run(args: argparse.Namespace) -> int:
             args.filter,
             profiles,
             args.hazard,
+            behaviours=args.behaviour,
             max_size=args.max_size,
             seed=args.seed,
             trace_dir=args.trace_dir,
             progress=True,
+            jobs=args.jobs,
             results=results,
         )
     summary = _summary(results)

@@ -24,7 +24,7 @@ from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from impl.errors import InvalidInput
-from impl.profile import PROFILES, get_profile
+from impl.profile import PROFILES, Behaviour, get_profile
 from spec.model.faults import Fault, parse_fault
 from spec.render import results_console
 from spec.robust.options import MAX_BATCH, MAX_COUNT, MAX_ITEMS, MAX_NODES, count, int_list, seed
@@ -113,6 +113,13 @@ def register(sub: Any) -> None:
     parser.add_argument("--profile", default="reference", choices=sorted(PROFILES))
     parser.add_argument("--hazard", action="append", default=[], metavar="Hx", help="repeatable")
     parser.add_argument(
+        "--behaviour",
+        action="append",
+        default=[],
+        metavar="B",
+        help="version behaviour, repeatable: " + ", ".join(b.value for b in Behaviour),
+    )
+    parser.add_argument(
         "--fault",
         action="append",
         type=_fault_type,
@@ -136,7 +143,7 @@ def _spec(args: argparse.Namespace) -> SimulationSpec:
         writes_during_sync=args.writes_during_sync,
         oneshot=args.oneshot,
         seed=args.seed,
-        profile=get_profile(args.profile, args.hazard),
+        profile=get_profile(args.profile, args.hazard, args.behaviour),
         faults=faults,
         check=not args.no_check,
     )

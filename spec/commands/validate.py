@@ -1,6 +1,6 @@
 """``snapsync validate``: decide whether implementation event logs are behaviours of the spec.
 
-    snapsync validate LOG [LOG ...] [--profile P] [--hazard Hx] [--node N] [--json]
+    snapsync validate LOG [LOG ...] [--profile P] [--hazard Hx] [--behaviour B] [--node N] [--json]
     snapsync validate --from-trace TRACE [--save DIR] [--explicit-polls] [...]
 
 Each LOG is one node's event log (docs/formats/events.md). For each, the
@@ -9,8 +9,8 @@ searching the choices the spec leaves open (unlogged polls, election timing,
 which idle peer gets which chunk), within ``--max-hypotheses`` hypotheses and
 ``--max-hidden`` unlogged polls in a row. It prints "accepted", or the first
 line no allowed behaviour explains, why, and what the spec would allow there;
-``--attribute`` then names the single hazard switches that explain the log
-further (a diagnosis: "this node behaves like H1 here"). Several logs are also
+``--attribute`` then names the single switches (hazards and version behaviours)
+that explain the log further (a diagnosis: "this node behaves like H1 here"). Several logs are also
 checked against each other (every receive has its send; per-bond FIFO; no
 happens-before cycle).
 
@@ -29,7 +29,7 @@ from typing import Any
 from rich.console import Console
 
 from impl.errors import InvalidInput
-from impl.profile import PROFILES, get_profile
+from impl.profile import PROFILES, Behaviour, get_profile
 from spec.conformance.causality import TRANSPORTS, CausalityProblem, check_causality
 from spec.conformance.convert import logs_from_trace_file
 from spec.conformance.events import EventLog, read_log, read_log_lines
@@ -79,6 +79,14 @@ def register(sub: Any) -> None:
         metavar="Hx",
         help="switch a hazard on in addition (repeatable)",
     )
+    parser.add_argument(
+        "--behaviour",
+        action="append",
+        default=[],
+        metavar="B",
+        help="switch a version behaviour on in addition (repeatable): "
+        + ", ".join(b.value for b in Behaviour),
+    )
     parser.add_argument("--node", metavar="N", help="validate only this node (name or peer id)")
     parser.add_argument(
         "--max-hypotheses",
@@ -104,7 +112,7 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--attribute",
         action="store_true",
-        help="for a rejected log, name the hazard switches that explain it further",
+        help="for a rejected log, name the switches (hazards, behaviours) that explain it further",
     )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(handler=_run)
@@ -159,7 +167,7 @@ def _run(args: argparse.Namespace) -> int:
         raise InvalidInput(f"--max-hypotheses must be at least 1, got {args.max_hypotheses}")
     if args.max_hidden < 0:
         raise InvalidInput(f"--max-hidden must not be negative, got {args.max_hidden}")
-    profile = get_profile(args.profile, args.hazard)
+    profile = get_profile(args.profile, args.hazard, args.behaviour)
     logs, transport = _load(args)
     chosen = _selected(logs, args.node)
     results: list[tuple[EventLog, Verdict, list[Attribution]]] = []
@@ -215,7 +223,7 @@ def _print(
             console.print(f"  the spec allows: {allowed}")
         for a in blame[:5]:
             how = "the whole log" if a.accepted else f"{a.explained} of {v.events} events"
-            console.print(f"  explained by {profile}+{a.hazard}: {how}")
+            console.print(f"  explained by {profile}+{a.switch}: {how}")
     for p in problems:
         console.print(f"[red]causality[/] {p}")
     if problems or len(results) > 1:

@@ -12,6 +12,7 @@ profile (:func:`spec.conformance.conventions.run_step`, the same function
 * ``hazards`` — the hazard switches that change this case's outcome on their own
   (reference: switching one on; mosaik: switching one off), found by re-running the
   call with each hazard the step actually consulted flipped;
+* ``behaviours`` — the same for the version-behaviour switches (``readers-vote``);
 * ``effect`` — what an implementation that fails the case would do wrong;
 * ``source`` — scenario, simulation, hunt walk or hand-written, and its name;
 * ``profiles_agree`` — whether both profiles expect the same outcome (Wycheproof's
@@ -29,12 +30,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from impl.codec import canonical_json, encode
-from impl.profile import MOSAIK_0_3_13, REFERENCE, Hazard, Profile
+from impl.profile import MOSAIK_0_3_13, REFERENCE, Behaviour, Hazard, Profile
 from spec.conformance.cases import FORMAT, FORMAT_VERSION, case_id, outcome_label
 from spec.conformance.conventions import CONVENTIONS, run_step
 from spec.conformance.diff import normalize_outcome
 
-__all__ = ["PROFILE_ORDER", "Call", "cases_of", "consulted_hazards"]
+__all__ = ["PROFILE_ORDER", "Call", "cases_of", "consulted_switches"]
 
 PROFILE_ORDER: tuple[Profile, ...] = (REFERENCE, MOSAIK_0_3_13)
 
@@ -66,14 +67,17 @@ class Call:
 
 
 @contextmanager
-def consulted_hazards() -> Iterator[set[Hazard]]:
-    """Collect the hazards every ``Profile.has`` call asks about inside the block."""
+def consulted_switches() -> Iterator[set[Hazard | Behaviour]]:
+    """Collect the switches (hazards and behaviours) every ``Profile.has`` call asks about
+    inside the block."""
     original = Profile.has
-    seen: set[Hazard] = set()
+    seen: set[Hazard | Behaviour] = set()
 
-    def has(self: Profile, hazard: Hazard) -> bool:
-        seen.add(hazard)
-        return hazard in self.hazards
+    def has(self: Profile, switch: Hazard | Behaviour) -> bool:
+        seen.add(switch)
+        if isinstance(switch, Behaviour):
+            return switch in self.behaviours
+        return switch in self.hazards
 
     Profile.has = has  # type: ignore[method-assign]
     try:
@@ -127,10 +131,13 @@ def _summary(step: str, outcome: dict[str, Any], pre: Any) -> tuple[str, str]:
     return "valid", "acts: " + "; ".join(parts) if parts else "acts"
 
 
-def _effect_text(step: str, kind: str, hazards: list[str], outcome: dict[str, Any]) -> str:
-    if hazards:
+def _effect_text(
+    step: str, kind: str, hazards: list[str], behaviours: list[str], outcome: dict[str, Any]
+) -> str:
+    if hazards or behaviours:
         return "behaves like mosaik's " + "; ".join(
-            f"{h}: {Hazard(h).description}" for h in hazards
+            [f"{h}: {Hazard(h).description}" for h in hazards]
+            + [f"{b}: {Behaviour(b).description}" for b in behaviours]
         )
     title = CONVENTIONS[step].title
     if kind == "rejected":
@@ -141,18 +148,22 @@ def _effect_text(step: str, kind: str, hazards: list[str], outcome: dict[str, An
     return f"computes a different result than the reference when {step} ({title}) acts"
 
 
-def _flipped(profile: Profile, hazard: Hazard) -> Profile:
-    if profile.has(hazard):
-        return profile.without_hazards([hazard])
-    return profile.with_hazards([hazard])
+def _flipped(profile: Profile, switch: Hazard | Behaviour) -> Profile:
+    if isinstance(switch, Behaviour):
+        if profile.has(switch):
+            return profile.without_behaviours([switch])
+        return profile.with_behaviours([switch])
+    if profile.has(switch):
+        return profile.without_hazards([switch])
+    return profile.with_hazards([switch])
 
 
 def cases_of(call: Call) -> list[dict[str, Any]]:
     """Return the case of ``call`` for each profile (module docstring)."""
     outcomes: dict[str, dict[str, Any]] = {}
-    consulted: dict[str, set[Hazard]] = {}
+    consulted: dict[str, set[Hazard | Behaviour]] = {}
     for profile in PROFILE_ORDER:
-        with consulted_hazards() as seen:
+        with consulted_switches() as seen:
             outcomes[profile.name] = _outcome(call, profile)
         consulted[profile.name] = set(seen)
     agree = _same(outcomes[REFERENCE.name], outcomes[MOSAIK_0_3_13.name])
@@ -162,14 +173,15 @@ def cases_of(call: Call) -> list[dict[str, Any]]:
         if call.profiles is not None and profile.name not in call.profiles:
             continue
         outcome = outcomes[profile.name]
+        changing = [
+            s
+            for s in consulted[profile.name]
+            if not _same(outcome, _outcome(call, _flipped(profile, s)))
+        ]
         hazards = sorted(
-            (
-                h.value
-                for h in consulted[profile.name]
-                if not _same(outcome, _outcome(call, _flipped(profile, h)))
-            ),
-            key=lambda v: int(v[1:]),
+            (s.value for s in changing if isinstance(s, Hazard)), key=lambda v: int(v[1:])
         )
+        behaviours = sorted(s.value for s in changing if isinstance(s, Behaviour))
         kind, branch = _summary(call.step, outcome, call.pre)
         context = call.context
         if isinstance(context, dict) and "profile" in context:
@@ -178,7 +190,8 @@ def cases_of(call: Call) -> list[dict[str, Any]]:
             "kind": kind,
             "branch": call.branch or branch,
             "hazards": hazards,
-            "effect": call.effect or _effect_text(call.step, kind, hazards, outcome),
+            "behaviours": behaviours,
+            "effect": call.effect or _effect_text(call.step, kind, hazards, behaviours, outcome),
             "source": dict(call.source),
             "profiles_agree": agree,
             "reachable_in": sorted(call.reachable_in),

@@ -65,6 +65,7 @@ WHY_FIELDS = (
     "kind",
     "branch",
     "hazards",
+    "behaviours",
     "effect",
     "source",
     "profiles_agree",

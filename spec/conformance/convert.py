@@ -10,7 +10,9 @@ numbers and causality ids.
 Inputs of a node, by model action: ``join_late`` / ``restart_empty`` → ``start``
 and a ``bond_up`` per bond; ``restore_bond`` → ``bond_up``; ``break_bond`` /
 ``leave`` → ``bond_down``; a delivery → ``recv`` (its ``cause`` names the
-sender's ``send``; a forged message has none); ``client_write`` → one
+sender's ``send``; a forged message has none; one on a broken bond — transport
+``deliver_after_break`` — is a ``recv`` from a peer whose bond is down, and the
+watchers its step fires again are part of that step); ``client_write`` → one
 ``client_write`` per command; a poll whose timer was due → ``timer`` (the kind of
 the earliest due deadline); ``start_election`` → ``timer`` ``election``. Other
 polls (a node woken by work it has to do, the hunt's random polls) are not logged
@@ -31,7 +33,7 @@ the sender, so the sender's ``send`` carries what went on the wire.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +185,7 @@ class _Converter:
         if action in ("reorder_message", "corrupt_response", "set_clock_skew"):
             return  # the network or the clock changed; no node did anything
         delivered = {i.dst: i for i in t.delivered}
+        outcomes = _merged_late_deliveries(t, outcomes)
         for o in outcomes:
             node_before = t.before.nodes[o.name].node if o.name in t.before.nodes else None
             if o.step == "node_receive":
@@ -265,6 +268,20 @@ class _Converter:
             if isinstance(digest, LazyDigest):
                 fields["digest"] = digest.value() if self.digests else None
             self.add(world, name, out.kind, **fields)
+
+
+def _merged_late_deliveries(t: Transition, outcomes: list[NodeOutcome]) -> list[NodeOutcome]:
+    """A delivery on a broken bond (transport ``deliver_after_break``) runs ``node_receive``
+    and then the termination watchers again (``node_bond_terminated``): one step of the
+    receiver, logged as one ``recv`` with the outputs of both (docs/formats/events.md)."""
+    if t.action != "deliver_message" or len(outcomes) != 2:
+        return outcomes
+    first, second = outcomes
+    if (first.step, second.step) != ("node_receive", "node_bond_terminated"):
+        return outcomes
+    if first.name != second.name:  # pragma: no cover - the model runs both at the receiver
+        raise InvalidInput("a late delivery's two steps ran at different nodes")
+    return [replace(first, effects=first.effects + second.effects, panic=second.panic)]
 
 
 def logs_from_trace(

@@ -219,9 +219,9 @@ class DriveDriver(Driver):
         lines = [canonical_json(r) for r in log.lines()]
         blame = attribute(read_log_lines(lines, f"{deviation.node}.events"), self.setup.profile, v)
         best = [a for a in blame if a.explained == blame[0].explained] if blame else []
-        hazards = "|".join(a.hazard for a in best)
+        hazards = "|".join(a.switch for a in best)
         ident = "CONFORM" + (f":{hazards}" if hazards else "")
-        self.conform_verdicts.append((deviation.node, v, [a.hazard for a in best]))
+        self.conform_verdicts.append((deviation.node, v, [a.switch for a in best]))
         allowed = f"; the spec allows: {v.allowed[0]}" if v.allowed else ""
         like = f" (behaves like {self.setup.profile.name}+{hazards})" if hazards else ""
         return Finding(
@@ -325,7 +325,7 @@ def drive_machine_class(
     campaign: Campaign, profile: Profile, settings: DriveSettings
 ) -> type[GroupMachine]:
     """Return the drive machine class of ``campaign`` under ``profile`` (cached)."""
-    key = (campaign.name, profile.name, profile.hazards, settings)
+    key = (campaign.name, profile.name, profile.hazards, profile.behaviours, settings)
     cls = _CLASSES.get(key)
     if cls is None:
         name = "Drive" + "".join(part.title() for part in campaign.name.split("-")) + "Machine"
@@ -445,7 +445,8 @@ def drive(
     """
     if settings.role not in ROLES:
         raise InvalidInput(f"unknown role {settings.role!r}; known: {', '.join(ROLES)}")
-    chosen = campaigns or [c for c in order_for(profile.hazards) if not c.differential]
+    switched = [h.value for h in profile.hazards] + [b.value for b in profile.behaviours]
+    chosen = campaigns or [c for c in order_for(switched) if not c.differential]
     report = DriveReport(settings.command, None, settings.role, profile.name, budget_s, seed)
 
     found: dict[str, DriveFinding] = {}
@@ -498,7 +499,7 @@ def drive(
                 if key is None or key in found:
                     continue
                 at = time.perf_counter() - started
-                program, attempts = shrink(
+                shrunk = shrink(
                     run,
                     profile,
                     deadline=time.perf_counter() + shrink_budget_s,
@@ -506,6 +507,7 @@ def drive(
                     factory=factory,
                     resume=False,
                 )
+                program, attempts = shrunk.program, shrunk.tried
                 final = run_program(program, profile, final=True, factory=factory)
                 found[key] = _finding(key, campaign, program, final, attempts, at, seed)
                 report.findings.append(found[key])

@@ -1980,6 +1980,27 @@ def _committee(h: _Hand) -> None:
         "counts a denial as an acknowledgement",
         "C denies: committee unchanged",
     )
+    # The commitment rule (H30): which quorum index commits by counting.
+    ctx3 = nctx(bonds=frozenset({A, B}))
+    for term, terms, acked, name, description in (
+        (3, (1, 1, 3), 2, "r3-older-term", "leader of term 3, quorum at an entry of term 1"),
+        (2, (1, 1, 2), 2, "r3-term-before", "leader of term 2, quorum at an entry of term 1"),
+        (3, (1, 1, 3), 3, "r3-own-term", "leader of term 3, quorum at its own entry"),
+    ):
+        committee = Committee(voters=pmap({ME: Index(3), A: Index(1), B: Index(0)}))
+        lead3 = leader(term=term, log=log_of(*terms), committed=cur(1), committee=committee)
+        h.add(
+            "R3",
+            lead3,
+            ctx3,
+            {"follower": A, "last_log_index": Index(acked), "vote": Vote.GRANTED},
+            name,
+            "R3 step 4: commits by counting only an entry of the leader's term or the term "
+            "before it (reference; Raft §5.4.2); mosaik counts any term (H30)",
+            "commits an older term's entry by counting, which a leader of a term between "
+            "can overwrite (Raft's Figure 8), or does not commit an entry of its own term",
+            f"{description}: A acknowledges {acked}",
+        )
 
 
 def _edges(h: _Hand) -> None:

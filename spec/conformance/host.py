@@ -194,14 +194,15 @@ class AdapterHost:
     # -- steps ----------------------------------------------------------------------------------
 
     def step(
-        self, name: str, op: NodeOp, node: HostedNode, ctx: NodeContext
+        self, name: str, op: NodeOp, node: HostedNode, ctx: NodeContext, live: frozenset[PeerId]
     ) -> tuple[HostedNode, tuple[Effect, ...]]:
         """Run ``op`` on hosted node ``name`` at the adapter (module docstring)."""
         log = self.logs[name]
         self.steps += 1
         now, wall = ctx.now_ms, ctx.now_wall_ms
-        # Bonds formed since its last step (a broken one is logged by bond_terminated).
-        ups = ctx.bonds - log.bonds
+        # Bonds formed since its last step (a broken one is logged by bond_terminated); a
+        # broken bond still in the bond table (ctx.bonds) did not form again.
+        ups = live - log.bonds
         for peer in sorted(ups, key=lambda p: p.raw):
             self._feed(name, log, log.add(now, wall, EventKind.BOND_UP, peer=peer))
         log.bonds = log.bonds | ups
@@ -224,6 +225,11 @@ class AdapterHost:
                     **{"from": op.peer, "message": message, "cause": None},
                     _decoded=op.message,
                 )
+            elif op.kind == "bond_terminated" and op.again:
+                # The watchers of a delivery after the break: part of the recv's step.
+                assert op.peer is not None
+                fields["peer"] = op.peer.hex()
+                event = None
             elif op.kind == "bond_terminated":
                 assert op.peer is not None
                 fields["peer"] = op.peer.hex()
@@ -235,10 +241,11 @@ class AdapterHost:
                 event = log.add(now, wall, EventKind.POLL)
             else:
                 raise HostError("refused", f"no node op for {op.kind}")
-            self._feed(name, log, event)
+            if event is not None:
+                self._feed(name, log, event)
             answer = self.process.call(op.kind, fields)
             effects, observation = self._step_result(name, log, answer, op.kind, now, wall)
-        self._outputs(name, log, effects, observation, ctx)
+        self._outputs(name, log, effects, observation, ctx, live)
         log.observation = observation
         writer = node.preference is Preference.NORMAL
         return hosted_node(node.id, self.machine, writer, observation), effects
@@ -317,6 +324,7 @@ class AdapterHost:
         effects: tuple[Effect, ...],
         seen: Observation,
         ctx: NodeContext,
+        live: frozenset[PeerId],
     ) -> None:
         now, wall = ctx.now_ms, ctx.now_wall_ms
         add: Callable[..., Event] = log.add
@@ -327,7 +335,8 @@ class AdapterHost:
                 self._feed(name, log, event)
             elif isinstance(e, Broadcast):
                 message = encode_tagged(e.message)
-                for peer in sorted(ctx.bonds, key=lambda p: p.raw):
+                # The model carries a broadcast over the live bonds (as the converter logs).
+                for peer in sorted(live, key=lambda p: p.raw):
                     event = add(
                         now, wall, EventKind.SEND, to=peer, message=message, _decoded=e.message
                     )

@@ -40,6 +40,8 @@ def _why(case: dict[str, Any]) -> str:
     parts = [f"{why['kind']}: {why['branch']}"]
     if why.get("hazards"):
         parts.append(f"hazards {', '.join(why['hazards'])}")
+    if why.get("behaviours"):
+        parts.append(f"behaviours {', '.join(why['behaviours'])}")
     return "; ".join(parts)
 
 

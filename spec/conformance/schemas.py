@@ -33,6 +33,7 @@ from impl.codec import DATUM
 from impl.collections import COLLECTIONS
 from impl.collections.base import Snapshot, StateMachine
 from impl.ids import UniqueId
+from impl.profile import Behaviour
 from impl.registry import TAGS, is_tagged, tag_of
 from impl.types import U64_MAX, Index, PeerId, Term
 from spec.conformance.cases import (
@@ -351,6 +352,7 @@ def case_schema() -> dict[str, Any]:
             "kind": {"enum": list(WHY_KINDS)},
             "branch": {"type": "string", "minLength": 1},
             "hazards": {"type": "array", "items": {"type": "string", "pattern": "^H[0-9]+$"}},
+            "behaviours": {"type": "array", "items": {"enum": [b.value for b in Behaviour]}},
             "effect": {"type": "string", "minLength": 1},
             "source": {
                 "type": "object",

@@ -16,9 +16,11 @@ nodes' logs; a model trace is converted with every poll logged; an event log is
 taken as it is), explained by the validator under ``reference``: the explanation
 is the log's inputs plus the polls and elections the search found, up to the line
 the validator rejected (the failing step is the last one kept). Times, wall
-clocks and live bonds are the log's; the election timeout of every op is chosen so
-that the node's election timer falls due exactly where the explanation elects, and
-never elsewhere.
+clocks and bonds are the log's (a broken bond whose received messages the node still
+processes is in ``ctx.bonds``, and such a ``receive`` is followed by a
+``bond_terminated`` of its sender: the watchers its step registered fire at once);
+the election timeout of every op is chosen so that the node's election timer falls
+due exactly where the explanation elects, and never elsewhere.
 
 A case (docs/formats/vectors.md, "Sequence cases") has ``kind: "sequence"``,
 ``step: "node"``, ``pre: null``, ``context: {peer, writer, heartbeat_interval_ms}``,
@@ -123,7 +125,8 @@ def ops_of(header: LogHeader, steps: Sequence[TrailStep], profile: str) -> list[
             assert e is not None
             bonds.discard(e.fields["peer"])
         ctx = {
-            "bonds": sorted(p.hex() for p in bonds),
+            # The bond table: the live bonds and the broken ones still holding messages.
+            "bonds": sorted(p.hex() for p in bonds | step.table),
             "election_timeout_ms": timeout,
             "now_ms": step.time_ms,
             "now_wall_ms": step.wall_ms,
@@ -135,7 +138,12 @@ def ops_of(header: LogHeader, steps: Sequence[TrailStep], profile: str) -> list[
         elif step.kind == "recv":
             assert e is not None
             op.update(op="receive", message=e.fields["message"])
-            op["from"] = e.fields["from"].hex()
+            sender = e.fields["from"]
+            op["from"] = sender.hex()
+            if sender not in bonds and sender in step.table:
+                # Received before its bond broke: the watchers fire again in that step.
+                ops.append(op)
+                op = {"node": _HANDLE, "ctx": ctx, "op": "bond_terminated", "peer": sender.hex()}
         elif step.kind == "client_write":
             assert e is not None
             op.update(op="client_write", command=encode(e.fields["command"], Command))
@@ -219,6 +227,7 @@ def sequence_case(
             "kind": "valid",
             "branch": f"a node's run: {len(ops)} node-level ops",
             "hazards": [],
+            "behaviours": [],
             "effect": "the node's messages or observable state differ from the reference's "
             "at some op of a run that once exposed a failure",
             "source": {"kind": "from-trace", "name": source},

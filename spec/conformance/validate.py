@@ -37,6 +37,18 @@ it is "not explained within the bound", never a proof). Verdict: accepted, or
 the first line no hypothesis explains, what each hypothesis expected there, and
 the line of the input whose step it was.
 
+* **Which broken bonds are still in the bond table.** mosaik keeps a broken bond in
+  the node's bond table until it has processed the messages it had received on it
+  (transport ``deliver_after_break``): a ``recv`` from a peer after its ``bond_down``
+  (and before a new ``bond_up``) is such a message. Its step sees the sender in the
+  table, and the termination watchers it registers fire at once (the step runs
+  ``node_bond_terminated`` for the sender after ``node_receive``). Whether the peer
+  was in the table for the steps between the ``bond_down`` and that ``recv`` (and for
+  how long after it) the log does not say: the search assumes it was not, and
+  resumes from the ``bond_down`` (or the previous late ``recv``) with the peer in
+  the table when a later ``recv`` shows that it was, or when no hypothesis explains
+  an event (the peer's place in the table changed what a step did).
+
 A log must be complete: when it ends, no step may still owe an output
 (the validator reports the step that does).
 """
@@ -104,6 +116,9 @@ DEFAULT_MAX_HYPOTHESES = 64
 
 DEFAULT_MAX_HIDDEN = 2
 """At most this many unlogged polls in a row explain one output."""
+
+MAX_RESUMES = 4
+"""How many times one explanation may resume from a broken bond's fork inside another's."""
 
 FREE_ELECTION_TIMEOUT_MS = 1 << 62
 """The election timeout the validator's steps arm: elections happen when the log says."""
@@ -222,6 +237,10 @@ class TrailStep:
     time_ms: int
     wall_ms: int
     event: Event | None
+    table: frozenset[PeerId] = frozenset()
+    """Broken bonds still in the node's bond table at this step (their peers are in the
+    step's ``ctx.bonds`` besides the live bonds): a ``recv`` from one of them is a message
+    received before the break, whose step also runs the termination watchers again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +261,8 @@ class Trail:
 
 
 def _trail(h: _Hyp | None, kind: str, now: int, wall: int, e: Event | None) -> Trail:
-    return Trail(None if h is None else h.trail, TrailStep(kind, now, wall, e))
+    table = frozenset() if h is None else h.table
+    return Trail(None if h is None else h.trail, TrailStep(kind, now, wall, e, table))
 
 
 @dataclass(slots=True)
@@ -274,6 +294,11 @@ class _Hyp:
     """The spec's fetch targets in this step."""
     trail: Trail | None = None
     """Every spec step of this explanation, newest first (:meth:`LogValidator.explanation`)."""
+    table: frozenset[PeerId] = frozenset()
+    """Peers of broken bonds still in the bond table (transport ``deliver_after_break``):
+    the node has yet to process messages it received from them before the break."""
+    forks: tuple[_Fork, ...] = ()
+    """Where to resume if a later ``recv`` shows a peer was still in the table."""
 
     def key(self) -> tuple[Any, ...]:
         node = self.node
@@ -282,11 +307,33 @@ class _Hyp:
             if node is None
             else (node.term, node.committed, node.log.last(), type(node.role), node.online)
         )
-        return (*head, self.crashed, len(self.pending), self.bonds)
+        return (*head, self.crashed, len(self.pending), self.bonds, self.table)
+
+    def carried(self, out: _Hyp) -> _Hyp:
+        """Return ``out`` with this hypothesis' bond table and forks (a step keeps them)."""
+        out.table, out.forks = self.table, self.forks
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Fork:
+    """The hypothesis after the event at ``index`` in which ``peer`` was still in the bond
+    table: :meth:`LogValidator.advance` resumes from it when a later ``recv`` from
+    ``peer`` shows that it was."""
+
+    peer: PeerId
+    hypothesis: _Hyp
+    index: int
+
+
+def _without_fork(forks: tuple[_Fork, ...], peer: PeerId) -> tuple[_Fork, ...]:
+    return tuple(f for f in forks if f.peer != peer)
 
 
 def _same(a: _Hyp, b: _Hyp) -> bool:
     if a.crashed != b.crashed or a.bonds != b.bonds or a.relabel != b.relabel:
+        return False
+    if a.table != b.table:
         return False
     if len(a.pending) != len(b.pending):
         return False
@@ -389,6 +436,8 @@ class LogValidator:
         self.reasons: list[str] = []
         self.events: list[Event] = []
         self.frontier = [_Hyp(None)]
+        self._at = 0
+        """The index in :attr:`events` of the event being explained."""
         self.verdict = Verdict(True, h.label, profile.name, 0, 0)
         self.seconds = 0.0
 
@@ -398,7 +447,7 @@ class LogValidator:
         return NodeContext(
             now_ms=now,
             now_wall_ms=wall,
-            bonds=h.bonds,
+            bonds=h.bonds | h.table,
             config=self.header.config,
             profile=self.profile,
             machine=self.machine,
@@ -443,6 +492,11 @@ class LogValidator:
         try:
             if kind == "recv":
                 new, effects = node_receive(node, ctx, arg[0], arg[1])
+                if arg[0] in h.table and arg[0] not in h.bonds:
+                    # A message received before the bond broke: the watchers its step
+                    # registered on the dead bond fire at once.
+                    new, more = node_bond_terminated(new, arg[0])
+                    effects += more
             elif kind in ("poll", "election"):
                 if kind == "election":
                     node = self._election_due(node, now)
@@ -465,17 +519,19 @@ class LogValidator:
             pending: tuple[Expected, ...] = ()
             if EventKind.PANIC in self.logged:
                 pending = (Expected(EventKind.PANIC, {"site": panic.site}),)
-            return _Hyp(
-                node,
-                h.bonds,
-                pending,
-                now,
-                True,
-                h.hidden + hidden,
-                h.hidden_total + hidden,
-                e.line,
-                f"{kind} (panics: {panic.hazard} at {panic.site})",
-                trail=_trail(h, kind, now, wall, None if hidden else e),
+            return h.carried(
+                _Hyp(
+                    node,
+                    h.bonds,
+                    pending,
+                    now,
+                    True,
+                    h.hidden + hidden,
+                    h.hidden_total + hidden,
+                    e.line,
+                    f"{kind} (panics: {panic.hazard} at {panic.site})",
+                    trail=_trail(h, kind, now, wall, None if hidden else e),
+                )
             )
         except InvalidState as exc:
             raise _Dead(f"the spec refuses this step: {exc}") from None
@@ -496,17 +552,19 @@ class LogValidator:
         kind: str,
         hidden: bool,
     ) -> _Hyp:
-        return _Hyp(
-            new,
-            h.bonds,
-            pending,
-            now,
-            False,
-            h.hidden + hidden,
-            h.hidden_total + hidden,
-            e.line,
-            ("hidden " if hidden else "") + kind,
-            trail=_trail(h, kind, now, wall, None if hidden else e),
+        return h.carried(
+            _Hyp(
+                new,
+                h.bonds,
+                pending,
+                now,
+                False,
+                h.hidden + hidden,
+                h.hidden_total + hidden,
+                e.line,
+                ("hidden " if hidden else "") + kind,
+                trail=_trail(h, kind, now, wall, None if hidden else e),
+            )
         )
 
     def _election_due(self, node: NodeState, now: int) -> NodeState:
@@ -591,6 +649,8 @@ class LogValidator:
             h.eligible,
             h.targets,
             h.trail,
+            h.table,
+            h.forks,
         )
         if not pending and relabel:
             out.node = self._apply_relabel(out, relabel)
@@ -648,6 +708,11 @@ class LogValidator:
             yield self.apply(h, e)
         except _Dead as dead:
             self.reasons.append(dead.reason)
+        if kind is EventKind.RECV and h.node is not None:
+            sender = e.fields["from"]
+            if sender not in h.bonds and sender not in h.table:
+                for g in self._late(h, e):
+                    yield from self.advance(g, e)
         if kind is EventKind.POLL and not h.crashed and _may_stand(h.node):
             # Election timeouts are free: a logged poll may be the one whose timer fired.
             try:
@@ -680,9 +745,13 @@ class LogValidator:
             peer = f["peer"]
             if peer in h.bonds:
                 raise _Dead(f"a bond to {peer.short()} is already up")
+            if peer in h.table:
+                # mosaik forms no bond to a peer still in its table (group/worker.rs:375-378).
+                raise _Dead(f"the broken bond to {peer.short()} still holds received messages")
             out = _Hyp(h.node, h.bonds | {peer}, (), now, h.crashed, 0, h.hidden_total)
             out.trail = _trail(h, "bond_up", now, wall, e)
             out.step_line, out.step_text = e.line, "bond_up"
+            out.table, out.forks = h.table, _without_fork(h.forks, peer)
             return out
         if kind is EventKind.BOND_DOWN:
             peer = f["peer"]
@@ -691,12 +760,19 @@ class LogValidator:
             if h.crashed:
                 out = _Hyp(h.node, h.bonds - {peer}, (), now, True, 0, h.hidden_total)
                 out.trail = _trail(h, "bond_down", now, wall, e)
-                return out
+                return h.carried(out)
             stepped = self.run(h, "bond_down", now, wall, e, arg=peer)
             stepped.bonds = h.bonds - {peer}
-            return stepped
+            return self._forked(stepped, peer)
         if kind is EventKind.RECV:
-            return self.run(h, "recv", now, wall, e, arg=(f["from"], e.message()))
+            peer = f["from"]
+            stepped = self.run(h, "recv", now, wall, e, arg=(peer, e.message()))
+            if peer in h.table and peer not in h.bonds:
+                # Was it the last message received on that bond? Assume so; a later recv
+                # from the peer resumes from here with the peer still in the table.
+                stepped.table = h.table - {peer}
+                return self._forked(stepped, peer, table=h.table)
+            return stepped
         if kind is EventKind.CLIENT_WRITE:
             return self.run(h, "client_write", now, wall, e, arg=(f["command"], f["result"]))
         if kind is EventKind.POLL:
@@ -710,6 +786,71 @@ class LogValidator:
                 raise _Dead(f"a {timer.value} timer fired, but the spec has nothing due at {now}")
             return self.run(h, "poll", now, wall, e)
         raise InvalidInput(f"not an input: {kind.value}")  # pragma: no cover
+
+    def _forked(self, h: _Hyp, peer: PeerId, table: frozenset[PeerId] | None = None) -> _Hyp:
+        """Return ``h`` with a fork in which ``peer`` is (still) in the bond table after the
+        current event (``table``: the table it then has, else ``h``'s plus ``peer``)."""
+        kept = _Hyp(
+            h.node,
+            h.bonds,
+            h.pending,
+            h.time,
+            h.crashed,
+            h.hidden,
+            h.hidden_total,
+            h.step_line,
+            h.step_text,
+            h.relabel,
+            h.eligible,
+            h.targets,
+            h.trail,
+            (h.table | {peer}) if table is None else table,
+            _without_fork(h.forks, peer),
+        )
+        h.forks = (*_without_fork(h.forks, peer), _Fork(peer, kept, self._at))
+        return h
+
+    def _late(self, h: _Hyp, e: Event) -> list[_Hyp]:
+        """Hypotheses in which the ``recv`` ``e``, from a peer whose bond is down and not in
+        ``h``'s table, is a message received before the break: resumed from ``h``'s fork
+        for that peer, with the peer in the table ever since, up to (not through) ``e``."""
+        peer = e.fields["from"]
+        fork = next((f for f in h.forks if f.peer == peer), None)
+        return [] if fork is None else self._resumed(fork, self._at)
+
+    def _resumed(self, fork: _Fork, stop: int, depth: int = 0) -> list[_Hyp]:
+        """The hypotheses that explain ``events[fork.index + 1 : stop]`` from ``fork`` (its
+        peer still in the bond table). Where they all die, the forks of the dying ones are
+        tried in turn (at most :data:`MAX_RESUMES` deep)."""
+        at, reasons = self._at, self.reasons
+        self.reasons = []  # the resumed search's dead ends are not this event's
+        frontier = [fork.hypothesis]
+        try:
+            for index in range(fork.index + 1, stop):
+                self._at = index
+                nxt: list[_Hyp] = []
+                for g in frontier:
+                    nxt.extend(self._advance_one(g, self.events[index]))
+                if not nxt and depth < MAX_RESUMES:
+                    nxt = self._backtracked(frontier, index + 1, depth + 1)
+                frontier = _dedup(nxt)[: self.max_hypotheses]
+                if not frontier:
+                    break
+        finally:
+            self._at, self.reasons = at, reasons
+        return frontier
+
+    def _backtracked(self, dying: list[_Hyp], stop: int, depth: int = 0) -> list[_Hyp]:
+        """The hypotheses that explain ``events[:stop]`` from a fork of ``dying``, newest
+        fork first: a broken bond was still in the bond table where the search assumed it
+        was not (module docstring)."""
+        forks = {id(f): f for h in dying for f in h.forks}
+        out: list[_Hyp] = []
+        for fork in sorted(forks.values(), key=lambda f: -f.index):
+            out.extend(self._resumed(fork, stop, depth))
+            if out:
+                break
+        return out
 
     def _silent_polls(self, h: _Hyp, e: Event) -> Iterator[_Hyp]:
         """Hypotheses in which the node polled without logging anything before ``e``."""
@@ -788,6 +929,7 @@ class LogValidator:
         started = time.perf_counter()
         index = len(self.events)
         self.events.append(e)
+        self._at = index
         verdict.events = len(self.events)
         frontier = self.frontier
         self.reasons = []
@@ -798,6 +940,10 @@ class LogValidator:
             for h in frontier:
                 survivors.extend(self._advance_one(h, e))
             survivors = _dedup(survivors)
+        if not survivors:
+            reasons = self.reasons
+            survivors = _dedup(self._backtracked(frontier, index + 1))
+            self.reasons = reasons
         if len(survivors) > self.max_hypotheses:
             verdict.truncated = True
             survivors = survivors[: self.max_hypotheses]
@@ -1011,36 +1157,40 @@ def validate_log(
 
 @dataclass(frozen=True, slots=True)
 class Attribution:
-    """How far one hazard switch on top of the profile explains a rejected log."""
+    """How far one switch on top of the profile explains a rejected log."""
 
-    hazard: str
+    switch: str
+    """A hazard id (``H1``) or a version-behaviour name (``readers-vote``)."""
     explained: int
     """Events explained (all of them when ``accepted``)."""
     accepted: bool
 
     def as_json(self) -> dict[str, Any]:
         """Return the JSON form."""
-        return {"hazard": self.hazard, "explained": self.explained, "accepted": self.accepted}
+        return {"switch": self.switch, "explained": self.explained, "accepted": self.accepted}
 
 
 def attribute(log: EventLog, profile: Profile, verdict: Verdict) -> list[Attribution]:
-    """Return the hazard switches that explain ``log`` further than ``profile`` did.
+    """Return the switches that explain ``log`` further than ``profile`` did.
 
-    For a rejected ``verdict``: each hazard not in ``profile`` is switched on alone
-    and the log validated again; the ones that explain more events come first (a
-    whole-log explanation first). This names the mosaik behaviour a node shows at
-    its first deviation ("behaves like H1 here"); it is a diagnosis, not a proof.
+    For a rejected ``verdict``: each hazard and each version behaviour not in
+    ``profile`` is switched on alone and the log validated again; the ones that
+    explain more events come first (a whole-log explanation first). This names the
+    mosaik behaviour a node shows at its first deviation ("behaves like H1 here",
+    "like readers-vote"); it is a diagnosis, not a proof.
     """
-    from impl.profile import Hazard
+    from impl.profile import Behaviour, Hazard
 
     if verdict.accepted:
         return []
     out = []
-    for hazard in Hazard:
-        if profile.has(hazard):
-            continue
-        v = validate_log(log, profile.with_hazards([hazard]))
+    flips: list[tuple[str, Profile]] = [
+        (h.value, profile.with_hazards([h])) for h in Hazard if not profile.has(h)
+    ]
+    flips += [(b.value, profile.with_behaviours([b])) for b in Behaviour if not profile.has(b)]
+    for order, (name, flipped) in enumerate(flips):
+        v = validate_log(log, flipped)
         if v.explained > verdict.explained or v.accepted:
-            out.append(Attribution(hazard.value, v.explained, v.accepted))
-    out.sort(key=lambda a: (not a.accepted, -a.explained, int(a.hazard[1:])))
-    return out
+            out.append((order, Attribution(name, v.explained, v.accepted)))
+    out.sort(key=lambda x: (not x[1].accepted, -x[1].explained, x[0]))
+    return [a for _, a in out]

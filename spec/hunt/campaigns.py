@@ -10,16 +10,22 @@ enabled rules off (``FeatureFlags``).
 Every campaign runs under every profile; ``aims`` only documents (and orders,
 when ``snapsync hunt --hazard`` names a hazard) what each one is built to reach.
 The reference must pass all of them.
+
+A lesson from H30 (docs/hunt.md §7): an event that must come *last* in a run — a
+leader change with no write after it — is reached by a broad campaign only by luck
+(``churn`` needed about 300 fine walks); a targeted campaign with a prelude that
+sets the stage (``leader-change``) reaches it in a fraction of a second.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from impl.errors import InvalidInput
-from impl.profile import Hazard
+from impl.profile import Behaviour, Hazard
 from spec.hunt.client_commands import KINDS
+from spec.hunt.consequences import Consequence
 from spec.model.faults import Fault
 
 __all__ = [
@@ -28,6 +34,7 @@ __all__ = [
     "LIMITATION_CAMPAIGNS",
     "TARGETED",
     "Campaign",
+    "consequence_campaign",
     "get_campaign",
     "order_for",
 ]
@@ -85,6 +92,10 @@ class Campaign:
     """Allow writers to restart empty: reaches H16 (a documented limitation)."""
     extra: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     """Free-form notes shown by ``snapsync hunt --list``."""
+    consequence: Consequence | None = None
+    """Hunt for this consequence instead of a broken check (:mod:`spec.hunt.consequences`):
+    no per-step check fails the run; at its end the group is held to the horizon and
+    the consequence judged. Set by :func:`consequence_campaign`, never in the tables."""
 
 
 TARGETED: frozenset[str] = frozenset()
@@ -116,6 +127,63 @@ CAMPAIGNS: tuple[Campaign, ...] = (
         prelude=("until:parallel_fetch:w0",),
         steps=8,
         aims=("H1", "fetch_timeout", "late_response_after_timeout"),
+    ),
+    Campaign(
+        name="broken-bond-responses",
+        description="a provider's bond breaks after its response was received; the chunk is "
+        "re-asked before that response is processed (no fetch timeout)",
+        kinds=("map", "set"),
+        items=(2, 4),
+        batches=(1, 2),
+        readers=(2, 3),
+        lagging=(1,),
+        # No advance_time or settle: time stands still, so no fetch can time out.
+        rules=TARGETED | {"break_bond", "deliver_message", "node_poll"},
+        prelude=("until:parallel_fetch:w0",),
+        steps=8,
+        aims=("H1", "deliver_after_break"),
+    ),
+    Campaign(
+        name="reader-voters",
+        description="one writer and readers elected together (readers vote in 0.3.13); a "
+        "reader's bond flaps and it misses an AppendEntries",
+        kinds=("map",),
+        items=(1, 3),
+        readers=(1,),
+        lagging=(0,),
+        joint_election=True,
+        rules=TARGETED | {"break_bond", "restore_bond", "client_write", "settle", "node_poll"},
+        prelude=("write",),
+        steps=6,
+        aims=("H16", "readers-vote"),
+    ),
+    Campaign(
+        name="stale-majority",
+        description="two writers and a reader elected together; slow heartbeats, elections "
+        "and writes, no partition (readers vote in 0.3.13)",
+        kinds=("map",),
+        items=(1, 2),
+        writers=(2,),
+        readers=(1,),
+        lagging=(0,),
+        joint_election=True,
+        rules=TARGETED | {"client_write", "settle", "deliver_message", "node_poll", "advance_time"},
+        steps=8,
+        aims=("readers-vote", "H29"),
+    ),
+    Campaign(
+        name="leader-change",
+        description="the leader leaves right after publishing; a writer that holds its tail "
+        "takes over",
+        kinds=("map", "vec"),
+        items=(1, 3),
+        writers=(2,),
+        readers=(0, 1),
+        lagging=(0, 1),
+        rules=TARGETED | {"deliver_message", "leave", "settle", "client_write"},
+        prelude=("write",),
+        steps=5,
+        aims=("H30", "leader_change"),
     ),
     Campaign(
         name="lost-sources",
@@ -199,7 +267,8 @@ CAMPAIGNS: tuple[Campaign, ...] = (
     ),
     Campaign(
         name="churn",
-        description="bond breaks and restores, readers leaving and re-joining, leader changes",
+        description="bond breaks (writer–writer too) and restores, readers leaving and "
+        "re-joining, leader changes",
         kinds=("map", "vec"),
         writers=(1, 2),
         rules=BASE_RULES | {"break_bond", "restore_bond", "leave", "restart_empty"},
@@ -247,6 +316,30 @@ CAMPAIGNS: tuple[Campaign, ...] = (
 
 LIMITATION_CAMPAIGNS: tuple[Campaign, ...] = (
     Campaign(
+        name="writer-partition",
+        description="the bonds between two writers (and a reader) break while clients write "
+        "(H29, a limitation)",
+        kinds=("map",),
+        items=(1, 2),
+        writers=(2,),
+        readers=(1,),
+        lagging=(0,),
+        joint_election=True,
+        rules=frozenset(
+            {
+                "break_bond",
+                "restore_bond",
+                "client_write",
+                "settle",
+                "deliver_message",
+                "node_poll",
+                "advance_time",
+            }
+        ),
+        steps=6,
+        aims=("H29",),
+    ),
+    Campaign(
         name="lagging-voter",
         description="a writer restarts empty in a two-writer committee (H16, a limitation)",
         kinds=("map",),
@@ -274,8 +367,9 @@ def get_campaign(name: str) -> Campaign:
     raise InvalidInput(f"unknown campaign {name!r}; known: {known}")
 
 
-def order_for(hazards: Iterable[Hazard | str]) -> tuple[Campaign, ...]:
-    """Return every campaign, those aimed at one of ``hazards`` first (stable order).
+def order_for(hazards: Iterable[Hazard | Behaviour | str]) -> tuple[Campaign, ...]:
+    """Return every campaign, those aimed at one of ``hazards`` (hazard or behaviour switch
+    names) first (stable order).
 
     >>> [c.name for c in order_for(["H5"])][:1]
     ['differential']
@@ -283,3 +377,9 @@ def order_for(hazards: Iterable[Hazard | str]) -> tuple[Campaign, ...]:
     wanted = {str(h) for h in hazards}
     first = [c for c in CAMPAIGNS if wanted & set(c.aims)]
     return tuple(first + [c for c in CAMPAIGNS if c not in first])
+
+
+def consequence_campaign(campaign: Campaign, kind: Consequence | str) -> Campaign:
+    """Return ``campaign`` hunting for consequence ``kind`` (``campaign.name+kind``)."""
+    kind = Consequence(kind)
+    return replace(campaign, name=f"{campaign.name}+{kind.value}", consequence=kind)

@@ -18,6 +18,11 @@ situation                          counted when
 ``write_during_sync``              a client write while a session is alive
 ``leader_change_during_catchup``   a term change drops a session (R10, H17)
 ``bond_break_during_catchup``      a bond of a node with a session breaks
+``writer_partition``               a bond between two writers breaks
+``delivered_after_break``          a message its receiver had received on a broken bond
+                                   is delivered after the termination (deliver_after_break)
+``late_answer_after_break``        ... and it is a FetchDataResponse to a session that had
+                                   dropped the sender (H1 without a timeout)
 ``fetch_timeout``                  an in-flight fetch passes its deadline (Q9)
 ``late_response_after_timeout``    a response arrives from a peer whose fetch timed out (H1)
 ``unsolicited_response``           a response arrives from a peer with nothing in flight
@@ -67,6 +72,9 @@ SITUATIONS: tuple[str, ...] = (
     "write_during_sync",
     "leader_change_during_catchup",
     "bond_break_during_catchup",
+    "writer_partition",
+    "delivered_after_break",
+    "late_answer_after_break",
     "fetch_timeout",
     "late_response_after_timeout",
     "unsolicited_response",
@@ -170,6 +178,22 @@ class Coverage:
                 if slot is not None and slot.node.catchup is not None:
                     c["bond_break_during_catchup"] += 1
                     break
+        if t.action == "break_bond":
+            a, b = before.nodes.get(t.args["a"]), before.nodes.get(t.args["b"])
+            if a is not None and b is not None and a.writer and b.writer:
+                c["writer_partition"] += 1
+        if t.action == "deliver_message" and t.delivered:
+            item = t.delivered[0]
+            if not before.bonded(item.src, item.dst):
+                c["delivered_after_break"] += 1
+                session = before.nodes[item.dst].node.catchup
+                sender = before.nodes[item.src].peer
+                if (
+                    isinstance(item.message, FetchDataResponse)
+                    and session is not None
+                    and sender not in session.inflight
+                ):
+                    c["late_answer_after_break"] += 1
         self._deliveries(t)
         for name, old_slot, new_slot, (old_session, new_session) in changed:
             old, new = old_slot.node, new_slot.node

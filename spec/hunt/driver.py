@@ -23,8 +23,18 @@ Two composite drivers sit on top of single actions:
 * :meth:`Driver.drain` — the liveness check: heal every bond, then fair delivery
   until the group is quiescent (:meth:`Driver.quiescence_problem`), a session is
   in a dead state (L2), or the horizon passes (L1); a quorum that cannot commit
-  because its voters are themselves catching up is classified as the documented
-  limitation H16 (L4), not as a protocol violation.
+  because its writer voters are themselves catching up is classified as the
+  documented limitation H16 (L4), not as a protocol violation (a lagging *reader*
+  voter is not: readers vote only under ``readers-vote``, which the reference
+  turns off).
+
+Limitations end what a run can judge: after a finding that is a documented
+limitation (H29: ``RAFT-LC``, a leader without a committed entry; ``RAFT-SM``, a
+leader committing an entry other than one already committed at that index; or
+``RAFT``, two leaders of one term that could not ask each other), everything
+that follows — divergent commits, a truncated committed entry, no convergence —
+is its consequence, so the run records no further finding (:attr:`Driver.limited`)
+and its drain is skipped.
 
 Ids produced here, beyond the model's: ``L1`` (a session does not finish / the
 group does not converge under fair delivery), ``L2`` (a dead session state at a
@@ -42,7 +52,8 @@ from typing import Any
 
 from impl.effects import Send
 from impl.messages import FetchDataResponse, RequestSnapshot, SnapshotOffer, TakeSnapshot
-from impl.node_state import LeaderRole
+from impl.node_state import CandidateRole, LeaderRole
+from impl.profile import Behaviour
 from impl.raft import session_context
 from impl.session import dead_state, is_served, is_sync_complete
 from spec.hunt.coverage import Coverage
@@ -78,13 +89,21 @@ __all__ = [
     "DrainResult",
     "Driver",
     "Finding",
+    "describe_session",
+    "limitation_of",
 ]
 
 LIVENESS_IDS: frozenset[str] = frozenset({"L1", "L2", "L4", "E1"})
 """Ids this driver adds to the model's (see the module docstring)."""
 
-LIMITATION_IDS: Mapping[str, str] = {"L4": "H16"}
-"""Finding ids that are a documented limitation of the reference, by limitation."""
+LIMITATION_IDS: Mapping[str, str] = {
+    "L4": "H16",
+    "RAFT-LC": "H29",
+    "RAFT-SM": "H29",
+    "RAFT": "H29",
+}
+"""Finding ids that are (or may be: L4, see :meth:`Driver.quorum_deadlock`; RAFT, see
+:func:`limitation_of`) a documented limitation of the reference, by limitation."""
 
 
 def _snapshot_requested(world: World) -> bool:
@@ -169,15 +188,20 @@ class Finding:
     node: str | None
     detail: str
     step: int
+    limitation: str | None = None
+    """The documented limitation this finding is an instance of (H16, H29), if any."""
 
     def as_json(self) -> dict[str, Any]:
         """Return the JSON form."""
-        return {"id": self.id, "node": self.node, "detail": self.detail, "step": self.step}
-
-    @property
-    def limitation(self) -> str | None:
-        """Return the documented limitation this finding is an instance of, if any."""
-        return LIMITATION_IDS.get(self.id)
+        out: dict[str, Any] = {
+            "id": self.id,
+            "node": self.node,
+            "detail": self.detail,
+            "step": self.step,
+        }
+        if self.limitation is not None:
+            out["limitation"] = self.limitation
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +233,8 @@ class Driver:
         self.replayable: list[InFlight] = []
         self._lost_at: dict[str, int] = {}
         self._e1_reported: set[str] = set()
+        self.limited: Finding | None = None
+        """The documented limitation this run reached, if any: nothing after it is judged."""
 
     def fork(self) -> Driver:
         """Return an independent copy: same world and history, its own checker and counters.
@@ -232,6 +258,7 @@ class Driver:
         other.replayable = list(self.replayable)
         other._lost_at = dict(self._lost_at)
         other._e1_reported = set(self._e1_reported)
+        other.limited = self.limited
         other.checker = Checker(self.setup)
         try:
             memo = self.checker.memo
@@ -269,10 +296,17 @@ class Driver:
         found = self._fault_aware(t, raw) if self.tampered else raw
         self.world = t.after
         self.coverage.observe(t)
-        for v in found:
-            self.findings.append(Finding(v.id, v.node, v.detail, self.steps))
-        for name, detail in self._check_e1(t):
-            self.findings.append(Finding("E1", name, detail, self.steps))
+        limits = [(v, lim) for v in found if (lim := limitation_of(v, t)) is not None]
+        if self.limited is None and limits:
+            # A limitation: what else this step shows is its consequence (module docstring).
+            v, lim = limits[0]
+            self.limited = Finding(v.id, v.node, v.detail, self.steps, lim)
+            self.findings.append(self.limited)
+        elif self.limited is None:
+            for v in found:
+                self.findings.append(Finding(v.id, v.node, v.detail, self.steps))
+            for name, detail in self._check_e1(t):
+                self.findings.append(Finding("E1", name, detail, self.steps))
         for item in t.sent:
             # What a misbehaving peer may replay later: session messages it really sent.
             if t.action != "forge_message" and isinstance(
@@ -452,9 +486,10 @@ class Driver:
             dirs = self._deliverable(slow)
             if dirs:
                 for src, dst in dirs:
-                    # Still queued on a live bond (an earlier delivery may have changed it).
+                    # Still queued (an earlier delivery may have changed it); on a broken
+                    # bond, what its receiver had already received (deliver_after_break).
                     bond = self.world.bonds.get(bond_key(src, dst))
-                    if bond is not None and bond.up and bond.queue(src, dst):
+                    if bond is not None and bond.queue(src, dst):
                         self.do(deliver_message, src, dst)
                         self._wake(dst)
                 stuck.clear()
@@ -504,10 +539,18 @@ class Driver:
     # -- liveness -------------------------------------------------------------------------------
 
     def heal(self) -> None:
-        """Restore every broken bond between two up nodes (fairness: links come back)."""
+        """Restore every broken bond between two up nodes (fairness: links come back).
+
+        A broken bond that still holds messages its receiver had received is drained
+        first (they are delivered: mosaik processes them before the bond can re-form).
+        """
+        for src, dst in sorted(self.world.draining):
+            while self.world.queue(src, dst):
+                self.do(deliver_message, src, dst)
+                self._wake(dst)
         world = self.world
         for (lo, hi), bond in sorted(world.bonds.items()):
-            if not bond.up and world.nodes[lo].up and world.nodes[hi].up:
+            if not bond.up and world.nodes[lo].up and world.nodes[hi].up and not bond.in_flight():
                 self.do(restore_bond, lo, hi)
 
     def leader(self) -> str | None:
@@ -568,11 +611,14 @@ class Driver:
                 out.append((name, case))
         return out
 
-    def quorum_deadlock(self) -> str | None:
+    def quorum_deadlock(self) -> Finding | None:
         """H16: the leader cannot commit because the voters it needs are catching up.
 
-        Returns a description, or None. (L4's assumption — a quorum of voters other
-        than the lagging nodes is reachable — does not hold; a documented limitation.)
+        Returns an ``L4`` finding, or None. L4's assumption — a quorum of voters other
+        than the lagging nodes is reachable — does not hold. With writer voters only
+        that is the documented limitation H16; a lagging *reader* voter exists only
+        under ``readers-vote`` (mosaik 0.3.13), which the reference turns off, so then
+        the finding is not a limitation.
         """
         name = self.leader()
         if name is None:
@@ -592,10 +638,13 @@ class Driver:
                 lagging.append(other)
         quorum = len(voters) // 2 + 1
         if lagging and len(voters) - len(lagging) < quorum:
-            return (
+            readers = [n for n in lagging if not self.world.nodes[n].writer]
+            detail = (
                 f"leader {name} cannot commit index {lead.log.last().index}: "
                 f"{len(voters)} voters, quorum {quorum}, catching up: {', '.join(lagging)}"
+                + (f" (reader voters: {', '.join(readers)})" if readers else "")
             )
+            return Finding("L4", None, detail, self.steps, None if readers else "H16")
         return None
 
     def default_horizon_ms(self) -> int:
@@ -607,6 +656,8 @@ class Driver:
     def drain(self, horizon_ms: int | None = None) -> DrainResult:
         """Heal, then deliver fairly until quiescent (L1), a dead state (L2) or the horizon."""
         start = self.steps
+        if self.limited is not None:
+            return DrainResult(False, (), 0)  # a limitation's consequences are not judged
         self.heal()
         horizon = self.world.now_ms + (horizon_ms or self.default_horizon_ms())
         dead: list[tuple[str, str]] = []
@@ -631,10 +682,10 @@ class Driver:
             if dead:
                 for name, case in dead:
                     session = self.world.nodes[name].node.catchup
-                    detail = f"dead session state {case}: {_describe(session)}"
+                    detail = f"dead session state {case}: {describe_session(session)}"
                     findings.append(Finding("L2", name, detail, self.steps))
             elif deadlock is not None:
-                findings.append(Finding("L4", None, f"H16 quorum deadlock: {deadlock}", self.steps))
+                findings.append(replace(deadlock, detail=f"quorum deadlock: {deadlock.detail}"))
             else:
                 problem = self.quiescence_problem() or "did not converge"
                 findings.append(
@@ -646,24 +697,65 @@ class Driver:
     # -- traces ---------------------------------------------------------------------------------
 
     def write_trace(
-        self, path: str | Path, *, seed: int | None, meta: Mapping[str, Any] | None = None
+        self,
+        path: str | Path,
+        *,
+        seed: int | None,
+        meta: Mapping[str, Any] | None = None,
+        upto: int | None = None,
     ) -> Path:
-        """Write the run as a trace that ``snapsync replay`` reproduces (needs ``record``)."""
+        """Write the run as a trace that ``snapsync replay`` reproduces (needs ``record``);
+        ``upto``: only its first ``upto`` steps (a consequence run's program, without the
+        deterministic hold that follows it)."""
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log if upto is None else self.log[:upto]
+        world = log[-1][0].after if log else self.initial
         writer = TraceWriter.open(target)
         writer.write(header_record(self.initial, seed=seed, meta=meta or {}))
         total = 0
-        for seq, (t, raw) in enumerate(self.log, start=1):
+        for seq, (t, raw) in enumerate(log, start=1):
             writer.write(step_record(seq, t, [v.as_json() for v in raw]))
             total += len(raw)
-        nodes = node_summaries(self.world, self.checker)
-        writer.write(end_record(len(self.log), self.world, nodes, total))
+        nodes = node_summaries(world, self.checker)
+        writer.write(end_record(len(log), world, nodes, total))
         writer.close()
         return target
 
 
-def _describe(session: Any) -> str:
+def limitation_of(v: Violation, t: Transition) -> str | None:
+    """Return the documented limitation a per-step violation is an instance of, if any.
+
+    Under ``readers-vote`` none is: readers that vote make them reachable without a
+    partition, which the reference removes by making readers abstain. Otherwise
+    ``RAFT-LC`` and ``RAFT-SM`` are H29: with one leader per term (RAFT) and leader
+    completeness, Raft's state machine safety follows, so only a quorum of reachable
+    peers breaks them. ``RAFT`` (a second leader of one term) is H29 when the
+    second leader's election did not ask the first one: under mosaik's committee each
+    side of a partition can win the same term with the peers it can reach. A second
+    leader that asked the first one is a real election-safety failure, never excused.
+    """
+    if v.id not in ("RAFT-LC", "RAFT-SM", "RAFT"):
+        return None
+    if t.after.setup.profile.has(Behaviour.READERS_VOTE):
+        # Readers' votes make these failures reachable without any partition (a stale
+        # writer and the readers outvote the writer that holds a committed entry): the
+        # behaviour's consequence, which the reference removes, not the limitation.
+        return None
+    if v.id in ("RAFT-LC", "RAFT-SM"):
+        return "H29"
+    if v.node is None:
+        return None
+    first = t.after.ghost.leaders.get(int(t.after.nodes[v.node].node.term))
+    before = t.before.nodes.get(v.node)
+    if first is None or before is None or not isinstance(before.node.role, CandidateRole):
+        return None
+    asked = before.node.role.requested_from
+    return None if t.after.nodes[first].peer in asked else "H29"
+
+
+def describe_session(session: Any) -> str:
+    """Return a one-line summary of a catch-up session (anchor, gap, peers, chunks, timer)."""
     if session is None:
         return "no session"
     return (

@@ -18,10 +18,16 @@ model's :class:`~spec.model.invariants.Checker` (run after every action by the
 Discipline (what the generator never does, and why — a documented choice, not a
 silent filter):
 
-* writer–writer bonds never break, and only the leader may ``leave``, only when
-  another writer is in sync: mosaik's Raft shrinks its committee to live bonds,
-  so a partition between writers elects a second leader whose commits diverge
-  — a Raft property outside the sync protocol that this model inherits;
+* only the leader may ``leave`` (readers may too), only when another writer is in
+  sync. Writer–writer bonds do break: mosaik's Raft shrinks its committee to live
+  bonds and a candidate counts only the peers it can ask, so a partition between
+  writers can elect a leader that lacks committed entries (``RAFT-LC``, H29: a
+  documented limitation of both profiles, recorded under ``limitations``; the
+  run's later findings are its consequences and are not judged). A leader leaving
+  behind a stale writer would reach the same limitation every time, so the
+  generator does not do that;
+* a ``break_bond`` keeps up to two messages per direction that the receiver had
+  already received (transport ``deliver_after_break``, :mod:`spec.model.transport`);
 * writers restart empty only in campaigns with ``writer_restarts`` (H16, a
   documented limitation of the reference: see docs/findings.md);
 * clock skew stays within half the TTL (larger skews make providers refuse every
@@ -61,6 +67,7 @@ from impl.messages import FetchDataResponse, SnapshotOffer
 from impl.profile import REFERENCE, Profile
 from spec.hunt.campaigns import CAMPAIGNS, Campaign
 from spec.hunt.client_commands import command_domain, seed_commands
+from spec.hunt.consequences import HORIZON_MS, Consequence, hold, judge, probe_write
 from spec.hunt.domains import Choice, Domain, Ints, ListOf, Maybe
 from spec.hunt.driver import LIVENESS_IDS, UNTIL, Driver, Finding
 from spec.hunt.scenario import (
@@ -92,7 +99,8 @@ from spec.model.actions import (
 )
 from spec.model.faults import Fault
 from spec.model.host import catching_up
-from spec.model.state import NodeStatus
+from spec.model.state import NodeStatus, World
+from spec.model.transport import Transport
 
 __all__ = [
     "SAFETY_IDS",
@@ -106,7 +114,8 @@ __all__ = [
 
 SAFETY_IDS: tuple[str, ...] = (
     "I1", "I2", "I3", "I4", "I5", "I6", "I7", "I8", "I9", "I10", "I11", "I12", "I13",
-    "I14", "I15", "I16", "FRESH", "RAFT", "PANIC", "STEP", "L2", "L3", "L5", "E1",
+    "I14", "I15", "I16", "FRESH", "RAFT", "RAFT-LC", "RAFT-SM", "PANIC", "STEP", "L2", "L3",
+    "L5", "E1",
 )  # fmt: skip
 """Every per-step id a machine checks (one ``@invariant`` each)."""
 
@@ -146,7 +155,7 @@ RULE_ARGS: dict[str, dict[str, Domain]] = {
     "node_poll": {"who": _PICK},
     "advance_time": {"delta": Choice(_DELTAS)},
     "deliver_message": {"which": _PICK},
-    "break_bond": {"which": _PICK},
+    "break_bond": {"which": _PICK, "received_by_a": Ints(0, 2), "received_by_b": Ints(0, 2)},
     "restore_bond": {"which": _PICK},
     "set_clock_skew": {"who": _PICK, "skew": Choice(_SKEWS)},
     "duplicate_message": {"which": _PICK},
@@ -219,11 +228,14 @@ class RunRecord:
     """Why the trace could not be saved (the finding stands without it)."""
 
 
-def _save_trace(d: Driver, path: Path, meta: dict[str, Any]) -> tuple[str | None, str | None]:
-    """Save a failing run's trace; return (path, None), or (None, why) if it cannot be
-    written: an I/O error must not replace the finding it was meant to document."""
+def _save_trace(
+    d: Driver, path: Path, meta: dict[str, Any], *, upto: int | None = None
+) -> tuple[str | None, str | None]:
+    """Save a failing run's trace (``upto``: its first steps only, a consequence run's
+    program); return (path, None), or (None, why) if it cannot be written: an I/O error
+    must not replace the finding it was meant to document."""
     try:
-        return str(d.write_trace(path, seed=SESSION.seed, meta=meta)), None
+        return str(d.write_trace(path, seed=SESSION.seed, meta=meta, upto=upto)), None
     except OSError as exc:
         return None, f"cannot write the trace {path}: {exc.strerror or exc}"
 
@@ -242,6 +254,8 @@ class Session:
     limitations: list[RunRecord] = field(default_factory=list)
     coverage: dict[str, int] = field(default_factory=dict)
     fatal_limitations: bool = False
+    shrink_limit: str | None = None
+    """How the swarm shrinker's last shrink ended (:class:`spec.hunt.swarm.Shrunk`)."""
 
     def trace_path(self, campaign: str, ident: str) -> Path:
         base = self.trace_dir
@@ -282,9 +296,19 @@ def _any_directions(m: GroupMachine) -> bool:
     return bool(m.drv.world.directions())
 
 
+def _live_directions(w: World) -> list[tuple[str, str]]:
+    """Directions with a queued message on a live bond (where the faults act: a message a
+    receiver already received on a broken bond is past the wire)."""
+    return [(s, d) for s, d in w.directions() if w.bonded(s, d)]
+
+
+def _any_live_directions(m: GroupMachine) -> bool:
+    return bool(_live_directions(m.drv.world))
+
+
 def _reorderable(m: GroupMachine) -> bool:
     w = m.drv.world
-    return any(len(w.queue(s, d)) > 1 for s, d in w.directions())
+    return any(len(w.queue(s, d)) > 1 for s, d in _live_directions(w))
 
 
 def _corruptible(m: GroupMachine) -> bool:
@@ -306,7 +330,7 @@ GUARDS: dict[str, Callable[[GroupMachine], bool]] = {
     "break_bond": lambda m: bool(m._breakable()),
     "restore_bond": lambda m: bool(m._restorable()),
     "set_clock_skew": _always,
-    "duplicate_message": _any_directions,
+    "duplicate_message": _any_live_directions,
     "reorder_message": _reorderable,
     "corrupt_response": _corruptible,
     "forge_message": lambda m: bool(m._replayable()),
@@ -324,7 +348,14 @@ def _pre(name: str) -> Callable[[GroupMachine], bool]:
 
 
 class GroupMachine(RuleBasedStateMachine):
-    """The group machine (module docstring). Subclass per campaign: :func:`machine_class`."""
+    """The group machine (module docstring). Subclass per campaign: :func:`machine_class`.
+
+    A campaign with a ``consequence`` (:func:`spec.hunt.campaigns.consequence_campaign`)
+    hunts for that consequence instead: no per-step check fails a run, and the
+    teardown holds the group to the horizon and judges the consequence
+    (:mod:`spec.hunt.consequences`); a run that reaches it fails with id
+    ``C-<KIND>`` (``C-STALL``, …), so the engines find and shrink it like any failure.
+    """
 
     campaign: ClassVar[Campaign] = CAMPAIGNS[0]
     profile: ClassVar[Profile] = REFERENCE
@@ -338,6 +369,8 @@ class GroupMachine(RuleBasedStateMachine):
         self._in_rule = False
         self._failed = False
         self._reported = 0
+        self._limitations: list[Finding] = []
+        self._consequence: dict[str, Any] | None = None
         self.final: bool | None = None
         """Whether a failure here is the one to save (None: ask Hypothesis)."""
         self.counted_from = 0
@@ -417,18 +450,14 @@ class GroupMachine(RuleBasedStateMachine):
 
     def _breakable(self) -> list[tuple[str, str]]:
         w = self.drv.world
-        out = []
-        for (lo, hi), bond in sorted(w.bonds.items()):
-            if bond.up and not (w.nodes[lo].writer and w.nodes[hi].writer):
-                out.append((lo, hi))
-        return out
+        return [(lo, hi) for (lo, hi), bond in sorted(w.bonds.items()) if bond.up]
 
     def _restorable(self) -> list[tuple[str, str]]:
         w = self.drv.world
         return [
             (lo, hi)
             for (lo, hi), bond in sorted(w.bonds.items())
-            if not bond.up and w.nodes[lo].up and w.nodes[hi].up
+            if not bond.up and w.nodes[lo].up and w.nodes[hi].up and not bond.in_flight()
         ]
 
     def _responses(self) -> list[tuple[str, str, int]]:
@@ -437,7 +466,7 @@ class GroupMachine(RuleBasedStateMachine):
         out = []
         w = self.drv.world
         tampered = self.drv.tampered
-        for src, dst in w.directions():
+        for src, dst in _live_directions(w):
             for k, item in enumerate(w.queue(src, dst)):
                 if isinstance(item.message, FetchDataResponse) and item.mid not in tampered:
                     out.append((src, dst, k))
@@ -535,12 +564,19 @@ class GroupMachine(RuleBasedStateMachine):
     @precondition(_pre("break_bond"))
     @rule(**_args("break_bond"))
     @_step
-    def break_bond(self, which: int) -> None:
-        """A bond with a reader at one end breaks: ``break_bond``."""
+    def break_bond(self, which: int, received_by_a: int = 0, received_by_b: int = 0) -> None:
+        """A bond breaks (``break_bond``); each end may already have received the head of
+        the queue towards it (at most what is queued), delivered after the termination."""
         bonds = self._breakable()
         a, b = bonds[which % len(bonds)]
-        self.drv.do(break_bond, a, b)
-        self._note(f"break_bond({a!r}, {b!r})")
+        w = self.drv.world
+        if Transport.DELIVER_AFTER_BREAK not in w.setup.transport:
+            received_by_a = received_by_b = 0
+        ka = min(received_by_a, len(w.queue(b, a)))
+        kb = min(received_by_b, len(w.queue(a, b)))
+        self.drv.do(break_bond, a, b, received_by_a=ka, received_by_b=kb)
+        kept = (f", received_by_a={ka}" if ka else "") + (f", received_by_b={kb}" if kb else "")
+        self._note(f"break_bond({a!r}, {b!r}{kept})")
 
     @precondition(_pre("restore_bond"))
     @rule(**_args("restore_bond"))
@@ -567,7 +603,7 @@ class GroupMachine(RuleBasedStateMachine):
     @_step
     def duplicate_message(self, which: int) -> None:
         """Fault ``duplicate``: a bond delivers its head message and keeps it."""
-        dirs = self.drv.world.directions()
+        dirs = _live_directions(self.drv.world)
         src, dst = dirs[which % len(dirs)]
         self.drv.do(duplicate_message, src, dst)
         self._note(f"duplicate_message({src!r}, {dst!r})")
@@ -578,7 +614,7 @@ class GroupMachine(RuleBasedStateMachine):
     def reorder_message(self, which: int, position: int) -> None:
         """Fault ``reorder``: a queued message overtakes the ones before it."""
         w = self.drv.world
-        dirs = [(s, d) for s, d in w.directions() if len(w.queue(s, d)) > 1]
+        dirs = [(s, d) for s, d in _live_directions(w) if len(w.queue(s, d)) > 1]
         src, dst = dirs[which % len(dirs)]
         pos = 1 + (position - 1) % (len(w.queue(src, dst)) - 1)
         self.drv.do(reorder_message, src, dst, pos)
@@ -663,20 +699,27 @@ class GroupMachine(RuleBasedStateMachine):
     # -- invariants: one per safety property ------------------------------------------------------
 
     def _flush(self) -> None:
-        """Raise the earliest finding not reported yet (safety before the drain's liveness)."""
+        """Raise the earliest finding not reported yet (safety before the drain's liveness);
+        record a limitation the drain reached."""
         d = self.d
-        if d is None:
+        if d is None or self.campaign.consequence is not None:
             return
         for finding in d.findings[self._reported :]:
-            if finding.limitation is None and finding.id not in ("L1", "L2"):
+            if finding.limitation is not None:
+                self._limitation(finding)
+            elif finding.id not in ("L1", "L2"):
                 self._fail(finding)
 
     def _check(self, ident: str) -> None:
         d = self.d
-        if d is None:
+        if d is None or self.campaign.consequence is not None:
             return
         for finding in d.findings[self._reported :]:
-            if finding.id == ident:
+            if finding.id != ident:
+                continue
+            if finding.limitation is not None:
+                self._limitation(finding)
+            else:
                 self._fail(finding)
 
     def _fail(self, finding: Finding) -> None:
@@ -688,7 +731,12 @@ class GroupMachine(RuleBasedStateMachine):
         trace_error: str | None = None
         if final and self.d is not None:
             path = SESSION.trace_path(self.campaign.name, finding.id.replace(":", "-"))
-            trace, trace_error = _save_trace(self.d, path, self.trace_meta(finding))
+            meta = self.trace_meta(finding)
+            upto = None
+            if self._consequence is not None:
+                meta["consequence"] = self._consequence
+                upto = int(self._consequence["trace_steps"])
+            trace, trace_error = _save_trace(self.d, path, meta, upto=upto)
         SESSION.failures.append(
             RunRecord(
                 self.campaign.name,
@@ -720,7 +768,35 @@ class GroupMachine(RuleBasedStateMachine):
             }
         }
 
+    def _hold(self, kind: Consequence) -> None:
+        """A consequence campaign's end: (probe write), hold to the horizon, judge."""
+        d = self.drv
+        probe: int | None = None
+        if kind is Consequence.DEADLOCK:
+            leader = probe_write(d)
+            if leader is not None:
+                probe = int(d.world.nodes[leader].node.log.last().index)
+                self._note(f"client_write({leader!r}, <probe>)  # teardown")
+        self._note(f"hold(+{HORIZON_MS})  # teardown")
+        held_from = len(d.log)
+        hold(d, d.world.now_ms + HORIZON_MS)
+        verdict = judge(d, kind, probe_index=probe)
+        if verdict is not None:
+            # The trace keeps the program; the hold is re-run by recheck_consequence.
+            self._consequence = {
+                "kind": kind.value,
+                "hold_ms": HORIZON_MS,
+                "horizon_ms": d.world.now_ms,
+                "verdict": verdict,
+                "probe_index": probe,
+                "trace_steps": held_from,
+            }
+            self._fail(Finding(f"C-{kind.value.upper()}", None, verdict, d.steps))
+
     def _limitation(self, finding: Finding) -> None:
+        if finding in self._limitations:
+            return  # already recorded (a drain's finding is seen by the invariants too)
+        self._limitations.append(finding)
         final = _is_final() if self.final is None else self.final
         if SESSION.fatal_limitations:
             self._fail(finding)
@@ -834,6 +910,17 @@ class GroupMachine(RuleBasedStateMachine):
         self._check("RAFT")
 
     @invariant()
+    def raft_lc_leader_completeness(self) -> None:
+        """RAFT-LC: a new leader holds every committed entry (H29, a documented limitation)."""
+        self._check("RAFT-LC")
+
+    @invariant()
+    def raft_sm_state_machine_safety(self) -> None:
+        """RAFT-SM: no leader commits an entry other than the one committed at its index
+        (H29, a documented limitation)."""
+        self._check("RAFT-SM")
+
+    @invariant()
     def no_panic(self) -> None:
         """PANIC: no step raises mosaik's panic (H3, H23)."""
         self._check("PANIC")
@@ -862,7 +949,7 @@ class GroupMachine(RuleBasedStateMachine):
     def other_checks(self) -> None:
         """Any other id the model's checker reports (new checks are never ignored)."""
         d = self.d
-        if d is None:
+        if d is None or self.campaign.consequence is not None:
             return
         for finding in d.findings[self._reported :]:
             if finding.id not in SAFETY_IDS and finding.id not in LIVENESS_IDS:
@@ -881,7 +968,10 @@ class GroupMachine(RuleBasedStateMachine):
         if d is None:
             return
         try:
-            if not self._failed and not self._in_rule:
+            if self.campaign.consequence is not None:
+                if not self._failed and not self._in_rule:
+                    self._hold(self.campaign.consequence)
+            elif not self._failed and not self._in_rule and d.limited is None:
                 self._note("drain_to_quiescence()  # teardown")
                 self._drain()
         finally:
@@ -927,7 +1017,7 @@ def _is_final() -> bool:
 def _fork_group(
     shape: GroupShape, profile: Profile, faults: frozenset[Fault], prelude: tuple[str, ...]
 ) -> Driver:
-    key = (shape, profile.name, profile.hazards, faults, prelude)
+    key = (shape, profile, faults, prelude)
     template = _GROUPS.get(key)
     if template is None:
         template = Driver(world_setup(shape, profile, faults))
@@ -939,15 +1029,16 @@ def _fork_group(
     return template.fork()
 
 
-_CLASSES: dict[tuple[str, str, frozenset[Any]], type[GroupMachine]] = {}
+_CLASSES: dict[tuple[Campaign, Profile], type[GroupMachine]] = {}
 
 
 def machine_class(campaign: Campaign, profile: Profile = REFERENCE) -> type[GroupMachine]:
     """Return the machine class of ``campaign`` under ``profile`` (cached)."""
-    key = (campaign.name, profile.name, profile.hazards)
+    key = (campaign, profile)
     cls = _CLASSES.get(key)
     if cls is None:
-        name = "".join(part.title() for part in campaign.name.split("-")) + "Machine"
+        parts = campaign.name.replace("+", "-").split("-")
+        name = "".join(part.title() for part in parts) + "Machine"
         cls = type(name, (GroupMachine,), {"campaign": campaign, "profile": profile})
         _CLASSES[key] = cls
     return cls

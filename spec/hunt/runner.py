@@ -1,29 +1,38 @@
 """The hunt runner: the stateful suite against one profile, within a time budget.
 
-:func:`hunt` runs the campaigns (:mod:`spec.hunt.campaigns`) round-robin, each
-call a batch of examples with its own seed (``seed + call number``), until the
-budget is spent. An example is a swarm walk (:mod:`spec.hunt.swarm`, the default
-engine) or a Hypothesis example (``engine="hypothesis"``; the differential
-campaign always runs under Hypothesis). A campaign that fails is shrunk (by the
-swarm shrinker or by Hypothesis), its shrunk replay saved as a trace
-(:mod:`spec.hunt.machine`), and it is not run again; the others go on. With
-``stop_on_first`` the hunt ends at the first violation (the per-hazard measurement
-uses it).
+:func:`hunt` runs the campaigns (:mod:`spec.hunt.campaigns`) round-robin, each call
+a batch of examples with its own seed fixed by the schedule
+(:mod:`spec.hunt.schedule`: slot ``n`` has seed ``seed + n + 1``), until the budget
+is spent, ``rounds`` are done or every campaign has failed. The calls run in this
+process or on ``jobs`` worker processes (:func:`run_call` is what a worker runs);
+the report merges the accepted calls in slot order, so it is the same for every
+``jobs`` whenever the same calls run. An example is a swarm walk
+(:mod:`spec.hunt.swarm`, the default engine) or a Hypothesis example
+(``engine="hypothesis"``; the differential campaign always runs under Hypothesis). A
+campaign that fails is shrunk (by the swarm shrinker or by Hypothesis), its shrunk
+replay saved as a trace (:mod:`spec.hunt.machine`), and it is not run again; the
+others go on. With ``stop_on_first`` the hunt ends at the first violation (the
+per-hazard measurement uses it).
 
 Budget and stops: the whole hunt runs under ``deadline(budget_s)`` and every model
-step is a stop point (:mod:`spec.robust.stop`), so the hunt ends within the budget
-plus at most :data:`~spec.robust.stop.FINISH_GRACE_S` (the shielded final replay
-that saves a violation found just before the end). Ctrl-C ends it the same way, and
+step is a stop point (:mod:`spec.robust.stop`); a call in a worker runs under what
+was left of the budget when it started. So the hunt ends within the budget plus at
+most :data:`~spec.robust.stop.FINISH_GRACE_S` (the shielded final replay that saves
+a violation found just before the end). Ctrl-C ends it the same way, and
 the report of what was run and found so far comes back with ``stopped`` set. A
 trace that cannot be written (an unwritable ``trace_dir``) never replaces its
 finding: the violation is reported with ``trace: null`` and ``trace_error``.
 
 Limitations: a finding that is a documented limitation of the reference (H16,
-L4: a quorum that cannot commit because its voters are themselves catching up)
-is reported under ``limitations``, never as a violation. Campaigns built to
-reach a limitation (``lagging-voter``) only run with ``include_limitations``;
+L4: a quorum that cannot commit because its writer voters are themselves catching
+up; H29, RAFT-LC: a leader elected without a committed entry, which mosaik's
+committee allows under a partition between writers) is reported under
+``limitations``, never as a violation. Campaigns built to reach a limitation
+(``lagging-voter``, ``writer-partition``) only run with ``include_limitations``;
 otherwise the report lists them under ``excluded`` with the documented
-counterexample — excluded by that explicit switch, never silently.
+counterexample — excluded by that explicit switch, never silently. Other
+campaigns may still reach one (``churn`` breaks writer–writer bonds): it is
+reported under ``limitations`` too.
 """
 
 from __future__ import annotations
@@ -31,6 +40,8 @@ from __future__ import annotations
 import functools
 import gc
 import json
+import shutil
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -45,21 +56,32 @@ from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 from impl.errors import InvalidInput
 from impl.profile import Profile
 from spec.hunt import machine as _machine
-from spec.hunt.campaigns import LIMITATION_CAMPAIGNS, Campaign, order_for
+from spec.hunt.campaigns import (
+    LIMITATION_CAMPAIGNS,
+    Campaign,
+    consequence_campaign,
+    order_for,
+)
+from spec.hunt.consequences import Consequence
 from spec.hunt.differential import differential_class
-from spec.hunt.machine import SESSION, HuntFailure, RunRecord, machine_class
-from spec.hunt.swarm import COARSE, Mode, run_walks
-from spec.robust.stop import Stop, StopReason, deadline, stop_point, stopping
+from spec.hunt.machine import SESSION, HuntFailure, RunRecord, Session, machine_class
+from spec.hunt.schedule import FOUND, Schedule, Slot, Slots, run_slots
+from spec.hunt.swarm import COARSE, SHRINK_RUNS, Mode, run_walks
+from spec.parallel.pool import note
+from spec.robust.stop import Stop, StopReason, deadline
 
 __all__ = [
     "DOCUMENTED_LIMITATIONS",
     "ENGINES",
     "GC_THRESHOLD",
+    "CallResult",
+    "CallSettings",
     "CampaignStats",
     "HuntReport",
     "ViolationReport",
     "fewer_collections",
     "hunt",
+    "run_call",
     "run_campaign",
 ]
 
@@ -70,7 +92,14 @@ DOCUMENTED_LIMITATIONS: dict[str, dict[str, str]] = {
         "switch": "--include-limitations",
         "counterexample": "docs/findings/H16.trace.jsonl",
         "doc": "docs/findings.md#h16-quorum-deadlock-with-a-lagging-voter-limitation",
-    }
+    },
+    "H29": {
+        "title": "a partition between writers elects a leader without a committed entry",
+        "campaign": "writer-partition",
+        "switch": "--include-limitations",
+        "counterexample": "docs/findings/H29.trace.jsonl",
+        "doc": "docs/findings.md#h29-split-commit-under-a-writer-partition-limitation",
+    },
 }
 """Limitations of the reference the hunt knows, with their documented counterexample."""
 
@@ -91,6 +120,9 @@ class ViolationReport:
     program: list[str]
     trace_error: str | None = None
     """Why no trace was saved (e.g. the trace directory is not writable), if so."""
+    shrink: str | None = None
+    """How the swarm shrinker ended (:class:`spec.hunt.swarm.Shrunk`: ``converged``,
+    ``runs``, ``time`` or ``stopped``); None when not shrunk by it."""
 
     def as_json(self) -> dict[str, Any]:
         """Return the JSON form."""
@@ -106,6 +138,7 @@ class ViolationReport:
             "trace_error": self.trace_error,
             "seed": self.seed,
             "program": self.program,
+            "shrink": self.shrink,
         }
 
 
@@ -138,6 +171,10 @@ class HuntReport:
     excluded: list[dict[str, str]] = field(default_factory=list)
     coverage: dict[str, int] = field(default_factory=dict)
     campaigns: dict[str, CampaignStats] = field(default_factory=dict)
+    jobs: int = 1
+    """Worker processes that ran the calls (1: the hunt's own process)."""
+    cpu_s: float = 0.0
+    """Processor time spent: the hunt's process and the accepted calls in its workers."""
     stopped: StopReason | None = None
     """Why the hunt ended before its budget (Ctrl-C, SIGTERM), or None."""
 
@@ -154,6 +191,8 @@ class HuntReport:
         return {
             "profile": self.profile,
             "engine": self.engine,
+            "jobs": self.jobs,
+            "cpu_s": round(self.cpu_s, 3),
             "stopped": self.stopped,
             "hazards": self.hazards,
             "budget_s": self.budget_s,
@@ -217,8 +256,10 @@ def run_campaign(
     fatal_limitations: bool = False,
     shrink: bool = True,
     engine: str = "hypothesis",
-    shrink_budget_s: float = 20.0,
+    shrink_budget_s: float = 60.0,
+    shrink_runs: int = SHRINK_RUNS,
     modes: tuple[Mode, ...] = (),
+    found: Callable[[], None] | None = None,
 ) -> tuple[BaseException | None, float]:
     """Run ``examples`` examples of ``campaign``; return (error, seconds).
 
@@ -241,7 +282,9 @@ def run_campaign(
             run_seed=run_seed,
             shrink_failures=shrink,
             shrink_budget_s=shrink_budget_s,
+            shrink_runs=shrink_runs,
             modes=modes,
+            found=found,
         )
         return failure, time.perf_counter() - started
     cls = _factory(campaign, profile)
@@ -338,129 +381,202 @@ def hunt(
     progress: Callable[[HuntReport, str], None] | None = None,
     engine: str = "swarm",
     walks_per_call: int = 10,
-    shrink_budget_s: float = 20.0,
+    shrink_budget_s: float = 60.0,
+    shrink_runs: int = SHRINK_RUNS,
+    rounds: int | None = None,
+    jobs: int = 1,
+    consequence: Consequence | str | None = None,
+    fatal_limitations: bool = False,
 ) -> HuntReport:
     """Run the stateful suite against ``profile`` for about ``budget_s`` seconds.
+
+    ``consequence`` hunts for a stated consequence (stall, deadlock, divergence,
+    panic) instead of a broken check, in the group campaigns
+    (:func:`~spec.hunt.campaigns.consequence_campaign`). ``fatal_limitations``
+    reports a documented limitation as a violation (so that it is shrunk).
 
     Campaigns aimed at the profile's hazards run first (:func:`order_for`) and get
     three turns per round to the others' one; under the swarm engine their two extra
     turns run coarse walks (the campaign as written: :data:`spec.hunt.swarm.COARSE`).
     ``shrink=False`` reports the first failing run as found (no minimisation): the
-    meta-tests use it to measure detection alone.
+    meta-tests use it to measure detection alone. ``rounds`` bounds the work (a fixed
+    number of rounds of the schedule, whatever the speed). ``jobs`` worker processes
+    run the calls (:mod:`spec.hunt.schedule`); the report is the same for every
+    ``jobs`` except for timings and rates.
     """
     if engine not in ENGINES:
         raise InvalidInput(f"unknown engine {engine!r}; known: {', '.join(ENGINES)}")
     hazards = sorted(h.value for h in profile.hazards)
-    report = HuntReport(profile.name, hazards, budget_s, engine=engine)
-    chosen = list(campaigns) if campaigns is not None else list(order_for(profile.hazards))
+    report = HuntReport(profile.name, hazards, budget_s, engine=engine, jobs=jobs)
+    # Campaigns aimed at a switch that is on (hazard ids and behaviour names) get extra turns.
+    switched = [h.value for h in profile.hazards] + [b.value for b in profile.behaviours]
+    chosen = list(campaigns) if campaigns is not None else list(order_for(switched))
     if include_limitations:
         chosen += [c for c in LIMITATION_CAMPAIGNS if c not in chosen]
     else:
         for ident, info in DOCUMENTED_LIMITATIONS.items():
             report.excluded.append({"limitation": ident, **info})
+    if consequence is not None:
+        kind = Consequence(consequence)
+        chosen = [consequence_campaign(c, kind) for c in chosen if not c.differential]
     for c in chosen:
         report.campaigns[c.name] = CampaignStats()
+    wanted = set(switched)
+    aimed = [c for c in chosen if wanted & set(c.aims)] if wanted else []
+    schedule = Schedule.build(chosen, aimed, seed_base=seed_base, rounds=rounds)
+    final_dir = _trace_base(trace_dir)
     started = time.perf_counter()
-    with deadline(budget_s), stopping() as stopped:
-        _rounds(
-            report,
-            chosen,
+    cpu_started = time.process_time()
+    with _staging(final_dir) as staging:
+        settings = CallSettings(
             profile,
-            started,
-            progress,
-            _Options(
-                budget_s,
-                seed_base,
-                examples_per_call,
-                trace_dir,
-                stop_on_first,
-                shrink,
-                engine,
-                walks_per_call,
-                shrink_budget_s,
-            ),
+            examples_per_call,
+            walks_per_call,
+            shrink,
+            engine,
+            shrink_budget_s,
+            shrink_runs,
+            staging,
+            fatal_limitations,
         )
-    report.stopped = stopped.reason if stopped.reason != "budget" else None
+        live = _Live(report, progress, started)
+        # Every model step is a stop point: in this process (jobs=1) the deadline stops
+        # the call in progress; a worker gets what is left of it with each call.
+        with deadline(budget_s):
+            slots = run_slots(
+                schedule,
+                functools.partial(run_call, settings),
+                jobs=jobs,
+                budget_s=budget_s,
+                started=started,
+                stop_on_first=stop_on_first,
+                on_result=live.result,
+                on_tick=live.tick,
+            )
+        _merge(report, slots, staging, final_dir)
+    report.stopped = slots.stopped if slots.stopped != "budget" else None
     report.elapsed_s = time.perf_counter() - started
+    if jobs > 1:  # the calls ran in workers: add their processor time to the parent's
+        report.cpu_s += time.process_time() - cpu_started
+    else:
+        report.cpu_s = time.process_time() - cpu_started
     if progress is not None:
         progress(report, "stopped" if report.stopped else "done")
     return report
 
 
 @dataclass(frozen=True, slots=True)
-class _Options:
-    budget_s: float
-    seed_base: int
+class CallSettings:
+    """How every call of one hunt runs (the same for every slot)."""
+
+    profile: Profile
     examples_per_call: int
-    trace_dir: Path | None
-    stop_on_first: bool
+    walks_per_call: int
     shrink: bool
     engine: str
-    walks_per_call: int
     shrink_budget_s: float
+    shrink_runs: int
+    trace_dir: Path
+    """Where the call writes its traces (the hunt's staging directory)."""
+    fatal_limitations: bool = False
+    """A limitation the call reaches fails it like a violation (consequence runs)."""
 
 
-def _rounds(
-    report: HuntReport,
-    chosen: list[Campaign],
-    profile: Profile,
-    started: float,
-    progress: Callable[[HuntReport, str], None] | None,
-    o: _Options,
-) -> None:
-    """The round-robin of :func:`hunt` (until every campaign failed, the budget is spent,
-    or a stop point raises)."""
-    call = 0
-    seen_limitations: set[str] = set()
-    wanted = {h.value for h in profile.hazards}
-    aimed = [c for c in chosen if wanted & set(c.aims)] if wanted else []
-    while True:
-        active = [c for c in chosen if not report.campaigns[c.name].failed]
-        if not active:
-            return
-        # Campaigns aimed at the named hazards get three turns per round.
-        extra = [c for c in aimed if c in active] * 2
-        for turn, campaign in enumerate(extra + active):
-            if report.campaigns[campaign.name].failed:
-                continue
-            if time.perf_counter() - started >= o.budget_s:
-                return
-            stop_point()
-            call += 1
-            run_seed = o.seed_base + call
-            if progress is not None:
-                progress(report, campaign.name)
-            swarm = o.engine == "swarm" and not campaign.differential
-            began = time.perf_counter()
-            stop: Stop | None = None
-            error: BaseException | None = None
-            try:
-                error, _ = run_campaign(
-                    campaign,
-                    profile,
-                    examples=o.walks_per_call if swarm else o.examples_per_call,
-                    run_seed=run_seed,
-                    trace_dir=o.trace_dir,
-                    shrink=o.shrink,
-                    engine=o.engine,
-                    shrink_budget_s=o.shrink_budget_s,
-                    # An aimed campaign's extra turns run it as written (coarse walks).
-                    modes=(COARSE,) if turn < len(extra) else (),
-                )
-            except Stop as exc:
-                # Stopped mid-call: a failure found but not yet shrunk is still reported.
-                stop = exc
-                error = _pending_failure()
-            _account(report, campaign, time.perf_counter() - began, seen_limitations)
-            if error is not None:
-                report.campaigns[campaign.name].failed = True
-                report.violations.append(
-                    _violation(campaign, error, run_seed, started, o.trace_dir)
-                )
-            if stop is not None:
-                raise stop
-            if error is not None and o.stop_on_first:
-                return
+@dataclass(slots=True)
+class CallResult:
+    """What one call (one slot of the schedule) did: the report adds these up in slot order."""
+
+    campaign: str
+    seconds: float
+    cpu_s: float
+    """Processor time of the call (in the process that ran it)."""
+    examples: int
+    rule_steps: int
+    model_steps: int
+    coverage: dict[str, int]
+    limitations: list[dict[str, Any]]
+    """Every limitation the call reached (the report keeps the first of each id)."""
+    violation: ViolationReport | None
+    """The call's violation; its ``time_to_find_s`` counts from the call's start."""
+    files: list[str]
+    """The files the call wrote (traces, differential programs), by name."""
+    stopped: StopReason | None = None
+    """Why the call ended before its walks did (its counts are those of a partial call)."""
+
+    @property
+    def failed(self) -> bool:
+        """Check if the call found a violation (its campaign is not run again)."""
+        return self.violation is not None
+
+
+def run_call(settings: CallSettings, slot: Slot) -> CallResult:
+    """Run one call of the schedule (in a worker process, or in the hunt's own).
+
+    Everything it returns depends only on ``settings`` and ``slot``: the walks of the
+    slot's seed, the shrinker's passes, the traces' contents.
+    """
+    with fewer_collections():  # a spawned worker does not inherit the hunt's thresholds
+        return _run_call(settings, slot)
+
+
+def _run_call(settings: CallSettings, slot: Slot) -> CallResult:
+    campaign = slot.campaign
+    swarm = settings.engine == "swarm" and not campaign.differential
+    began = time.perf_counter()
+    cpu_began = time.process_time()
+    stopped: StopReason | None = None
+    try:
+        error, seconds = run_campaign(
+            campaign,
+            settings.profile,
+            examples=settings.walks_per_call if swarm else settings.examples_per_call,
+            run_seed=slot.seed,
+            trace_dir=settings.trace_dir,
+            shrink=settings.shrink,
+            engine=settings.engine,
+            shrink_budget_s=settings.shrink_budget_s,
+            shrink_runs=settings.shrink_runs,
+            fatal_limitations=settings.fatal_limitations,
+            # An aimed campaign's extra turns run it as written (coarse walks).
+            modes=(COARSE,) if slot.coarse else (),
+            found=_found,
+        )
+    except Stop as stop:
+        # Stopped mid-call (Ctrl-C, the budget): a failure found but not yet shrunk is
+        # still reported, with the program it had.
+        stopped = stop.reason
+        error, seconds = _pending_failure(), time.perf_counter() - began
+    violation = None
+    if error is not None:
+        violation = _violation(campaign, error, slot.seed, began, settings.trace_dir)
+        violation.shrink = SESSION.shrink_limit if swarm and settings.shrink else None
+    limitations = [
+        {
+            "limitation": record.finding.limitation or record.finding.id,
+            "id": record.finding.id,
+            "campaign": campaign.name,
+            "detail": record.finding.detail,
+            "trace": record.trace,
+            "trace_error": record.trace_error,
+        }
+        for record in SESSION.limitations
+    ]
+    written = [r.trace for r in SESSION.failures + SESSION.limitations if r.trace is not None]
+    if violation is not None and violation.trace is not None:
+        written.append(violation.trace)
+    return CallResult(
+        campaign=campaign.name,
+        seconds=seconds,
+        cpu_s=time.process_time() - cpu_began,
+        examples=SESSION.examples,
+        rule_steps=SESSION.rule_steps,
+        model_steps=SESSION.model_steps,
+        coverage=dict(SESSION.coverage),
+        limitations=limitations,
+        violation=violation,
+        files=sorted({Path(f).name for f in written}),
+        stopped=stopped,
+    )
 
 
 def _pending_failure() -> BaseException | None:
@@ -471,37 +587,125 @@ def _pending_failure() -> BaseException | None:
     return HuntFailure(record.finding, f"{record.finding.id}: {record.finding.detail}")
 
 
-def _account(
-    report: HuntReport, campaign: Campaign, seconds: float, seen_limitations: set[str]
-) -> None:
-    """Add what the last call did (:data:`SESSION`) to the report."""
-    stats = report.campaigns[campaign.name]
-    stats.calls += 1
-    stats.examples += SESSION.examples
-    stats.rule_steps += SESSION.rule_steps
-    stats.model_steps += SESSION.model_steps
-    stats.seconds += seconds
-    report.rule_steps += SESSION.rule_steps
-    report.model_steps += SESSION.model_steps
-    report.examples += SESSION.examples
-    for name, count in SESSION.coverage.items():
-        report.coverage[name] = report.coverage.get(name, 0) + count
-    for record in SESSION.limitations:
-        ident = record.finding.limitation or record.finding.id
-        if ident in seen_limitations:
-            continue
-        seen_limitations.add(ident)
-        report.limitations.append(
-            {
-                "limitation": ident,
-                "id": record.finding.id,
-                "campaign": campaign.name,
-                "detail": record.finding.detail,
-                "trace": record.trace,
-                "trace_error": record.trace_error,
-                "documented": DOCUMENTED_LIMITATIONS.get(ident, {}).get("doc"),
-            }
-        )
+def _found() -> None:
+    """Tell the scheduler (when in a worker) that this call failed: it stops running the
+    campaign's later slots ahead while the failure is shrunk."""
+    note(FOUND)
+
+
+def _trace_base(trace_dir: Path | None) -> Path:
+    """The directory traces end up in (``trace_dir``, else the machines' default)."""
+    return Session(trace_dir=trace_dir).trace_path("x", "y").parent
+
+
+@contextmanager
+def _staging(final_dir: Path) -> Iterator[Path]:
+    """A fresh directory the calls write into; the files of accepted calls are moved to
+    ``final_dir`` (:func:`_merge`), the rest (calls run ahead and dropped, calls cut
+    off by a stop) go with the directory."""
+    try:
+        final_dir.mkdir(parents=True, exist_ok=True)
+        path = Path(tempfile.mkdtemp(prefix=".snapsync-staging-", dir=final_dir))
+    except OSError:  # an unwritable trace directory: the traces fail to save later
+        path = Path(tempfile.mkdtemp(prefix="snapsync-staging-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _keep(
+    final_dir: Path, staged: str | None, errors: dict[str, str]
+) -> tuple[str | None, str | None]:
+    """Return where a staged file is once moved to ``final_dir`` (None if it was not), and
+    why it could not be moved (``errors``: by file name), if so."""
+    if staged is None:
+        return None, None
+    name = Path(staged).name
+    target = final_dir / name
+    if name in errors:
+        return None, errors[name]
+    return (str(target), None) if target.exists() else (None, None)
+
+
+def _merge(report: HuntReport, slots: Slots[CallResult], staging: Path, final_dir: Path) -> None:
+    """Add the accepted calls to ``report`` in slot order, and keep their files."""
+    seen_limitations: set[str] = set()
+    errors: dict[str, str] = {}
+    for number, r in slots.in_order():
+        for name in r.files:
+            try:
+                shutil.move(staging / name, final_dir / name)
+            except OSError as exc:  # the finding is kept, with why its trace is missing
+                errors[name] = f"cannot write {final_dir / name}: {exc.strerror or exc}"
+        stats = report.campaigns[r.campaign]
+        stats.calls += 1
+        stats.examples += r.examples
+        stats.rule_steps += r.rule_steps
+        stats.model_steps += r.model_steps
+        stats.seconds += r.seconds
+        report.cpu_s += r.cpu_s
+        report.rule_steps += r.rule_steps
+        report.model_steps += r.model_steps
+        report.examples += r.examples
+        for name, count in r.coverage.items():
+            report.coverage[name] = report.coverage.get(name, 0) + count
+        for lim in r.limitations:
+            ident = lim["limitation"]
+            if ident in seen_limitations:
+                continue
+            seen_limitations.add(ident)
+            trace, error = _keep(final_dir, lim["trace"], errors)
+            report.limitations.append(
+                {
+                    **lim,
+                    "trace": trace,
+                    "trace_error": lim["trace_error"] or error,
+                    "documented": DOCUMENTED_LIMITATIONS.get(ident, {}).get("doc"),
+                }
+            )
+        if r.violation is not None:
+            stats.failed = True
+            v = r.violation
+            v.time_to_find_s += slots.dispatched.get(number, 0.0)
+            v.trace, error = _keep(final_dir, v.trace, errors)
+            v.trace_error = v.trace_error or error
+            report.violations.append(v)
+
+
+@dataclass(slots=True)
+class _Live:
+    """Running totals for the progress display (every finished call, in finishing order)."""
+
+    final: HuntReport
+    progress: Callable[[HuntReport, str], None] | None
+    started: float
+    report: HuntReport = field(init=False)
+
+    def __post_init__(self) -> None:
+        f = self.final
+        self.report = HuntReport(f.profile, f.hazards, f.budget_s, engine=f.engine, jobs=f.jobs)
+        self.report.campaigns = {name: CampaignStats() for name in f.campaigns}
+
+    def result(self, slot: Slot, r: CallResult) -> None:
+        live = self.report
+        live.rule_steps += r.rule_steps
+        live.model_steps += r.model_steps
+        live.examples += r.examples
+        live.campaigns[r.campaign].seconds += r.seconds
+        live.campaigns[r.campaign].failed |= r.failed
+        if r.violation is not None and r.campaign not in {v.campaign for v in live.violations}:
+            live.violations.append(r.violation)
+        live.elapsed_s = time.perf_counter() - self.started
+        if self.progress is not None:
+            self.progress(live, slot.campaign.name)
+
+    def tick(self, running: list[Slot]) -> None:
+        if self.progress is None:
+            return
+        self.report.elapsed_s = time.perf_counter() - self.started
+        names = sorted({s.campaign.name for s in running})
+        self.progress(self.report, ", ".join(names) if names else "")
 
 
 def _violation(

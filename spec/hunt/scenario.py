@@ -78,9 +78,11 @@ class GroupShape:
     lagging: int = 1
     """Readers that join after the data is written (``r8``, ``r9``)."""
     joint_election: bool = False
-    """All writers join before ``w0``'s election, so they are all voters of its committee
-    (otherwise later writers are non-voters: mosaik's committee starts with the peers
-    that granted)."""
+    """Every writer and in-sync reader joins before ``w0``'s election, as in mosaik's test
+    harness (members discover each other within ``bootstrap_delay``): the other writers
+    grant and become voters of its committee, and so do the readers when they vote
+    (``readers-vote``). Otherwise later members are non-voters until backfilled:
+    mosaik's committee starts with the peers that granted."""
 
     def names(self) -> tuple[str, ...]:
         """Return every node name of the shape, writers first."""
@@ -136,6 +138,7 @@ def build_group(driver: Driver, shape: GroupShape, *, join_lagging: bool = True)
                 election_timeout_ms=election_timeout(f"w{i}"),
                 redraw=REDRAW,
             )
+        _join_readers(d, shape)
     d.do(advance_time, ELECTION_TIMEOUT_MS)
     for _ in range(6):
         if d.world.leaders():
@@ -151,15 +154,7 @@ def build_group(driver: Driver, shape: GroupShape, *, join_lagging: bool = True)
                 election_timeout_ms=election_timeout(f"w{i}"),
                 redraw=REDRAW,
             )
-    for i in range(shape.readers):
-        name = f"r{i + 1}"
-        d.do(
-            join_late,
-            name,
-            writer=False,
-            election_timeout_ms=election_timeout(name),
-            redraw=REDRAW,
-        )
+        _join_readers(d, shape)
     commands = seed_commands(shape.kind, shape.items)
     for command in commands:
         d.do(client_write, "w0", (command,))
@@ -174,3 +169,15 @@ def build_group(driver: Driver, shape: GroupShape, *, join_lagging: bool = True)
                 election_timeout_ms=election_timeout(name),
                 redraw=REDRAW,
             )
+
+
+def _join_readers(d: Driver, shape: GroupShape) -> None:
+    for i in range(shape.readers):
+        name = f"r{i + 1}"
+        d.do(
+            join_late,
+            name,
+            writer=False,
+            election_timeout_ms=election_timeout(name),
+            redraw=REDRAW,
+        )

@@ -49,6 +49,7 @@ from spec.hunt.domains import Choice
 from spec.hunt.machine import (
     MACRO_RULES,
     RULE_ARGS,
+    SESSION,
     GroupMachine,
     HuntFailure,
     machine_class,
@@ -61,11 +62,13 @@ __all__ = [
     "COARSE",
     "FINE",
     "MODES",
+    "SHRINK_RUNS",
     "Call",
     "Factory",
     "Mode",
     "Program",
     "Run",
+    "Shrunk",
     "run_program",
     "run_walks",
     "shrink",
@@ -233,6 +236,7 @@ class _Executor:
             machine.d.coverage = Coverage()
             machine.counted_from = machine.d.steps
         machine.program = list(self.machine.program)
+        machine._limitations = list(self.machine._limitations)
         other.machine = machine
         other.invariants = self.invariants
         other.done = self.done
@@ -504,16 +508,38 @@ def _arguments(p: Program) -> Iterator[Program]:
                 yield replace(p, calls=(*p.calls[:k], Call(call.rule, args), *p.calls[k + 1 :]))
 
 
+@dataclass(frozen=True, slots=True)
+class Shrunk:
+    """What :func:`shrink` found."""
+
+    program: Program
+    """The smallest program found that fails like the run did."""
+    tried: int
+    """Candidate programs run."""
+    limit: str
+    """Why it ended: ``converged`` (a whole round of passes changed nothing) or ``runs``
+    (``max_runs`` reached) — both deterministic — or ``time`` (the deadline passed
+    first) or ``stopped`` (Ctrl-C, the hunt's budget): then the program depends on the
+    machine's speed."""
+
+
+SHRINK_RUNS = 1_000
+"""The default bound on a shrink's candidate runs: far above what shrinking a hunt's
+findings has needed (170–320 runs for the slowest ones under ``mosaik-0.3.13``), and
+deterministic, unlike a time budget, so the shrunk trace is the same on any machine
+and for any ``--jobs``."""
+
+
 def shrink(
     run: Run,
     profile: Profile,
     *,
     deadline: float,
-    max_runs: int = 5_000,
+    max_runs: int = SHRINK_RUNS,
     factory: Factory | None = None,
     resume: bool = True,
-) -> tuple[Program, int]:
-    """Return the smallest program found that fails like ``run`` did, and the runs tried.
+) -> Shrunk:
+    """Return the smallest program found that fails like ``run`` did (:class:`Shrunk`).
 
     Rounds of passes until a round changes nothing, or ``deadline`` (a
     ``time.perf_counter()`` value) or ``max_runs`` is reached: drop every call of
@@ -530,6 +556,7 @@ def shrink(
     """
     sh = _Shrinker(run, profile, deadline, max_runs, factory, resume)
     progress = True
+    stopped = False
     try:
         while progress and not sh.spent:
             progress = sh.drop_rules()
@@ -543,8 +570,16 @@ def shrink(
             while sh.first_success(_arguments(sh.best), simpler=True):
                 progress = True
     except Stop:
-        pass  # the candidate in progress is dropped; ``best`` still fails the same way
-    return sh.best, sh.tried
+        stopped = True  # the candidate in progress is dropped; ``best`` still fails the same way
+    if stopped or stop_requested() is not None:
+        limit = "stopped"
+    elif not sh.spent:
+        limit = "converged"
+    elif sh.tried >= sh.max_runs:
+        limit = "runs"
+    else:
+        limit = "time"
+    return Shrunk(sh.best, sh.tried, limit)
 
 
 # -- a campaign's turn ----------------------------------------------------------------------------
@@ -557,14 +592,20 @@ def run_walks(
     walks: int,
     run_seed: int,
     shrink_failures: bool = True,
-    shrink_budget_s: float = 20.0,
+    shrink_budget_s: float = 60.0,
+    shrink_runs: int = SHRINK_RUNS,
     modes: tuple[Mode, ...] = (),
+    found: Callable[[], None] | None = None,
 ) -> BaseException | None:
     """Run ``walks`` walks of ``campaign``; on a failure, shrink it and replay it for the trace.
 
     Fills :data:`spec.hunt.machine.SESSION` as a Hypothesis run does (the caller
-    resets it); returns the failure of the final replay, or None. A stop during a walk
-    unwinds (:class:`~spec.robust.stop.Stop`); a stop while a failure is shrunk keeps the
+    resets it), including how the shrink ended (``SESSION.shrink_limit``); returns the
+    failure of the final replay, or None. Shrinking stops after ``shrink_runs``
+    candidate runs or ``shrink_budget_s`` seconds, whichever comes first. ``found`` is
+    called as soon as a walk fails, before shrinking (the hunt's scheduler then stops
+    running this campaign ahead). A stop during a walk unwinds
+    (:class:`~spec.robust.stop.Stop`); a stop while a failure is shrunk keeps the
     smallest program so far, whose final replay (that saves the trace) runs
     :func:`~spec.robust.stop.shielded`, so a found violation is never lost to a stop.
     """
@@ -573,9 +614,18 @@ def run_walks(
         run = walk(campaign, profile, rng, modes)
         if run.failure is None:
             continue
+        if found is not None:
+            found()
         program = _trimmed(run)
         if shrink_failures:
-            program, _ = shrink(run, profile, deadline=time.perf_counter() + shrink_budget_s)
+            shrunk = shrink(
+                run,
+                profile,
+                deadline=time.perf_counter() + shrink_budget_s,
+                max_runs=shrink_runs,
+            )
+            program = shrunk.program
+            SESSION.shrink_limit = shrunk.limit
         try:
             with shielded():
                 final = run_program(program, profile, final=True)

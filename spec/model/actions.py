@@ -17,7 +17,9 @@ action                 impl step(s)
 ``deliver_message``    ``node_receive`` of the head message of one bond direction
 ``advance_time``       the clock moves; every node whose timer is due runs ``node_poll``
 ``start_election``     a writer's election timer fires now: ``start_election`` (term + 1)
-``break_bond``         queued messages lost; both ends run ``node_bond_terminated``
+``break_bond``         queued messages lost (except what a receiver had already received:
+                       transport ``deliver_after_break``); both ends run
+                       ``node_bond_terminated``
 ``restore_bond``       the bond re-forms (empty queues)
 ``set_clock_skew``     a node's wall clock jumps (bounded skew, H8)
 ``duplicate_message``  fault ``duplicate``: deliver the head message and keep it queued
@@ -30,7 +32,9 @@ Network effects: ``Send(to, m)`` is queued on the bond to ``to`` if it is up and
 silently dropped otherwise (inventory §0.4, bond/mod.rs:559-573); ``Broadcast(m)``
 is queued on every bond of the sender that is up now, in name order. Every other
 effect is node-internal, already applied by the impl step, and kept in the
-transition for the trace.
+transition for the trace. A step's ``NodeContext.bonds`` is the node's bond table:
+its live bonds and the broken bonds whose received messages it has not processed
+yet (:mod:`spec.model.transport`).
 
 A step is atomic: if it raises, none of its effects happen. A step that raises
 :class:`~impl.errors.HazardPanic` is mosaik panicking: the node is marked
@@ -89,6 +93,7 @@ from spec.model.state import (
     election_timeout_of,
     empty_world,
 )
+from spec.model.transport import Transport
 
 __all__ = [
     "ACTIONS",
@@ -204,7 +209,7 @@ def node_context(world: World, name: str) -> NodeContext:
     return _node_context(
         world.now_ms,
         world.wall_ms(name),
-        world.bond_peer_ids(name),
+        world.table_peer_ids(name),
         setup.config,
         setup.profile,
         _MACHINES.get(setup.kind) or machine_for(setup.kind),
@@ -361,7 +366,7 @@ class _Builder:
             if host is not None and isinstance(slot.node, HostedNode):
                 if op is None:
                     raise HostError("refused", f"{step} cannot run at a hosted node")
-                node, effects = host.step(name, op, slot.node, ctx)
+                node, effects = host.step(name, op, slot.node, ctx, world.bond_peer_ids(name))
             else:
                 node, effects = fn(slot.node, ctx)
         except HazardPanic as panic:
@@ -405,14 +410,30 @@ class _Builder:
         if ghost is not self.world.ghost:
             self.world = evolve(self.world, ghost=ghost)
 
-    def bond_down(self, a: str, b: str) -> None:
-        """Break the bond ``a``–``b``: lose its queues, tell both (up) ends."""
+    def bond_down(self, a: str, b: str, received: Mapping[str, int] | None = None) -> None:
+        """Break the bond ``a``–``b``: lose its queues, tell both (up) ends.
+
+        ``received[n]`` messages at the head of the queue towards ``n`` were already
+        received by ``n``'s bond worker: they stay, to be delivered after the
+        termination (transport ``deliver_after_break``; the caller checked the switch).
+        """
         key = bond_key(a, b)
         bond = self.world.bonds.get(key)
         if bond is None or not bond.up:
             return
-        self.lost.extend(bond.lo_to_hi + bond.hi_to_lo)
-        self.world = self.world.with_bond(Bond(bond.lo, bond.hi, up=False))
+        keep_hi = received.get(bond.hi, 0) if received else 0
+        keep_lo = received.get(bond.lo, 0) if received else 0
+        to_hi, to_lo = bond.lo_to_hi, bond.hi_to_lo
+        self.lost.extend(to_hi[keep_hi:] + to_lo[keep_lo:])
+        down = Bond(bond.lo, bond.hi, up=False, lo_to_hi=to_hi[:keep_hi], hi_to_lo=to_lo[:keep_lo])
+        self.world = self.world.with_bond(down)
+        if keep_hi or keep_lo:
+            draining = set(self.world.draining)
+            if keep_hi:
+                draining.add((bond.lo, bond.hi))
+            if keep_lo:
+                draining.add((bond.hi, bond.lo))
+            self.world = evolve(self.world, draining=frozenset(draining))
         for here, there in ((a, b), (b, a)):
             slot = self.world.nodes[here]
             if not slot.up:
@@ -426,9 +447,29 @@ class _Builder:
             )
 
     def bond_up(self, a: str, b: str) -> None:
-        """Form (or re-form) the bond ``a``–``b`` with empty queues."""
+        """Form (or re-form) the bond ``a``–``b`` with empty queues.
+
+        Not while an end still holds messages it received on the broken bond: mosaik
+        forms no new bond to a peer still in its bond table (group/worker.rs:375-378).
+        """
         lo, hi = bond_key(a, b)
+        old = self.world.bonds.get((lo, hi))
+        if old is not None and old.in_flight():
+            return
         self.world = self.world.with_bond(Bond(lo, hi, up=True))
+
+    def forget_received(self, name: str) -> None:
+        """``name``'s group worker is gone: the messages it had received on broken bonds and
+        not processed are lost (those it sent, which others received, stay)."""
+        world = self.world
+        for src, dst in sorted(world.draining):
+            if dst != name:
+                continue
+            bond = world.bonds[bond_key(src, dst)]
+            self.lost.extend(bond.queue(src, dst))
+            world = world.with_bond(bond.with_queue(src, dst, ()))
+            world = evolve(world, draining=world.draining - {(src, dst)})
+        self.world = world
 
 
 def _recorded(ghost: Ghost, message: Message) -> Ghost:
@@ -516,8 +557,9 @@ def join_late(
     Guards: ``name`` is new, or belongs to a node that left (it re-joins with the
     same peer id, as mosaik's ``recreate_reader`` does). ``disorder`` needs the
     fault ``disagree_order``. Bonds form with every up node (or those of
-    ``bond_to``); nothing is sent: the node learns of the group from the
-    leader's next AppendEntries (R4).
+    ``bond_to``) except a node still processing messages it received from
+    ``name`` on a broken bond (``restore_bond`` forms it later); nothing is sent:
+    the node learns of the group from the leader's next AppendEntries (R4).
     """
     action = "join_late"
     old = world.nodes.get(name)
@@ -590,6 +632,7 @@ def leave(world: World, name: str) -> Transition:
     b = _Builder(world)
     for other in world.bond_peers(name):
         b.bond_down(name, other)
+    b.forget_received(name)
     b.world = b.world.with_slot(evolve(b.world.nodes[name], status=NodeStatus.DOWN))
     return b.finish(action, {"name": name}, world)
 
@@ -606,6 +649,7 @@ def restart_empty(world: World, name: str, *, election_timeout_ms: int) -> Trans
     b = _Builder(world)
     for other in peers:
         b.bond_down(name, other)
+    b.forget_received(name)
     node, failed = _new_node(world, name, slot.peer, slot.writer, election_timeout_ms)
     fresh = evolve(
         slot,
@@ -760,7 +804,7 @@ def _head(world: World, action: str, src: str, dst: str) -> tuple[Bond, InFlight
     return bond, queue[0]
 
 
-def _deliver(b: _Builder, item: InFlight) -> None:
+def _deliver(b: _Builder, item: InFlight, *, broken: bool = False) -> None:
     dst = item.dst
     slot = b.world.nodes[dst]
     b.delivered.append(item)
@@ -775,18 +819,47 @@ def _deliver(b: _Builder, item: InFlight) -> None:
         in_reply_to=request,
         op=NodeOp("receive", peer=sender, message=item.message),
     )
+    if broken and b.world.nodes[dst].up:
+        # A termination watcher registered on an already terminated bond (Q0 or Q1 in
+        # this very step) fires at once; for a peer nobody watches this is a no-op.
+        b.run(
+            dst,
+            "node_bond_terminated",
+            _terminated(sender),
+            op=NodeOp("bond_terminated", peer=sender, again=True),
+        )
 
 
 def deliver_message(world: World, src: str, dst: str) -> Transition:
     """The bond delivers the head message of ``src → dst``: ``node_receive`` at ``dst``.
 
-    Guard: the bond is up and the direction has a queued message (FIFO, §0.4).
+    Guard: the direction has a queued message and the bond is up (FIFO, §0.4) — or
+    it broke after ``dst`` had received the message (transport
+    ``deliver_after_break``): then ``src`` is still in ``dst``'s bond table for
+    this step, and a watcher the step registers on the dead bond fires at once.
     """
     action = "deliver_message"
+    bond = world.bonds.get(bond_key(src, dst))
+    if bond is not None and not bond.up and bond.queue(src, dst):
+        queue = bond.queue(src, dst)
+        # The step's context still lists src: its Terminated event is behind this message.
+        after = world.with_bond(bond.with_queue(src, dst, queue[1:]))
+        b = _Builder(_with_draining(after, src, dst))
+        _deliver(b, queue[0], broken=True)
+        if len(queue) == 1:
+            b.world = evolve(b.world, draining=b.world.draining - {(src, dst)})
+        return b.finish(action, {"src": src, "dst": dst}, world)
     bond, item = _head(world, action, src, dst)
     b = _Builder(world.with_bond(bond.with_queue(src, dst, bond.queue(src, dst)[1:])))
     _deliver(b, item)
     return b.finish(action, {"src": src, "dst": dst}, world)
+
+
+def _with_draining(world: World, src: str, dst: str) -> World:
+    """Return ``world`` with ``src → dst`` listed as draining (``src`` in ``dst``'s table)."""
+    if (src, dst) in world.draining:
+        return world
+    return evolve(world, draining=world.draining | {(src, dst)})
 
 
 def duplicate_message(world: World, src: str, dst: str) -> Transition:
@@ -850,21 +923,57 @@ def forge_message(world: World, src: str, dst: str, message: Message) -> Transit
     return b.finish(action, {"src": src, "dst": dst, "message": message}, world)
 
 
-def break_bond(world: World, a: str, b: str) -> Transition:
-    """The bond ``a``–``b`` breaks: queued messages are lost; both ends see the termination."""
+def break_bond(
+    world: World, a: str, b: str, *, received_by_a: int = 0, received_by_b: int = 0
+) -> Transition:
+    """The bond ``a``–``b`` breaks: queued messages are lost; both ends see the termination.
+
+    Transport ``deliver_after_break`` (:mod:`spec.model.transport`): the first
+    ``received_by_a`` messages queued towards ``a`` (``received_by_b`` towards
+    ``b``) had already been received by that end's bond worker. They are kept on
+    the broken bond and ``deliver_message`` delivers them after the termination.
+    Guards: the bond is up; ``0 <= received_by_x <=`` the queue's length; a
+    non-zero count needs the switch.
+    """
     action = "break_bond"
     _enabled(action, world.bonded(a, b), f"no live bond {a}–{b}")
+    counts = {a: received_by_a, b: received_by_b}
+    for end, k in counts.items():
+        other = b if end == a else a
+        queued = len(world.queue(other, end))
+        _enabled(
+            action,
+            type(k) is int and 0 <= k <= queued,
+            f"{end} cannot have received {k!r} of the {queued} messages queued to it",
+        )
+    if received_by_a or received_by_b:
+        _enabled(
+            action,
+            Transport.DELIVER_AFTER_BREAK in world.setup.transport,
+            "transport deliver_after_break is off",
+        )
     builder = _Builder(world)
-    builder.bond_down(a, b)
-    return builder.finish(action, {"a": a, "b": b}, world)
+    builder.bond_down(a, b, counts)
+    args = {"a": a, "b": b, "received_by_a": received_by_a, "received_by_b": received_by_b}
+    return builder.finish(action, args, world)
 
 
 def restore_bond(world: World, a: str, b: str) -> Transition:
-    """The bond ``a``–``b`` re-forms (both nodes up, bond currently down)."""
+    """The bond ``a``–``b`` re-forms (both nodes up, bond currently down).
+
+    Guard also: every message an end had received on the broken bond is delivered
+    (mosaik forms no new bond to a peer still in the bond table, group/worker.rs:375-378).
+    """
     action = "restore_bond"
     _require_up(world, action, a)
     _require_up(world, action, b)
     _enabled(action, not world.bonded(a, b), f"{a}–{b} is already up")
+    bond = world.bonds.get(bond_key(a, b))
+    _enabled(
+        action,
+        bond is None or not bond.in_flight(),
+        f"{a}–{b} still holds received messages",
+    )
     builder = _Builder(world)
     builder.bond_up(a, b)
     return builder.finish(action, {"a": a, "b": b}, world)

@@ -80,6 +80,11 @@ class NodeOp:
     """The received message (``receive``)."""
     commands: tuple[Command, ...] = ()
     """The client's commands, R8 for each in order (``client_write``)."""
+    again: bool = False
+    """``bond_terminated`` only: the bond had already terminated; the node just processed a
+    message it had received on it (transport ``deliver_after_break``), and the termination
+    watchers that step registered fire at once. Part of that delivery's step, not a new
+    input: a node's event log shows the ``recv`` only."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +114,14 @@ class NodeHost(Protocol):
         ...
 
     def step(
-        self, name: str, op: NodeOp, node: HostedNode, ctx: NodeContext
+        self, name: str, op: NodeOp, node: HostedNode, ctx: NodeContext, live: frozenset[PeerId]
     ) -> tuple[HostedNode, tuple[Effect, ...]]:
-        """Run ``op`` on hosted node ``name``; return its new view and its effects."""
+        """Run ``op`` on hosted node ``name``; return its new view and its effects.
+
+        ``ctx.bonds`` is the node's bond table, ``live`` the peers it has a live bond with
+        (the table also holds a broken bond whose received messages the node has not
+        processed yet, transport ``deliver_after_break``).
+        """
         ...
 
 

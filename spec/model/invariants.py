@@ -15,7 +15,10 @@ so a run of n items costs O(n) checking overall, not O(n) per step.
 
 Ids beyond the inventory's: ``FRESH`` (the reference's inductive strengthening
 of I7: an anchor is never below the session's trigger position or a gap in its
-buffer), ``RAFT`` (election safety: one leader per term), ``PANIC`` (a step
+buffer), ``RAFT`` (election safety: one leader per term), ``RAFT-LC`` (leader
+completeness: a new leader holds every committed entry), ``RAFT-SM`` (state
+machine safety: a leader never commits an entry other than ``L``'s at an index;
+found by I9's divergence check at a leader), ``PANIC`` (a step
 raised mosaik's panic: H3's is reported as I7) and ``STEP`` (a step rejected the
 state it was given with ``InvalidState``, or the model reached a state a step's
 precondition excludes: a catch-up session whose node knows no leader, inventory H21).
@@ -54,7 +57,8 @@ class Violation:
     """One invariant violation: which invariant, where, what, and at which step."""
 
     id: str
-    """Invariant id (``I1``–``I16``, ``L1``–``L5``, ``FRESH``, ``RAFT``, ``PANIC``, ``STEP``)."""
+    """Invariant id (``I1``–``I16``, ``L1``–``L5``, ``FRESH``, ``RAFT``, ``RAFT-LC``,
+    ``RAFT-SM``, ``PANIC``, ``STEP``)."""
     node: str | None
     """The node it concerns, if one."""
     detail: str
@@ -530,7 +534,11 @@ def check_i9_replication_equivalence(cx: CheckContext) -> list[Violation]:
     """
     out: list[Violation] = []
     for name, divergence in cx.t.divergences:
-        out.append(_v("I9", name, f"committed {divergence.cursor}: {divergence.reason}"))
+        node = cx.after.nodes[name].node
+        # A leader's own commit that contradicts L: two entries committed at one index
+        # (Raft's state machine safety). A follower only commits what its leader did.
+        ident = "RAFT-SM" if node.leader == node.id else "I9"
+        out.append(_v(ident, name, f"committed {divergence.cursor}: {divergence.reason}"))
     machine = machine_for(cx.after.setup.kind)
     for name in cx.changed:
         node = cx.after.nodes[name].node
@@ -782,6 +790,47 @@ def check_raft_election_safety(cx: CheckContext) -> list[Violation]:
     return out
 
 
+def check_raft_leader_completeness(cx: CheckContext) -> list[Violation]:
+    """RAFT-LC: a node that becomes leader holds every committed entry (Raft §5.4.1).
+
+    At the step a node starts leading, its log (or its committed state) as it was
+    when it won must reach the end of the ghost's committed log ``L`` as it was:
+    ``committed >= len(L)``, or the entry at ``len(L)`` has ``L``'s term (log
+    matching gives the prefix). Judged on the state before the step, because a new
+    leader may commit in that same step (H30 off). mosaik's
+    committee breaks it: a candidate counts only the peers it can ask and a leader
+    drops voters without a live bond, so a writer cut off from the leader can win
+    alone while the leader commits alone (H29, a documented limitation: both
+    profiles keep mosaik's committee).
+    """
+    out: list[Violation] = []
+    ghost = cx.before.ghost
+    n = ghost.committed_len()
+    if n == 0:
+        return out
+    for name in cx.changed:
+        node = cx.node(name)
+        if node.leader != node.id or not cx.after.nodes[name].up:
+            continue
+        old = cx.old(name)
+        if old is None or not cx.same_life(name) or old.leader == old.id:
+            continue  # it already led (checked when it started), or it is new
+        if old.committed.index >= n:
+            continue
+        want = ghost.term_at(n)
+        have = old.log.term_at(n)
+        if have != want:
+            out.append(
+                _v(
+                    "RAFT-LC",
+                    name,
+                    f"leads term {node.term} without committed entry {n} (term {want}): "
+                    f"its log ends at {old.log.last()}, committed {old.committed}",
+                )
+            )
+    return out
+
+
 def check_panics(cx: CheckContext) -> list[Violation]:
     """PANIC / STEP: a step raised mosaik's panic (other than H3's, see I7) or refused."""
     out: list[Violation] = []
@@ -995,7 +1044,9 @@ INVARIANTS: tuple[Invariant, ...] = (
     Invariant(("I5",), "exactly-once prefix", check_i5_exactly_once_prefix, _SESSIONS),
     Invariant(("I7",), "anchor validity at finalize", check_i7_anchor_validity, _FINALIZE),
     Invariant(("I8",), "post-finalize equivalence", check_i8_post_finalize, _INSTALLS),
-    Invariant(("I9",), "replication equivalence", check_i9_replication_equivalence, _STATES),
+    Invariant(
+        ("I9", "RAFT-SM"), "replication equivalence", check_i9_replication_equivalence, _STATES
+    ),
     Invariant(("I10",), "no gap, no duplicate", check_i10_no_gap_no_duplicate, _COMMITS),
     Invariant(("I11",), "monotonic commit", check_i11_monotonic_commit, _MOVED),
     Invariant(("I12",), "no apply during catch-up", check_i12_no_apply_during_catchup, _MOVED),
@@ -1004,6 +1055,7 @@ INVARIANTS: tuple[Invariant, ...] = (
     Invariant(("I15",), "position arithmetic", check_i15_position_arithmetic, _POSITIONS),
     Invariant(("I16",), "pruning", check_i16_pruning, _CHANGED),
     Invariant(("RAFT",), "election safety", check_raft_election_safety, _LEADS),
+    Invariant(("RAFT-LC",), "leader completeness", check_raft_leader_completeness, _LEADS),
     Invariant(("PANIC", "STEP"), "panics and refused steps", check_panics, _FAILURES),
     Invariant(("STEP",), "a session knows its leader", check_session_leader),
     Invariant(("L2",), "no dead session state", check_l2_dead_session, _POLLS),

@@ -12,7 +12,10 @@ latest; an explorer keeps them all).
   one redrawn by :class:`ElectionTiming`, or fixed for the run).
 * ``bonds`` — one per unordered pair of nodes: up or down, and one FIFO queue
   per direction (inventory §0.4). Queued messages carry a model-wide id
-  (``mid``) so traces can pair each send with its delivery.
+  (``mid``) so traces can pair each send with its delivery. A broken bond's
+  queues hold only what its receiver had already received when it broke
+  (transport ``deliver_after_break``, :mod:`spec.model.transport`); ``draining``
+  lists those directions.
 * ``now_ms`` — the monotonic clock, shared by all nodes (timers). A node's wall
   clock is ``setup.epoch_wall_ms + now_ms + skew_ms`` (``requested_at`` and
   ``is_expired`` only, inventory §0.5).
@@ -42,6 +45,7 @@ from impl.records import evolve, evolver
 from impl.types import PeerId
 from spec.model.faults import Fault
 from spec.model.host import NodeHost
+from spec.model.transport import MOSAIK_TRANSPORT, Transport
 
 if TYPE_CHECKING:
     from spec.model.ghost import Ghost
@@ -145,6 +149,8 @@ class WorldSetup:
     """Which hazard switches are on."""
     faults: frozenset[Fault] = frozenset()
     """Which adversarial fault actions are enabled (:mod:`spec.model.faults`)."""
+    transport: frozenset[Transport] = MOSAIK_TRANSPORT
+    """Which transport behaviours of mosaik are modelled (:mod:`spec.model.transport`)."""
     heartbeat_interval_ms: int = HEARTBEAT_INTERVAL_MS
     """The leaders' heartbeat interval (R2)."""
     epoch_wall_ms: int = DEFAULT_EPOCH_WALL_MS
@@ -279,7 +285,9 @@ class Bond:
     """A bond between two nodes: up or down, one FIFO queue per direction.
 
     ``lo``/``hi`` are the two names in sorted order; ``lo_to_hi`` carries the
-    messages ``lo`` sent to ``hi``.
+    messages ``lo`` sent to ``hi``. On a bond that is down, a queue holds the
+    messages its receiver had already received when the bond broke (transport
+    ``deliver_after_break``): still delivered, never more added.
     """
 
     lo: str
@@ -366,6 +374,10 @@ class World:
     """The id the next queued message gets."""
     ghost: Ghost
     """History variables: *not present in an implementation*."""
+    draining: frozenset[tuple[str, str]] = frozenset()
+    """Directions ``(src, dst)`` of broken bonds that still hold messages ``dst`` had
+    received (transport ``deliver_after_break``): ``src`` stays in ``dst``'s bond table
+    (its steps' ``NodeContext.bonds``) until they are delivered."""
 
     # -- lookups ----------------------------------------------------------------------------
 
@@ -431,6 +443,16 @@ class World:
         ids = frozenset(objects)
         table[name] = (objects, ids)
         return ids
+
+    def table_peer_ids(self, name: str) -> frozenset[PeerId]:
+        """Return the peers in ``name``'s bond table: its live bonds, and the peers of broken
+        bonds whose messages it has yet to process (``draining``; a step's
+        ``NodeContext.bonds``)."""
+        live = self.bond_peer_ids(name)
+        if not self.draining:
+            return live
+        extra = {self.nodes[src].peer for src, dst in self.draining if dst == name}
+        return live | extra if extra else live
 
     def queue(self, src: str, dst: str) -> tuple[InFlight, ...]:
         """Return the messages queued on ``src → dst`` (empty if there is no bond)."""
@@ -565,7 +587,9 @@ def describe_setup(setup: WorldSetup) -> dict[str, Any]:
         "kind": setup.kind,
         "profile": setup.profile.name,
         "hazards": sorted(h.value for h in setup.profile.hazards),
+        "behaviours": sorted(b.value for b in setup.profile.behaviours),
         "faults": sorted(f.value for f in setup.faults),
+        "transport": sorted(t.value for t in setup.transport),
         "config": {
             "fetch_batch_size": setup.config.fetch_batch_size,
             "snapshot_ttl_ms": setup.config.snapshot_ttl_ms,

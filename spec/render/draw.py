@@ -17,10 +17,12 @@ import pydot
 
 from spec.render.plan import Arrow, Band, Mark, MarkKind, Plan, Row, wrap_text
 
-__all__ = ["KIND_COLOURS", "VIOLATION_COLOUR", "render_plan"]
+__all__ = ["AFTER_BREAK_COLOUR", "KIND_COLOURS", "VIOLATION_COLOUR", "render_plan"]
 
 VIOLATION_COLOUR = "#d32f2f"
 """The colour of a violation row and mark."""
+AFTER_BREAK_COLOUR = "#e65100"
+"""The colour of a message delivered after its bond broke (received before the break)."""
 
 KIND_COLOURS: dict[MarkKind, str] = {
     MarkKind.CATCH_UP: "#bbdefb",
@@ -41,7 +43,8 @@ _KIND_WORDS: dict[MarkKind, str] = {
     MarkKind.FINALIZE: "finalize (Q12): the snapshot is installed, "
     "the log resumes after the anchor",
     MarkKind.FAULT: "the node leaves, restarts empty, or its wall clock jumps",
-    MarkKind.NOTE: "ignored message, rejected step, send dropped for want of a bond",
+    MarkKind.NOTE: "ignored message, rejected step, send dropped for want of a bond, "
+    "a message delivered after its bond broke",
     MarkKind.VIOLATION: "violated at this node after this step (or mosaik panics)",
 }
 _BAND_FILL = "#eeeeee"
@@ -260,6 +263,12 @@ def _arrow_edge(
             color=VIOLATION_COLOUR, style="dashed", arrowhead="tee", fontcolor=VIOLATION_COLOUR
         )
         text = f"lost: {text}"
+    elif arrow.fate == "after-break":
+        # Received before its bond broke, processed after the termination: not a live bond.
+        attrs.update(color=AFTER_BREAK_COLOUR, style="bold", fontcolor=AFTER_BREAK_COLOUR)
+        text = f"after the break: {text}"
+        if arrow.end is not None and isinstance(items[arrow.end], Band):
+            text += f" (delivered #{arrow.end_seq})"
     elif arrow.fate == "queued":
         attrs.update(color="#757575", style="dotted", fontcolor="#616161")
         text = f"still queued: {text}"
@@ -302,6 +311,11 @@ def _legend(plan: Plan) -> str:
         "a message, from the step that queued it to the step that delivered it",
     )
     row(f'<td><font color="{VIOLATION_COLOUR}">⊣</font></td>', "a message lost when its bond broke")
+    row(
+        f'<td><font color="{AFTER_BREAK_COLOUR}"><b>→</b></font></td>',
+        "a message its receiver had received before the bond broke, delivered after the "
+        "break (mosaik's transport: deliver_after_break)",
+    )
     row(
         '<td><font color="#757575">⋯→</font></td>',
         "a message still queued when the trace ends (heartbeats not drawn)",

@@ -140,7 +140,9 @@ class Arrow:
     end: int | None
     """The index of the item holding the step that delivered or lost it; ``None``: the end."""
     fate: str
-    """``"delivered"``, ``"lost"`` (its bond broke) or ``"queued"`` (at the end)."""
+    """``"delivered"``, ``"after-break"`` (delivered after its bond broke: its receiver had
+    received it before, transport ``deliver_after_break``), ``"lost"`` (its bond broke) or
+    ``"queued"`` (at the end)."""
     sent_seq: int
     end_seq: int | None
 
@@ -221,6 +223,17 @@ def wrap_text(text: str, width: int = _DETAIL_WIDTH) -> list[str]:
     return textwrap.wrap(text, width, break_on_hyphens=False) or [""]
 
 
+def _received(args: Mapping[str, Any]) -> str:
+    """`` (r8 had received 1)``: what each end of a breaking bond had received and will still
+    process (transport ``deliver_after_break``); empty when nothing was kept."""
+    kept = [
+        f"{args.get(end)} had received {args.get(key)}"
+        for end, key in (("a", "received_by_a"), ("b", "received_by_b"))
+        if isinstance(args.get(key), int) and args[key] > 0
+    ]
+    return f" ({', '.join(kept)})" if kept else ""
+
+
 def _action_label(step: Mapping[str, Any]) -> str:
     """The row's caption: the action in a reader's words (the full arguments are in the trace)."""
     args = step.get("args", {})
@@ -233,7 +246,7 @@ def _action_label(step: Mapping[str, Any]) -> str:
         "duplicate_message": f"deliver {a['src']} → {a['dst']} (duplicated)",
         "node_poll": f"poll {a['name']}",
         "advance_time": f"time → {a['to_ms']} ms",
-        "break_bond": f"break bond {a['a']}–{a['b']}",
+        "break_bond": f"break bond {a['a']}–{a['b']}{_received(args)}",
         "restore_bond": f"restore bond {a['a']}–{a['b']}",
         "leave": f"{a['name']} leaves",
         "restart_empty": f"{a['name']} restarts empty",
@@ -336,6 +349,9 @@ class _Reader:
     """The TTL timers of every snapshot taken so far (node, kind, peer, anchor)."""
     requests: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict)
     """(node, peer) → the range and step of the node's last FetchDataRequest to the peer."""
+    kept: set[int] = field(default_factory=set)
+    """The mids a bond's receiver had received when the bond broke (``break_bond``'s
+    ``received_by_a`` / ``received_by_b``): delivered after the break."""
 
     def peer(self, hex_id: object) -> str:
         if not isinstance(hex_id, str):
@@ -354,6 +370,12 @@ class _Reader:
         self._queues(step)
         delivered = [self.messages[m][2] for m in step.get("delivered") or [] if m in self.messages]
         appends = [m for m in delivered if m.get("type") == "AppendEntries"]
+        for mid in step.get("delivered") or []:
+            if mid in self.kept and mid in self.messages:
+                src, dst, message, _ = self.messages[mid]
+                what = describe_message(message)
+                text = f"{what} from {src}: received before the bond broke"
+                out.marks.append(Mark(dst, MarkKind.NOTE, text))
         self._membership(step, out)
         for outcome in step.get("outcomes") or []:
             if isinstance(outcome, Mapping):
@@ -412,6 +434,11 @@ class _Reader:
             if isinstance(item, Mapping) and isinstance(item.get("mid"), int):
                 key = (str(item.get("src")), str(item.get("dst")))
                 self.queues.setdefault(key, []).append(item["mid"])
+        if action == "break_bond" and isinstance(args, Mapping):
+            # What is still queued on the broken bond was received: it is delivered later.
+            a, b = str(args.get("a")), str(args.get("b"))
+            for key in ((a, b), (b, a)):
+                self.kept.update(self.queues.get(key, []))
 
     def _membership(self, step: Mapping[str, Any], out: _StepReading) -> None:
         args = step.get("args")
@@ -839,7 +866,7 @@ def plan_diagram(
     for index, item in enumerate(items):
         if isinstance(item, Row):
             item_of[item.seq] = index
-    arrows = _arrows(steps, reader.messages, item_of, reader.corrupted)
+    arrows = _arrows(steps, reader.messages, item_of, reader.corrupted, reader.kept)
     shown = sum(1 for item in items if isinstance(item, Row))
 
     end_lines: dict[str, list[str]] = {}
@@ -945,6 +972,7 @@ def _arrows(
     messages: Mapping[int, tuple[str, str, Mapping[str, Any], int]],
     item_of: Mapping[int, int],
     corrupted: Mapping[int, str],
+    kept: frozenset[int] | set[int] = frozenset(),
 ) -> list[Arrow]:
     """Messages between drawn rows; a message sent and ended inside one band is not drawn."""
     arrows: list[Arrow] = []
@@ -962,6 +990,8 @@ def _arrows(
                     open_mids.pop(mid, None)
                 if fate == "lost" and _is_heartbeat(messages[mid][2]):
                     continue  # a mark on the receiver counts them
+                if fate == "delivered" and mid in kept:
+                    fate = "after-break"
                 arrow = _arrow(mid, messages, item_of, seq, fate, corrupted.get(mid))
                 if arrow is not None:
                     arrows.append(arrow)

@@ -15,7 +15,8 @@ canonical JSON:
 
 * ``setup`` — the header's setup (:func:`spec.model.state.describe_setup`);
 * ``net`` — the monotonic time, the next message id, and every bond: up or down,
-  and its queued messages in order (id and message summary);
+  and its queued messages in order (id and message summary); and the broken bonds
+  whose receiver still holds messages it had received (``World.draining``), if any;
 * ``nodes`` — per node: every field of its slot (role, parameters, skew, election
   timing, status) and of its node state, summarised.
 
@@ -210,7 +211,11 @@ def world_digests(world: World) -> WorldDigests:
                 [summary(i) for i in bond.hi_to_lo],
             ]
         )
-    net = _hex16([world.now_ms, world.next_mid, bonds])
+    parts: list[Any] = [world.now_ms, world.next_mid, bonds]
+    if world.draining:
+        # Which broken bonds still list their sender in the receiver's bond table.
+        parts.append(sorted(world.draining))
+    net = _hex16(parts)
     nodes = {name: summary(world.nodes[name]) for name in sorted(world.nodes)}
     return {"setup": _setup_digest(world.setup), "net": net, "nodes": nodes}
 

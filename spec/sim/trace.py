@@ -40,10 +40,11 @@ from impl.config import Config
 from impl.effects import Broadcast, Effect, InstallSnapshot, Send
 from impl.errors import CodecError, InvalidInput
 from impl.messages import Message
-from impl.profile import PROFILES, Hazard, Profile, parse_hazard
+from impl.profile import PROFILES, Behaviour, Hazard, Profile, parse_behaviour, parse_hazard
 from spec.model.actions import ACTIONS, NodeOutcome, Transition
 from spec.model.faults import parse_faults
 from spec.model.state import ElectionTiming, InFlight, World, WorldSetup, describe_setup
+from spec.model.transport import parse_transports
 from spec.robust.jsonlines import LineError, parse_lines, read_text
 from spec.sim.digest import world_digests
 
@@ -271,47 +272,59 @@ END_FIELDS: tuple[str, ...] = ("type", "steps", "now_ms", "violations", "nodes",
 # -- the header's setup ---------------------------------------------------------------------
 
 
-def _profile_from_name(name: str) -> frozenset[Hazard] | None:
-    """The hazards a profile name describes (``reference+H4``, ``mosaik-0.3.13-H3``), or
-    None if it is not such a name."""
+_SWITCH_NAMES: tuple[str, ...] = tuple(
+    sorted([h.value for h in Hazard] + [b.value for b in Behaviour], key=len, reverse=True)
+)
+"""Every switch name, longest first (``H10`` before ``H1``; ``readers-vote`` holds a ``-``)."""
+
+
+def _profile_from_name(name: str) -> Profile | None:
+    """The switches a profile name describes (``reference+H4``, ``mosaik-0.3.13-H3``,
+    ``reference+readers-vote``): a preset, then ``+S`` / ``-S`` per switch ``S`` added or
+    removed, as :meth:`Profile.with_hazards` and :meth:`Profile.with_behaviours` name
+    them; or None if it is not such a name."""
     for base_name in sorted(PROFILES, key=len, reverse=True):
         if not name.startswith(base_name):
             continue
-        hazards = set(PROFILES[base_name].hazards)
+        profile = PROFILES[base_name]
+        hazards, behaviours = set(profile.hazards), set(profile.behaviours)
         rest = name[len(base_name) :]
-        sign = ""
-        token = ""
-        for ch in rest + "+":
-            if ch in "+-":
-                if sign:
-                    try:
-                        h = parse_hazard(token)
-                    except InvalidInput:
-                        return None
-                    if h.value != token:
-                        return None
-                    (hazards.add if sign == "+" else hazards.discard)(h)
-                elif token:
-                    return None
-                sign, token = ch, ""
+        while rest:
+            sign, rest = rest[0], rest[1:]
+            if sign not in "+-":
+                return None
+            for switch in _SWITCH_NAMES:
+                after = rest[len(switch) : len(switch) + 1]
+                if rest.startswith(switch) and after in ("", "+", "-"):
+                    break
             else:
-                token += ch
-        return frozenset(hazards)
+                return None
+            rest = rest[len(switch) :]
+            target: set[Any] = behaviours if switch in _BEHAVIOUR_NAMES else hazards
+            value = parse_behaviour(switch) if switch in _BEHAVIOUR_NAMES else parse_hazard(switch)
+            (target.add if sign == "+" else target.discard)(value)
+        return Profile(name, frozenset(hazards), frozenset(behaviours))
     return None
+
+
+_BEHAVIOUR_NAMES = frozenset(b.value for b in Behaviour)
 
 
 def setup_from_header(header: Mapping[str, Any], line: int = 1) -> WorldSetup:
     """Return the :class:`WorldSetup` a header describes (raise :class:`TraceError`).
 
-    Beyond the schema: hazards and faults are known, sorted and unique; the profile
-    name describes exactly the hazards that are on; the config is valid; and the
-    setup re-encodes to exactly what the header holds.
+    Beyond the schema: hazards, behaviours, faults and transport behaviours are known,
+    sorted and unique; the profile name describes exactly the hazards and behaviours
+    that are on; the config is valid; and the setup re-encodes to exactly what the
+    header holds.
     """
     setup = _field(header, "setup", dict, line, "")
     kind = _field(setup, "kind", str, line, "setup")
     profile_name = _field(setup, "profile", str, line, "setup")
     hazards = _field(setup, "hazards", list, line, "setup")
+    behaviours = _field(setup, "behaviours", list, line, "setup")
     faults = _field(setup, "faults", list, line, "setup")
+    transport = _field(setup, "transport", list, line, "setup")
     cfg = _field(setup, "config", dict, line, "setup")
     switches = []
     for i, name in enumerate(hazards):
@@ -319,26 +332,41 @@ def setup_from_header(header: Mapping[str, Any], line: int = 1) -> WorldSetup:
             switches.append(parse_hazard(name if isinstance(name, str) else repr(name)))
         except InvalidInput as exc:
             raise TraceError(line, f"setup.hazards[{i}]", str(exc)) from None
+    versions = []
+    for i, name in enumerate(behaviours):
+        try:
+            versions.append(parse_behaviour(name if isinstance(name, str) else repr(name)))
+        except InvalidInput as exc:
+            raise TraceError(line, f"setup.behaviours[{i}]", str(exc)) from None
     described = _profile_from_name(profile_name)
     if described is None:
         raise TraceError(
             line,
             "setup.profile",
             f"{profile_name!r} is not a profile name ({', '.join(PROFILES)}, "
-            "optionally with +Hn / -Hn)",
+            "optionally with +S / -S for a hazard or behaviour switch S)",
         )
-    if described != frozenset(switches):
-        raise TraceError(
-            line,
-            "setup.profile",
-            f"{profile_name!r} names hazards {sorted(h.value for h in described)}, "
-            f"but setup.hazards lists {sorted(h.value for h in switches)}",
-        )
-    profile = Profile(profile_name, frozenset(switches))
+    named = Profile(profile_name, frozenset(switches), frozenset(versions))
+    for field, have, want in (
+        ("hazards", named.hazards, described.hazards),
+        ("behaviours", named.behaviours, described.behaviours),
+    ):
+        if have != want:
+            raise TraceError(
+                line,
+                "setup.profile",
+                f"{profile_name!r} names {field} {sorted(x.value for x in want)}, "
+                f"but setup.{field} lists {sorted(x.value for x in have)}",
+            )
+    profile = named
     try:
         fault_set = parse_faults(faults)
     except InvalidInput as exc:
         raise TraceError(line, "setup.faults", str(exc)) from None
+    try:
+        transport_set = parse_transports(transport)
+    except InvalidInput as exc:
+        raise TraceError(line, "setup.transport", str(exc)) from None
     try:
         config = Config(
             fetch_batch_size=_field(cfg, "fetch_batch_size", int, line, "setup.config"),
@@ -356,6 +384,7 @@ def setup_from_header(header: Mapping[str, Any], line: int = 1) -> WorldSetup:
             config=config,
             profile=profile,
             faults=fault_set,
+            transport=transport_set,
             heartbeat_interval_ms=_field(setup, "heartbeat_interval_ms", int, line, "setup"),
             epoch_wall_ms=_field(setup, "epoch_wall_ms", int, line, "setup"),
         )
@@ -608,6 +637,14 @@ class TraceReader:
                 " (python -m spec.sim.upgrade re-records a version-1 trace)" if version == 1 else ""
             )
             raise TraceError(number, "version", f"unsupported version {version}{hint}")
+        setup = record.get("setup")
+        if isinstance(setup, dict) and not all(k in setup for k in ("behaviours", "transport")):
+            missing = "behaviours" if "behaviours" not in setup else "transport"
+            raise TraceError(
+                number,
+                f"setup.{missing}",
+                "missing (an early version-2 trace: python -m spec.sim.upgrade re-records it)",
+            )
         TraceReader._check(number, record, "header")
         setup_from_header(record, number)
 

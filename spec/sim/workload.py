@@ -168,6 +168,7 @@ class SimulationReport:
                 "seed": s.seed,
                 "profile": profile.name if profile else "reference",
                 "hazards": sorted(h.value for h in profile.hazards) if profile else [],
+                "behaviours": sorted(b.value for b in profile.behaviours) if profile else [],
                 "faults": {f.value: r for f, r in sorted(s.faults.items())},
                 "check_invariants": s.check,
             },

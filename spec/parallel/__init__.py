@@ -1,0 +1,81 @@
+"""Parallel execution: worker processes for ``--jobs N``, with results that do not depend on N.
+
+Every command that runs many independent pieces of work spreads them over worker
+processes (the model is pure Python: threads would share one core). The rule that
+makes this safe is the same everywhere: **a task's result depends only on its
+argument** — never on which worker ran it, what ran before it there, the start
+method, ``PYTHONHASHSEED`` or the time — and the parent merges results in an order
+fixed by the work, not by the finishing order. So ``--jobs 1`` and ``--jobs N`` give
+the same findings, traces and verdicts; only timings and rates differ.
+
+* :mod:`spec.parallel.jobs` — the ``--jobs`` option: its default (the cores this
+  process may use) and its validation.
+* :mod:`spec.parallel.pool` — :class:`~spec.parallel.pool.Pool`: the worker processes,
+  one task at a time each, cancellation, notes from running tasks, interrupt (Ctrl-C:
+  workers return their partial results within a grace period), cleanups at a
+  worker's exit (:func:`~spec.parallel.pool.at_worker_exit`) and no orphaned process.
+* :mod:`spec.parallel.ordered` — :func:`~spec.parallel.ordered.map_ordered`: independent
+  tasks, results in the tasks' order, costliest started first.
+
+How each command uses it:
+
+* ``snapsync scenarios`` — one task per (profile, case) through ``map_ordered``.
+* ``snapsync check`` — its stages (and each scenario case) as tasks through
+  ``map_ordered``; rows are assembled in the fixed stage order.
+* ``snapsync hunt`` — the schedule of campaign calls is fixed by the seed
+  (:mod:`spec.hunt.schedule`: call ``k`` has its own seed whatever ran before it); a
+  :class:`~spec.parallel.pool.Pool` runs calls ahead, and the parent accepts them in
+  call order exactly as a single process would have run them.
+
+How the commands still to come should use it:
+
+* ``explore`` (breadth-first search) — **parallel frontier expansion**, not
+  partitioned fingerprints: per BFS level, split the frontier (in its deterministic
+  order) into contiguous chunks of a few hundred states, expand each chunk in a
+  worker with ``map_ordered(expand_chunk, chunks, jobs=..., pool=pool)`` (a chunk's
+  result: each state's successors, with their canonical fingerprints and any
+  violation, in expansion order), then walk the chunks' results in chunk order in the
+  parent, deduplicating against the seen set. The parent alone owns the seen set and
+  numbers the states, so the state count, the graph, and the shortest counterexample
+  (the first violation in BFS order) are those of the sequential search. Open one
+  ``Pool(jobs)`` around the whole search and pass it as ``pool=`` to every level's
+  ``map_ordered``: the workers (and their caches) live across levels. Levels with
+  fewer states than a chunk run in the parent. Liveness on the networkx graph stays
+  in the parent.
+* ``conform`` (step vectors) — **shards of cases**: split the selected cases into
+  ``jobs`` contiguous shards and run each shard through ``map_ordered`` with a task
+  that runs it through ``run_conform`` (its own adapter process, window, restarts and
+  timeouts) and returns the report; concatenate the shards' outcomes in case order,
+  so the report lists every case in vector order with the statuses one adapter would
+  give (restarts and events added up, ``stopped`` the first shard's). The adapter is
+  started and ended inside the task (``run_conform`` closes it in a ``finally``, which
+  also runs when the pool ends a worker by SIGTERM).
+* ``drive`` (node adapters) — **walks as slots**, the hunt's way: a slot is walk
+  ``k`` of one campaign (seed ``drive:{seed}:{campaign}:{k}``, as today) handed to a
+  :class:`~spec.parallel.pool.Pool` worker, which keeps one shared adapter process for
+  all its walks (started on first use, ended by :func:`~spec.parallel.pool.at_worker_exit`).
+  A walk ignores the failure keys found before it, so the parent accepts a walk run
+  ahead only if it ran with the keys the accepted walks before it had found, and runs
+  it again otherwise (rare: new keys are rare). Shrinking a new key (fresh adapter
+  processes per attempt) is a task of its own, started when its walk is accepted;
+  findings are merged in slot order, so the report is the same for every ``jobs``.
+  Each walk calls ``stop_point()`` between steps, so Ctrl-C returns the walks so far.
+"""
+
+from __future__ import annotations
+
+from spec.parallel.jobs import MAX_JOBS, default_jobs, jobs_argument, parse_jobs
+from spec.parallel.ordered import Mapped, map_ordered
+from spec.parallel.pool import Done, Pool, WorkerError
+
+__all__ = [
+    "MAX_JOBS",
+    "Done",
+    "Mapped",
+    "Pool",
+    "WorkerError",
+    "default_jobs",
+    "jobs_argument",
+    "map_ordered",
+    "parse_jobs",
+]
