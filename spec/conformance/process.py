@@ -44,11 +44,14 @@ from spec.conformance.protocol import (
     parse_answer,
     parse_hello,
 )
+from spec.robust.stop import stop_point
 
 __all__ = ["AdapterError", "Exchange", "Failure", "split_command"]
 
 J = TypeVar("J")
 _READ = 1 << 16
+_STOP_S = 0.25
+"""Longest wait for an answer between two stop points (:mod:`spec.robust.stop`)."""
 _STDERR_LINES = 20
 
 
@@ -299,8 +302,9 @@ class Exchange(Generic[J]):
                 if wait <= 0:
                     failure = Failure("timeout", f"no answer within {self.timeout:g} s")
                     break
+                stop_point()  # Ctrl-C while the adapter thinks: the run stops within _STOP_S
                 try:
-                    lines = proc.pump(wait)
+                    lines = proc.pump(min(wait, _STOP_S))
                 except _Dead:
                     status = proc.exit_status()
                     tail = proc.last_stderr()

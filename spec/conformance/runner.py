@@ -42,6 +42,7 @@ from spec.conformance.protocol import (
     step_request,
     step_request_parts,
 )
+from spec.robust.stop import StopReason, stop_point, stopping
 
 __all__ = [
     "STATUSES",
@@ -52,6 +53,7 @@ __all__ = [
     "make_jobs",
     "run_conform",
     "select",
+    "sequence_job",
 ]
 
 STATUSES = ("passed", "failed", "expected-fail", "unsupported", "not-attempted")
@@ -105,6 +107,11 @@ def make_jobs(cases: Iterable[dict[str, Any]]) -> list[Job]:
             )
         )
     return jobs
+
+
+def sequence_job(case: dict[str, Any]) -> Job:
+    """Return the job of a sequence case (its ops are sent one by one, not as one line)."""
+    return Job(case, "node", "", "", case["expected"], "", b"")
 
 
 def select(
@@ -167,6 +174,10 @@ class ConformReport:
     events: list[str] = field(default_factory=list)
     run_seconds: float = 0.0
     """Seconds from the first request after the hello to the last answer."""
+    interrupted: StopReason | None = None
+    """Why the run ended before its cases did (Ctrl-C: ``interrupt``, SIGTERM, a budget)."""
+    jobs: int = 1
+    """Adapter processes that ran the cases side by side (``conform --jobs``)."""
 
     @property
     def selected(self) -> int:
@@ -259,13 +270,17 @@ def run_conform(
     max_restarts: int = 50,
     on_outcome: Callable[[CaseOutcome], None] | None = None,
 ) -> ConformReport:
-    """Run ``cases`` through the adapter ``argv``; return the report (module docstring)."""
+    """Run ``cases`` through the adapter ``argv``; return the report (module docstring).
+
+    Every answer is a stop point (:mod:`spec.robust.stop`): Ctrl-C, SIGTERM or a deadline
+    ends the run with the adapter closed, the cases not answered yet ``not-attempted``
+    and :attr:`ConformReport.interrupted` saying why (the partial report).
+    """
     started = time.perf_counter()
     # Sequence cases (issue #11) replay a node's run through the node-level ops, after the
     # step cases and through the same process; the step cases are pipelined.
     sequences = [c for c in cases if c.get("kind") == "sequence"]
-    cases = [c for c in cases if c.get("kind") != "sequence"]
-    jobs = make_jobs(cases)
+    jobs = make_jobs([c for c in cases if c.get("kind") != "sequence"])
     ops: tuple[str, ...] = RUNNER_OPS
     if sequences:
         from spec.conformance.sequences import SEQUENCE_OPS
@@ -290,26 +305,39 @@ def run_conform(
         else:
             to_send.append(job)
     index = {id(job): i for i, job in enumerate(jobs)}
+    replays: list[tuple[int, Job]] = []
+    missing = sorted(set(ops[len(RUNNER_OPS) :]) - hello.ops)
+    for case in sequences:
+        job = sequence_job(case)
+        jobs.append(job)
+        if missing:
+            why = f"the adapter's hello does not list the node-level ops {missing}"
+            outcomes[len(jobs) - 1] = CaseOutcome(job, "unsupported", "hello", detail=why)
+        else:
+            replays.append((len(jobs) - 1, job))
     run_started = time.perf_counter()
     try:
-        for sent, reply, seconds in exchange.run(to_send):
-            assert isinstance(sent, Job)
-            outcome = _excuse(_judge(sent, reply, seconds), expectations)
-            outcomes[index[id(sent)]] = outcome
-            if on_outcome is not None:
-                on_outcome(outcome)
-        for i, job in enumerate(jobs):
-            if i not in outcomes:
-                outcomes[i] = CaseOutcome(job, "not-attempted", detail=exchange.stopped or "")
-        for case in sequences:
-            outcome = _excuse(_sequence_outcome(exchange, case), expectations)
-            outcomes[len(jobs)] = outcome
-            jobs.append(outcome.job)
-            if on_outcome is not None:
-                on_outcome(outcome)
+        with stopping() as stop:
+            for sent, reply, seconds in exchange.run(to_send):
+                assert isinstance(sent, Job)
+                outcome = _excuse(_judge(sent, reply, seconds), expectations)
+                outcomes[index[id(sent)]] = outcome
+                if on_outcome is not None:
+                    on_outcome(outcome)
+                stop_point()
+            for i, job in replays:
+                stop_point()
+                outcome = _excuse(_sequence_outcome(exchange, job), expectations)
+                outcomes[i] = outcome
+                if on_outcome is not None:
+                    on_outcome(outcome)
     finally:
         run_seconds = time.perf_counter() - run_started
         exchange.close()
+    why_not = f"stopped ({stop.reason})" if stop.reason else exchange.stopped or ""
+    for i, job in enumerate(jobs):
+        if i not in outcomes:
+            outcomes[i] = CaseOutcome(job, "not-attempted", detail=why_not)
     return ConformReport(
         hello=hello,
         adapter=adapter,
@@ -321,6 +349,7 @@ def run_conform(
         seconds=time.perf_counter() - started,
         events=list(exchange.events),
         run_seconds=run_seconds,
+        interrupted=stop.reason,
     )
 
 
@@ -337,19 +366,12 @@ def _excuse(outcome: CaseOutcome, expectations: Sequence[Expectation]) -> CaseOu
     return outcome
 
 
-def _sequence_outcome(exchange: Exchange[Job | NodeOpJob], case: dict[str, Any]) -> CaseOutcome:
+def _sequence_outcome(exchange: Exchange[Job | NodeOpJob], job: Job) -> CaseOutcome:
     """Replay one sequence case (:func:`spec.conformance.sequences.replay_sequence`) through
     the run's process, one op at a time; a crash, timeout or malformed answer fails the case
     and the exchange restarts the process for the next one."""
-    from spec.conformance.sequences import SEQUENCE_OPS, replay_sequence
+    from spec.conformance.sequences import replay_sequence
     from spec.model.host import HostError
-
-    job = Job(case, "node", "", "", case["expected"], "", b"")
-    assert exchange.hello is not None
-    missing = sorted(set(SEQUENCE_OPS) - exchange.hello.ops)
-    if missing:
-        why = f"the adapter's hello does not list the node-level ops {missing}"
-        return CaseOutcome(job, "unsupported", "hello", detail=why)
 
     def send(op: str, fields: dict[str, Any]) -> Answer | None:
         # Drain the generator: after a failure it restarts the process before it ends.
@@ -362,7 +384,7 @@ def _sequence_outcome(exchange: Exchange[Job | NodeOpJob], case: dict[str, Any])
         return reply
 
     started = time.perf_counter()
-    result = replay_sequence(case, send)
+    result = replay_sequence(job.case, send)
     if result.status == "not-attempted":
         return CaseOutcome(job, "not-attempted", detail=exchange.stopped or "")
     seconds = time.perf_counter() - started
