@@ -180,9 +180,7 @@ def _alive(pid: int) -> bool:
     return fields[0] not in ("Z", "X")
 
 
-def test_ctrl_c_prints_the_partial_report_and_leaves_no_adapter(
-    tree: Path, tmp_path: Path
-) -> None:
+def test_ctrl_c_prints_the_partial_report_and_leaves_no_adapter(tree: Path, tmp_path: Path) -> None:
     pids = tmp_path / "adapters"
     adapter = f"sh -c 'echo $$ >> {pids}; exec {ADAPTERS} slow 0.02'"
     proc = subprocess.Popen(
@@ -198,9 +196,7 @@ def test_ctrl_c_prints_the_partial_report_and_leaves_no_adapter(
     )
     try:
         end = time.monotonic() + 60
-        while time.monotonic() < end and (
-            not pids.exists() or len(pids.read_text().split()) < 2
-        ):
+        while time.monotonic() < end and (not pids.exists() or len(pids.read_text().split()) < 2):
             time.sleep(0.2)
         started = [int(p) for p in pids.read_text().split()]
         assert len(started) == 2, "the two adapters did not start"
