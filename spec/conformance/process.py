@@ -204,11 +204,21 @@ class Exchange(Generic[J]):
     stopped: str | None = None
     events: list[str] = field(default_factory=list)
     _proc: _Process | None = None
+    _spawned: _Process | None = None
+
+    def spawn(self) -> None:
+        """Start the process and queue its hello, without waiting: :meth:`start` reads the
+        answer (the caller prepares its requests while the adapter imports)."""
+        if self._spawned is None:
+            self._spawned = _Process(self.argv)
+            self._spawned.write(hello_request(0, self.ops).encode() + b"\n")
 
     def start(self) -> Hello:
-        """Start the process and read its hello; raise :class:`AdapterError` if that fails."""
-        proc = _Process(self.argv)
-        proc.write(hello_request(0, self.ops).encode() + b"\n")
+        """Start the process (unless :meth:`spawn` did) and read its hello; raise
+        :class:`AdapterError` if that fails."""
+        self.spawn()
+        proc, self._spawned = self._spawned, None
+        assert proc is not None
         deadline = time.monotonic() + max(self.hello_timeout, self.timeout)
         try:
             while True:
@@ -245,6 +255,9 @@ class Exchange(Generic[J]):
 
     def close(self) -> None:
         """End the process: close its stdin (the protocol's end of run), then kill it."""
+        if self._spawned is not None:  # spawned, its hello never read
+            self._spawned.kill()
+            self._spawned = None
         if self._proc is not None:
             proc, self._proc = self._proc, None
             if proc.popen.stdin is not None:

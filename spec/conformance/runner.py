@@ -280,7 +280,6 @@ def run_conform(
     # Sequence cases (issue #11) replay a node's run through the node-level ops, after the
     # step cases and through the same process; the step cases are pipelined.
     sequences = [c for c in cases if c.get("kind") == "sequence"]
-    jobs = make_jobs([c for c in cases if c.get("kind") != "sequence"])
     ops: tuple[str, ...] = RUNNER_OPS
     if sequences:
         from spec.conformance.sequences import SEQUENCE_OPS
@@ -295,7 +294,13 @@ def run_conform(
         ops=ops,
         exact=_exact,
     )
-    hello = exchange.start()
+    exchange.spawn()  # the adapter imports while the requests are prepared
+    try:
+        jobs = make_jobs([c for c in cases if c.get("kind") != "sequence"])
+        hello = exchange.start()
+    except BaseException:
+        exchange.close()
+        raise
     outcomes: dict[int, CaseOutcome] = {}
     to_send: list[Job | NodeOpJob] = []
     for i, job in enumerate(jobs):
