@@ -23,7 +23,6 @@ import pytest
 
 from spec.cli import main
 from spec.conformance.expectations import load_expectations
-from spec.conformance.generate import generate
 from spec.conformance.process import split_command
 from spec.conformance.report import report_json
 from spec.conformance.runner import ConformReport, load_selected, run_conform
@@ -39,10 +38,8 @@ ADAPTERS = f"{PY} -m model_tests.conformance_adapters"
 
 
 @pytest.fixture(scope="module")
-def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("vectors") / "tree"
-    generate(directory, quick=True)
-    return directory
+def tree(quick_tree: Path) -> Path:
+    return quick_tree
 
 
 @pytest.fixture(scope="module")
