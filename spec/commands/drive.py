@@ -39,12 +39,12 @@ from rich.console import Console
 from rich.table import Table
 
 from impl.errors import InvalidInput
-from impl.profile import PROFILES, Behaviour, get_profile
+from impl.profile import PROFILES, get_profile
 from spec.conformance.drive import ROLES, DriveReport, DriveSettings, drive
 from spec.hunt.campaigns import CAMPAIGNS, get_campaign
 from spec.parallel import jobs_argument
 from spec.render import results_console
-from spec.robust.options import MAX_COUNT, count
+from spec.robust.options import MAX_COUNT, add_behaviour_option, count
 from spec.robust.stop import exit_status
 
 __all__ = ["register"]
@@ -104,14 +104,7 @@ def register(sub: Any) -> None:
         metavar="Hx",
         help="switch a hazard on in the model in addition (repeatable)",
     )
-    parser.add_argument(
-        "--behaviour",
-        action="append",
-        default=[],
-        metavar="B",
-        help="switch a version behaviour on in the model in addition (repeatable): "
-        + ", ".join(b.value for b in Behaviour),
-    )
+    add_behaviour_option(parser, where=" in the model")
     parser.add_argument(
         "--campaign",
         action="append",

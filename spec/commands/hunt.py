@@ -37,13 +37,13 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from impl.profile import PROFILES, Behaviour, get_profile
+from impl.profile import PROFILES, get_profile
 from spec.hunt.campaigns import CAMPAIGNS, LIMITATION_CAMPAIGNS, get_campaign
 from spec.hunt.consequences import Consequence
 from spec.hunt.runner import ENGINES, HuntReport, hunt
 from spec.hunt.swarm import SHRINK_RUNS
 from spec.parallel import jobs_argument
-from spec.robust.options import MAX_COUNT, count, seconds, seed
+from spec.robust.options import MAX_COUNT, add_behaviour_option, count, seconds, seed
 from spec.robust.output import writable_dir
 from spec.robust.stop import exit_status
 
@@ -71,14 +71,7 @@ def register(sub: Any) -> None:
         metavar="Hx",
         help="switch a hazard on in addition (repeatable)",
     )
-    parser.add_argument(
-        "--behaviour",
-        action="append",
-        default=[],
-        metavar="B",
-        help="switch a version behaviour on in addition (repeatable): "
-        + ", ".join(b.value for b in Behaviour),
-    )
+    add_behaviour_option(parser)
     parser.add_argument(
         "--budget",
         type=seconds(positive=True),

@@ -21,10 +21,10 @@ from typing import Any
 from rich.table import Table
 
 from impl.errors import InvalidInput
-from impl.profile import PROFILES, Behaviour, get_profile
+from impl.profile import PROFILES, get_profile
 from spec.parallel import jobs_argument
 from spec.render import results_console
-from spec.robust.options import MAX_ITEMS, count, seed
+from spec.robust.options import MAX_ITEMS, add_behaviour_option, count, seed
 from spec.robust.output import writable_dir
 from spec.robust.progress import progress_bar
 from spec.robust.stop import Stop, StopReason, exit_status, stopping
@@ -50,14 +50,7 @@ def register(sub: Any) -> None:
         help="reference, mosaik-0.3.13 (default: both)",
     )
     parser.add_argument("--hazard", action="append", default=[], metavar="Hx")
-    parser.add_argument(
-        "--behaviour",
-        action="append",
-        default=[],
-        metavar="B",
-        help="switch a version behaviour on in addition (repeatable): "
-        + ", ".join(b.value for b in Behaviour),
-    )
+    add_behaviour_option(parser)
     parser.add_argument(
         "--max-size",
         type=count(0, MAX_ITEMS),

@@ -24,10 +24,19 @@ from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from impl.errors import InvalidInput
-from impl.profile import PROFILES, Behaviour, get_profile
+from impl.profile import PROFILES, get_profile
 from spec.model.faults import Fault, parse_fault
 from spec.render import results_console
-from spec.robust.options import MAX_BATCH, MAX_COUNT, MAX_ITEMS, MAX_NODES, count, int_list, seed
+from spec.robust.options import (
+    MAX_BATCH,
+    MAX_COUNT,
+    MAX_ITEMS,
+    MAX_NODES,
+    add_behaviour_option,
+    count,
+    int_list,
+    seed,
+)
 from spec.robust.options import probability as parse_probability
 from spec.robust.output import writable_file
 from spec.robust.progress import progress_bar, stderr_is_terminal
@@ -112,13 +121,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--seed", type=seed, default=0, help="seed of the run (default 0)")
     parser.add_argument("--profile", default="reference", choices=sorted(PROFILES))
     parser.add_argument("--hazard", action="append", default=[], metavar="Hx", help="repeatable")
-    parser.add_argument(
-        "--behaviour",
-        action="append",
-        default=[],
-        metavar="B",
-        help="version behaviour, repeatable: " + ", ".join(b.value for b in Behaviour),
-    )
+    add_behaviour_option(parser)
     parser.add_argument(
         "--fault",
         action="append",

@@ -29,7 +29,7 @@ from typing import Any
 from rich.console import Console
 
 from impl.errors import InvalidInput
-from impl.profile import PROFILES, Behaviour, get_profile
+from impl.profile import PROFILES, get_profile
 from spec.conformance.causality import TRANSPORTS, CausalityProblem, check_causality
 from spec.conformance.convert import logs_from_trace_file
 from spec.conformance.events import EventLog, read_log, read_log_lines
@@ -42,6 +42,7 @@ from spec.conformance.validate import (
     validate_log,
 )
 from spec.render import results_console
+from spec.robust.options import add_behaviour_option
 
 __all__ = ["register"]
 
@@ -79,14 +80,7 @@ def register(sub: Any) -> None:
         metavar="Hx",
         help="switch a hazard on in addition (repeatable)",
     )
-    parser.add_argument(
-        "--behaviour",
-        action="append",
-        default=[],
-        metavar="B",
-        help="switch a version behaviour on in addition (repeatable): "
-        + ", ".join(b.value for b in Behaviour),
-    )
+    add_behaviour_option(parser)
     parser.add_argument("--node", metavar="N", help="validate only this node (name or peer id)")
     parser.add_argument(
         "--max-hypotheses",

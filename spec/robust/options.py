@@ -1,4 +1,4 @@
-"""Validated numeric command-line options: refuse what makes no sense, name the option.
+"""Validated command-line options: refuse what makes no sense, name the option.
 
 Every numeric option of every command is parsed by one of these argparse types, so
 ``nan``, ``inf``, negative values, values past a documented bound and text that is
@@ -16,6 +16,8 @@ Outside argparse (library entry points, specs built in code),
 :func:`check_range` applies the same rules and raises
 :class:`~impl.errors.InvalidInput` naming the parameter. :func:`require_matches`
 makes a filter that selects nothing an error instead of an empty success.
+:func:`add_behaviour_option` is the one ``--behaviour`` of every command that builds a
+profile.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from collections.abc import Callable, Collection
 from typing import TypeVar
 
 from impl.errors import InvalidInput
+from impl.profile import Behaviour
 
 __all__ = [
     "MAX_BATCH",
@@ -34,6 +37,7 @@ __all__ = [
     "MAX_NODES",
     "MAX_SECONDS",
     "U64_MAX",
+    "add_behaviour_option",
     "check_range",
     "count",
     "int_list",
@@ -197,3 +201,21 @@ def require_matches(option: str, pattern: object, matches: Collection[object]) -
     """
     if not matches:
         raise InvalidInput(f"{option} {pattern!r} matches nothing")
+
+
+def add_behaviour_option(parser: argparse.ArgumentParser, *, where: str = "") -> None:
+    """Add ``--behaviour B`` (repeatable): a version behaviour switched on in addition.
+
+    ``where`` says what the switch applies to (``" in the model"`` for ``drive``, whose
+    external node is not switched). An unknown name is refused by argparse, naming the
+    option and the known names.
+    """
+    names = [b.value for b in Behaviour]
+    parser.add_argument(
+        "--behaviour",
+        action="append",
+        default=[],
+        metavar="B",
+        choices=names,
+        help=f"switch a version behaviour on{where} in addition (repeatable): " + ", ".join(names),
+    )
