@@ -61,11 +61,9 @@ MOSAIK_ADAPTER = f"{PY} -m spec.cli adapter --profile mosaik-0.3.13"
 
 
 @pytest.fixture(scope="module")
-def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The reduced vector tree every test of this module reads."""
-    directory = tmp_path_factory.mktemp("vectors") / "tree"
-    generate(directory, quick=True)
-    return directory
+def tree(quick_tree: Path) -> Path:
+    """The reduced vector tree every test of this module reads (conftest.py)."""
+    return quick_tree
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,8 @@ the same findings, traces and verdicts; only timings and rates differ.
   worker's exit (:func:`~spec.parallel.pool.at_worker_exit`) and no orphaned process.
 * :mod:`spec.parallel.ordered` — :func:`~spec.parallel.ordered.map_ordered`: independent
   tasks, results in the tasks' order, costliest started first.
+* :mod:`spec.parallel.ahead` — :func:`~spec.parallel.ahead.run_ahead`: slots whose result
+  depends on the keys the slots before them found, run ahead and accepted in order.
 
 How each command uses it:
 
@@ -26,8 +28,21 @@ How each command uses it:
   (:mod:`spec.hunt.schedule`: call ``k`` has its own seed whatever ran before it); a
   :class:`~spec.parallel.pool.Pool` runs calls ahead, and the parent accepts them in
   call order exactly as a single process would have run them.
+* ``snapsync conform`` — **shards of cases** (:mod:`spec.conformance.shards`): the
+  selected cases cut into at most ``jobs`` contiguous stretches of inputs (each input
+  with every profile's case of it), each run by ``run_conform`` with its own adapter
+  process through ``map_ordered``; the outcomes are put back in the order one process
+  reports them. The adapter is started and ended inside the task (``run_conform``
+  closes it in a ``finally``, which also runs when the pool ends a worker by SIGTERM).
+* ``snapsync drive`` — **walks as slots** (:func:`spec.parallel.ahead.run_ahead`): slot
+  ``n`` is walk ``n // C`` of campaign ``n % C`` (seed ``drive:{seed}:{campaign}:{k}``)
+  run by a worker that keeps one shared adapter process for all its walks (ended by
+  :func:`~spec.parallel.pool.at_worker_exit`); a walk ignores the failure keys found
+  before it, so the parent keeps a walk run ahead only if it met none of the keys
+  found meanwhile, and runs it again otherwise. A new key is shrunk in the slot that
+  found it (fresh adapter processes per attempt); findings are merged in slot order.
 
-How the commands still to come should use it:
+How the command still to come should use it:
 
 * ``explore`` (breadth-first search) — **parallel frontier expansion**, not
   partitioned fingerprints: per BFS level, split the frontier (in its deterministic
@@ -42,24 +57,6 @@ How the commands still to come should use it:
   ``map_ordered``: the workers (and their caches) live across levels. Levels with
   fewer states than a chunk run in the parent. Liveness on the networkx graph stays
   in the parent.
-* ``conform`` (step vectors) — **shards of cases**: split the selected cases into
-  ``jobs`` contiguous shards and run each shard through ``map_ordered`` with a task
-  that runs it through ``run_conform`` (its own adapter process, window, restarts and
-  timeouts) and returns the report; concatenate the shards' outcomes in case order,
-  so the report lists every case in vector order with the statuses one adapter would
-  give (restarts and events added up, ``stopped`` the first shard's). The adapter is
-  started and ended inside the task (``run_conform`` closes it in a ``finally``, which
-  also runs when the pool ends a worker by SIGTERM).
-* ``drive`` (node adapters) — **walks as slots**, the hunt's way: a slot is walk
-  ``k`` of one campaign (seed ``drive:{seed}:{campaign}:{k}``, as today) handed to a
-  :class:`~spec.parallel.pool.Pool` worker, which keeps one shared adapter process for
-  all its walks (started on first use, ended by :func:`~spec.parallel.pool.at_worker_exit`).
-  A walk ignores the failure keys found before it, so the parent accepts a walk run
-  ahead only if it ran with the keys the accepted walks before it had found, and runs
-  it again otherwise (rare: new keys are rare). Shrinking a new key (fresh adapter
-  processes per attempt) is a task of its own, started when its walk is accepted;
-  findings are merged in slot order, so the report is the same for every ``jobs``.
-  Each walk calls ``stop_point()`` between steps, so Ctrl-C returns the walks so far.
 """
 
 from __future__ import annotations
