@@ -10,6 +10,8 @@ fault, run as ``python -m model_tests.conformance_adapters MODE [ARG]``:
   a line that is not JSON, at the request of case ``CASE`` (the runner attributes the
   failure to that case and does not send it again, so the restarted process answers
   the rest).
+* ``twice CASE`` — answers the request of case ``CASE`` twice (one answer line too
+  many).
 * ``slow SECONDS`` — the reference, sleeping SECONDS before each answer (a run that is
   still going when a test presses Ctrl-C).
 * ``crash-node-once FILE`` — exits at its first ``node_new`` unless FILE exists (it
@@ -73,6 +75,9 @@ class Faulty(AdapterServer):
                 time.sleep(3600)
             if self.mode == "garbage":
                 return "this is not JSON"
+            if self.mode == "twice":
+                once = super().answer(line)
+                return f"{once}\n{once}"
         return super().answer(line)
 
 

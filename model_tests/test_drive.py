@@ -365,6 +365,20 @@ def test_the_reference_adapter_is_clean(role: str, campaign: str, tmp_path: Path
     assert report.implementation == "snapsync-reference"
 
 
+def test_an_answer_received_before_its_bond_broke_counts_until_the_next_poll(
+    tmp_path: Path,
+) -> None:
+    # Transport deliver_after_break: a FetchDataResponse the node had received is delivered
+    # after the bond's termination, before the poll that runs Q6 (the session's watched
+    # set); the reference accepts it, and so must the judge's I5. Seed 0's 30 rounds of
+    # this campaign reached it in 1 s while the judge dropped the request at the break.
+    report = _run(
+        REFERENCE_ADAPTER, "lagging", "broken-bond-responses", 120.0, rounds=30, trace_dir=tmp_path
+    )
+    assert report.findings == []
+    assert report.walks == 30
+
+
 def test_mosaik_h6_is_found_shrunk_and_replays(tmp_path: Path) -> None:
     report = _run(
         MOSAIK_ADAPTER, "lagging", "lost-sources", 2.0, trace_dir=tmp_path, shrink_budget_s=2.0

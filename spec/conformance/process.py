@@ -302,7 +302,8 @@ class Exchange(Generic[J]):
             next_id = 1
             last = time.monotonic()
             failure: Failure | None = None
-            while queue or inflight:
+            stray: bytes | None = None  # an answer line with no request outstanding
+            while (queue or inflight) and stray is None:
                 now = time.monotonic()
                 while queue and len(inflight) < self.window and not (careful and inflight):
                     job = queue.popleft()
@@ -329,6 +330,9 @@ class Exchange(Generic[J]):
                     break
                 exact = self.exact
                 for line in lines:
+                    if not inflight:
+                        stray = line
+                        break
                     job, rid, sent = inflight[0]
                     now = time.monotonic()
                     if exact is not None and exact(job, rid, line):
@@ -344,6 +348,18 @@ class Exchange(Generic[J]):
                     last = now
                 if failure is not None:
                     break
+            if failure is None and stray is not None:
+                # More answers than requests: the adapter broke the one-answer-per-request
+                # rule after the last answer it owed; no case can be blamed, and the stream
+                # is out of step, so it starts afresh for the rest.
+                text = stray.decode("utf-8", "replace")
+                self.events.append(
+                    f"an answer line with no request outstanding ({text[:80]!r}): "
+                    "the adapter was restarted"
+                )
+                if not self._restart("an answer with no request outstanding"):
+                    return
+                continue
             if failure is None:
                 return
             if failure.kind != "malformed" and len(inflight) > 1:
