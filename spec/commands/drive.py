@@ -210,6 +210,11 @@ def _print(console: Console, report: DriveReport) -> None:
         f"{report.elapsed_s:.0f} s{workers}, {report.walks} walks, {report.model_steps} model "
         f"steps ({report.model_steps_per_s:,.0f}/s), {report.requests} node ops{stopped}"
     )
+    for limitation, walks in sorted(report.limitations.items()):
+        console.print(
+            f"[yellow]{limitation}[/] (a documented limitation, not judged past it) reached "
+            f"in {walks} walks: docs/findings.md"
+        )
     if not report.findings:
         return
     table = Table(title="failures (each shrunk; replay with snapsync replay --adapter)")

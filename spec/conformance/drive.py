@@ -203,22 +203,51 @@ class DriveDriver(Driver):
         self.conform_verdicts: list[tuple[str, Verdict, list[str]]] = []
         self.met: set[str] = set()
         """Every failure id this run met, the ignored ones (in ``known``) included."""
+        self.partitioned = False
+        """A bond between two writers broke in this run (H29 needs one under reference)."""
 
     def fork(self) -> Driver:
         """A run with an external process cannot be copied."""
         raise TypeError("a drive run cannot be forked: its hosted nodes live in a process")
 
     def act(self, t: Transition) -> Transition:
-        """Commit ``t``: the model's checks, then the hosted nodes' (module docstring)."""
+        """Commit ``t``: the model's checks, then the hosted nodes' (module docstring).
+
+        A documented limitation (H29: a partition between writers elects a leader without
+        a committed entry) ends the judging as in the hunt: the limitation is recorded, and
+        what this step and later ones show — a hosted node's digest off the group's log
+        (I9), its offers — is its consequence. It is accepted as H29 only after a
+        writer–writer bond broke in this run: without a partition a hosted node that breaks
+        leader completeness or state machine safety is a failure of its own.
+        """
         known = len(self.findings)
+        was_limited = self.limited
+        if t.action == "break_bond" and all(
+            t.before.nodes[n].writer for n in (t.args["a"], t.args["b"]) if n in t.before.nodes
+        ):
+            self.partitioned = True
         super().act(t)
         hosted = self.host.hosted
         new = self.findings[known:]
         del self.findings[known:]
+        if was_limited is not None:
+            return t  # after a limitation nothing is judged (its consequences)
+        if self.limited is not None:
+            if self.partitioned:
+                self.findings.append(self.limited)  # the machine records it as a limitation
+                _SEEN.add(self.limited.id)
+                return t
+            # No partition: not H29, judge it like any other finding of a hosted node.
+            unexcused = replace(self.limited, limitation=None)
+            new = [unexcused if f is self.limited else f for f in new]
+            self.limited = None
+            wire = _WIRE_IDS | {unexcused.id}
+        else:
+            wire = _WIRE_IDS
         # About a hosted node, the model judges only the wire and its committed cursor
         # (I2, I13, I14, I9's divergence); a panic or a failed step is named by what the
         # adapter said (the model reports H3's panic as I7, from its own records).
-        kept = [f for f in new if f.node not in hosted or f.id in _WIRE_IDS]
+        kept = [f for f in new if f.node not in hosted or f.id in wire]
         for o in t.outcomes:
             if o.name not in hosted:
                 continue
@@ -321,6 +350,27 @@ class DriveMachine(GroupMachine):
         build_group(driver, shape)
         run_prelude(driver, self.campaign.prelude)
         return driver
+
+    def _breakable(self) -> list[tuple[str, str]]:
+        """The hunt's breakable bonds, except between two writers when one is hosted.
+
+        A partition between writers reaches H29 (a leader without a committed entry), a
+        documented limitation of both profiles. The model names it from the nodes' logs
+        (RAFT-LC); a hosted writer shows only its projection, so its part of H29 would
+        surface later as a divergence or a stall that cannot be told apart from a bug of
+        its own. With model writers the hunt's rule applies: the limitation is recorded
+        and the run is not judged past it (:meth:`DriveDriver.act`).
+        """
+        bonds = super()._breakable()
+        d = self.d
+        if not isinstance(d, DriveDriver):
+            return bonds
+        w, hosted = d.world, d.host.hosted
+        return [
+            (a, b)
+            for a, b in bonds
+            if not (w.nodes[a].writer and w.nodes[b].writer and (a in hosted or b in hosted))
+        ]
 
     def trace_meta(self, finding: Finding) -> dict[str, Any]:
         """The hunt's meta plus the adapter, the role and the hosted nodes' event logs."""
@@ -435,6 +485,9 @@ class DriveReport:
     findings: list[DriveFinding] = field(default_factory=list)
     campaigns: dict[str, int] = field(default_factory=dict)
     """Walks per campaign."""
+    limitations: dict[str, int] = field(default_factory=dict)
+    """Per documented limitation (H29), the walks that reached it: not failures, and not
+    judged past that step (docs/findings.md)."""
     jobs: int = 1
     """Worker processes that ran the walks, each with its own adapter process."""
     reruns: int = 0
@@ -464,6 +517,7 @@ class DriveReport:
             "clean": not self.findings,
             "findings": [f.as_json() for f in self.findings],
             "campaigns": dict(self.campaigns),
+            "limitations": dict(self.limitations),
             "jobs": self.jobs,
             "reruns": self.reruns,
             "stopped": self.stopped,
@@ -545,6 +599,8 @@ def drive(
         report.rule_steps += result.rule_steps
         report.model_steps += result.model_steps
         report.requests += result.requests
+        for limitation in sorted(result.limitations):
+            report.limitations[limitation] = report.limitations.get(limitation, 0) + 1
         if result.finding is not None:
             finding = result.finding
             finding.seconds_to_find += dispatched
@@ -614,6 +670,8 @@ class WalkResult:
     finding: DriveFinding | None = None
     adapter_error: str | None = None
     """The adapter could not be used at all (it does not start, or lacks the node ops)."""
+    limitations: frozenset[str] = frozenset()
+    """The documented limitations its walk reached (H29: not judged past that step)."""
 
     def valid_for(self, known: frozenset[str]) -> bool:
         """Check if the slot run with ``known`` (a superset of its own keys) would have
@@ -674,6 +732,9 @@ def run_walk(task: WalkTask) -> WalkResult:
         if result.finding.trace is not None:  # relative to the staging directory
             result.finding.trace = str(Path(result.finding.trace).relative_to(task.staging))
         result.found = frozenset({run.key})
+    result.limitations = frozenset(
+        r.finding.limitation for r in SESSION.limitations if r.finding.limitation is not None
+    )
     result.seen = frozenset(_SEEN | ({run.key} if run.key is not None else set()))
     result.requests = NodeProcess.total_requests - requests
     return result
