@@ -12,7 +12,7 @@ from spec.commands import check
 
 
 def test_check_json_rows_all_as_expected(capsys: pytest.CaptureFixture[str]) -> None:
-    status = main(["check", "--max-size", "10", "--hunt-budget", "0", "--json"])
+    status = main(["check", "--max-size", "10", "--hunt-budget", "0", "--no-explore", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert status == 0
     assert out["passed"] is True
@@ -34,7 +34,7 @@ def test_check_fails_when_a_stage_is_not_as_expected(
         return "broken", profile.name != "reference"
 
     monkeypatch.setattr(check, "_stage_prove", broken)
-    status = main(["check", "--max-size", "1", "--hunt-budget", "0"])
+    status = main(["check", "--max-size", "1", "--hunt-budget", "0", "--no-explore"])
     out = capsys.readouterr().out
     assert status == 1
     assert "unexpected results" in out
@@ -45,9 +45,14 @@ def _fake_prove(profile: Profile) -> tuple[str, bool]:
 
 
 def test_check_rows_are_the_same_for_every_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The proofs are stubbed (forked workers inherit the stub): this is about running
-    # stages and cases side by side and assembling the rows in stage order.
+    # The proofs are stubbed and the explorer's configuration is the smallest (forked
+    # workers inherit both): this is about running stages and cases side by side and
+    # assembling the rows in stage order.
+    from spec.explore import stage
+    from spec.explore.config import ExploreConfig
+
     monkeypatch.setattr(check, "_stage_prove", _fake_prove)
+    monkeypatch.setattr(stage, "CHECK_CONFIG", ExploreConfig(readers=0, writes=0))
     seen: list[tuple[str, str]] = []
     one, stopped_one = check.run_check(60, 0.0, jobs=1)
     two, stopped_two = check.run_check(
@@ -58,7 +63,9 @@ def test_check_rows_are_the_same_for_every_jobs(monkeypatch: pytest.MonkeyPatch)
     key = [(r.stage, r.profile, r.outcome, r.as_expected) for r in one]
     assert [(r.stage, r.profile, r.outcome, r.as_expected) for r in two] == key
     assert [k[:2] for k in key] == [
-        (s, p) for s in ("prove", "scenarios") for p in ("reference", "mosaik-0.3.13")
+        (s, p) for s in ("prove", "scenarios", "explore") for p in ("reference", "mosaik-0.3.13")
     ]
+    assert all(r.counts["states"] > 0 for r in one if r.stage == "explore")
+    assert [r.counts for r in two] == [r.counts for r in one]
     assert sorted(seen) == sorted(k[:2] for k in key)  # each row reported once, when done
     assert "cases" in key[2][2]

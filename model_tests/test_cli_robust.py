@@ -163,8 +163,11 @@ def test_a_stopped_check_reports_its_rows_and_never_passes(
         ("prove", False),
         ("scenarios", True),
         ("scenarios", True),
+        ("explore", True),
+        ("explore", True),
     ]
     assert rows[2].outcome.startswith("interrupted: 0 of ")
+    assert rows[4].outcome == "interrupted: 0 of 1 tasks done"
     assert not any(r.as_expected for r in rows[2:])
 
 
@@ -360,10 +363,14 @@ def test_check_json_keeps_deterministic_content_apart_from_timings(
     """Issue #14: ``check --json`` mixed seconds and rates into its rows. The proof stage
     is stubbed here and the scenarios are the small ones (model_tests/test_check.py runs
     them for real)."""
+    from spec.explore import stage
+    from spec.explore.config import ExploreConfig
+
     monkeypatch.setattr(check, "_stage_prove", lambda p: ("2 obligations: 2 proved", True))
+    monkeypatch.setattr(stage, "CHECK_CONFIG", ExploreConfig(readers=0, writes=0))
     assert main(["check", "--hunt-budget", "1", "--max-size", "10", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert {r["stage"] for r in out["rows"]} == {"prove", "scenarios", "hunt"}
+    assert {r["stage"] for r in out["rows"]} == {"prove", "scenarios", "hunt", "explore"}
     text = json.dumps(out["rows"])
     assert "seconds" not in text
     assert "/s" not in text
@@ -371,6 +378,8 @@ def test_check_json_keeps_deterministic_content_apart_from_timings(
     assert all(set(t) >= {"stage", "profile", "seconds"} for t in out["timings"])
     hunt_timing = next(t for t in out["timings"] if t["stage"] == "hunt")
     assert "rule_steps_per_s" in hunt_timing
+    explore_timing = next(t for t in out["timings"] if t["stage"] == "explore")
+    assert "states_per_s" in explore_timing
 
 
 def _stderr_through(argv: list[str], terminal: bool) -> bytes:
@@ -435,6 +444,8 @@ BOUNDED: dict[tuple[str, ...], list[str]] = {
     ("bench", "chunks"): ["--items", "10"],
     ("bench", "actions"): ["--items", "5", "--rounds", "1", "--repeat", "1", "--writes", "1"],
     ("bench", "hunt"): ["--seconds", "0.3"],
+    ("bench", "explore"): ["--config", "smallest"],
+    ("explore",): ["--readers", "0", "--writes", "0"],
     ("hunt",): ["--budget", "1"],
     ("check",): ["--max-size", "2", "--hunt-budget", "0.5"],
     ("simulate",): ["--items", "20"],

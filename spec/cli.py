@@ -37,6 +37,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "spec.commands.replay",
     "spec.commands.prove",
     "spec.commands.hunt",
+    "spec.commands.explore",
     "spec.commands.check",
     "spec.commands.vectors",
     "spec.commands.adapter",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from spec.benchmarks import chunks, conform, drive, forms, hunt, jobs, model_actions
+from spec.benchmarks import chunks, conform, drive, explore, forms, hunt, jobs, model_actions
 from spec.commands import simulate
 
 __all__ = ["register"]
@@ -21,12 +21,13 @@ def register(sub: Any) -> None:
         return 0
 
     parser.set_defaults(handler=_help)
-    # Sub-benchmarks register here (chunks, simulate, actions, hunt, forms, conform, drive,
-    # validate, jobs).
+    # Sub-benchmarks register here (chunks, simulate, actions, hunt, explore, forms, conform,
+    # drive, validate, jobs).
     chunks.register(benches)
     simulate.register_bench(benches)
     model_actions.register(benches)
     hunt.register(benches)
+    explore.register(benches)
     forms.register(benches)
     conform.register(benches)
     drive.register(benches)  # drive and validate

@@ -9,17 +9,20 @@ Stages, each run for both profiles:
 * ``hunt`` — the Hypothesis stateful search (:mod:`spec.hunt`), when installed, for
   ``--hunt-budget`` seconds: nothing found under ``reference``; a violation found
   under ``mosaik-0.3.13``.
+* ``explore`` — a complete exploration of one small configuration
+  (:mod:`spec.explore.stage`): no violation, dead end or stall under ``reference``;
+  a violation under ``mosaik-0.3.13``. ``--no-explore`` skips it.
 
 A row is "as expected" when the stage's outcome is the one the profile calls for;
 the command exits 0 only when every row is.
 
 ``--json`` keeps what is deterministic apart from what depends on the machine's
 speed, so two runs can be diffed: ``rows`` hold the verdicts and the counts that do
-not depend on speed (obligations, cases, violations found); ``timings`` hold the
-seconds, the hunt's rule steps and its rates. Progress is shown on stderr when it is
-a terminal. Ctrl-C stops at once and prints every row: the stages that finished,
-and those that did not, marked ``interrupted`` with how much of them was done (exit
-status 130); a run that was stopped never passes.
+not depend on speed (obligations, cases, violations found, explored states);
+``timings`` hold the seconds, the hunt's rule steps and the rates. Progress is shown
+on stderr when it is a terminal. Ctrl-C stops at once and prints every row: the
+stages that finished, and those that did not, marked ``interrupted`` with how much of
+them was done (exit status 130); a run that was stopped never passes.
 
 ``--jobs N`` (default: the number of cores) runs the stages side by side on N
 worker processes, and each scenario case as a task of its own, the longest tasks
@@ -106,7 +109,8 @@ def register(sub: Any) -> None:
     """Add ``check`` to the CLI."""
     parser: argparse.ArgumentParser = sub.add_parser(
         "check",
-        help="run proofs, mosaik's scenarios and the hunt for both profiles (the main job)",
+        help="run proofs, mosaik's scenarios, the hunt and the explorer for both profiles "
+        "(the main job)",
         description="Run every check of snapsync for both profiles and print one summary table.",
     )
     parser.add_argument(
@@ -122,6 +126,9 @@ def register(sub: Any) -> None:
         default=20.0,
         metavar="SECONDS",
         help="seconds of stateful search per profile (default 20; 0 skips the hunt)",
+    )
+    parser.add_argument(
+        "--no-explore", action="store_true", help="skip the exhaustive exploration stage"
     )
     parser.add_argument("--jobs", **jobs_argument("the stages and scenario cases"))
     parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -175,6 +182,13 @@ def _stage_hunt(profile: Profile, budget: float) -> StageResult:
     return StageResult(text, bool(found) == bool(profile.hazards), {"violations": found}, measures)
 
 
+def _stage_explore(profile: Profile) -> StageResult:
+    from spec.explore.stage import run_stage
+
+    got = run_stage(profile)
+    return StageResult(got.outcome, got.ok, got.counts, got.measures, got.interrupted)
+
+
 Stage = Callable[[Profile], "StageResult | tuple[str, bool]"]
 
 
@@ -201,6 +215,8 @@ class _Task:
             return self.hunt_budget if not self.profile.hazards else 1.0
         if self.stage == "prove":
             return 8.0
+        if self.stage == "explore":
+            return 20.0 if not self.profile.hazards else 1.0
         return 0.05 + (self.case.size if self.case is not None else 0) / 5_000
 
 
@@ -212,13 +228,15 @@ def _run_task(task: _Task) -> tuple[Any, float]:
         value = _as_result(_stage_prove(task.profile))
     elif task.stage == "hunt":
         value = _as_result(_stage_hunt(task.profile, task.hunt_budget))
+    elif task.stage == "explore":
+        value = _stage_explore(task.profile)
     else:
         assert task.case is not None
         value = run_task(task.case)
     return value, time.perf_counter() - started
 
 
-STAGES: tuple[str, ...] = ("prove", "scenarios", "hunt")
+STAGES: tuple[str, ...] = ("prove", "scenarios", "hunt", "explore")
 """The stages, in the order of the summary's rows (each for both profiles)."""
 
 
@@ -228,6 +246,8 @@ def run_check(
     on_row: Callable[[Row], None] | None = None,
     on_tick: Callable[[], None] | None = None,
     jobs: int = 1,
+    *,
+    explore: bool = True,
 ) -> tuple[list[Row], StopReason | None]:
     """Run every stage for both profiles; return the summary rows, in stage order, and why
     the run stopped early (Ctrl-C), if it did.
@@ -235,7 +255,8 @@ def run_check(
     With ``jobs`` workers the stages run side by side, and so do the scenario cases
     (:func:`spec.parallel.map_ordered`); the rows are the same for every ``jobs``,
     timings aside. ``on_row`` sees each row as its last task finishes. A stopped run
-    still has a row for every stage: those not finished are ``interrupted``.
+    still has a row for every stage: those not finished are ``interrupted``. ``explore``
+    False leaves the explorer's stage out.
     """
     profiles = (REFERENCE, MOSAIK_0_3_13)
     cases = select_cases(SCENARIOS, None, max_size)
@@ -244,6 +265,8 @@ def run_check(
         tasks += [_Task("scenarios", p, case=c) for c in tasks_for(cases, [p])]
     if hunt_budget > 0 and _hunt_available():
         tasks += [_Task("hunt", p, hunt_budget=hunt_budget) for p in profiles]
+    if explore:
+        tasks += [_Task("explore", p) for p in profiles]
     keys = [(t.stage, t.profile.name) for t in tasks]
     total = Counter(keys)
     finished: dict[tuple[str, str], list[tuple[Any, float]]] = {k: [] for k in total}
@@ -317,7 +340,12 @@ def _run(args: argparse.Namespace) -> int:
             bar.refresh()
 
         rows, stopped = run_check(
-            args.max_size, args.hunt_budget, on_row=row_done, on_tick=bar.refresh, jobs=args.jobs
+            args.max_size,
+            args.hunt_budget,
+            on_row=row_done,
+            on_tick=bar.refresh,
+            jobs=args.jobs,
+            explore=not args.no_explore,
         )
     wall = time.perf_counter() - started
     passed = stopped is None and all(r.as_expected for r in rows)
@@ -344,6 +372,8 @@ def _run(args: argparse.Namespace) -> int:
             outcome += (
                 f" ({r.measures['rule_steps']} rule steps, {r.measures['rule_steps_per_s']:.0f}/s)"
             )
+        if "states_per_s" in r.measures:
+            outcome += f" ({r.measures['states_per_s']:.0f} states/s)"
         table.add_row(r.stage, r.profile, outcome, mark, f"{r.seconds:.1f}")
     console.print(table)
     workers = "1 process" if args.jobs == 1 else f"{args.jobs} workers"

@@ -10,7 +10,9 @@ A rule argument is declared once as a :class:`Domain`; the declaration gives
   Hypothesis's per-draw cost;
 * :meth:`Domain.simpler` — the values the swarm shrinker tries instead of a drawn
   one, simplest first (the order Hypothesis shrinks towards: the first choice,
-  the low end of a range, ``None``, shorter lists).
+  the low end of a range, ``None``, shorter lists);
+* :meth:`Domain.members` — every value of a finite domain, in order, for the
+  explorer (:mod:`spec.explore`), which takes every argument where the hunt draws one.
 
 Both generators draw from the same values, so a program found by one is a program
 of the other.
@@ -43,6 +45,10 @@ class Domain:
         """Yield values simpler than ``value``, simplest first (none by default)."""
         return iter(())
 
+    def members(self) -> tuple[Any, ...]:
+        """Return every value of this domain, simplest first (finite domains only)."""
+        raise TypeError(f"{type(self).__name__} is not enumerated")
+
 
 @dataclass(frozen=True, slots=True)
 class Ints(Domain):
@@ -56,6 +62,14 @@ class Ints(Domain):
 
     def draw(self, rng: random.Random) -> Any:
         return rng.randint(self.lo, self.hi)
+
+    def members(self) -> tuple[Any, ...]:
+        """``lo, lo + 1, ..., hi``.
+
+        >>> Ints(1, 3).members()
+        (1, 2, 3)
+        """
+        return tuple(range(self.lo, self.hi + 1))
 
     def simpler(self, value: Any) -> Iterator[Any]:
         """Towards ``lo``: ``lo``, the midpoint, ``value - 1``.
@@ -82,6 +96,14 @@ class Choice(Domain):
     def draw(self, rng: random.Random) -> Any:
         return self.values[rng.randrange(len(self.values))]
 
+    def members(self) -> tuple[Any, ...]:
+        """The values, in order.
+
+        >>> Choice((1, -1)).members()
+        (1, -1)
+        """
+        return tuple(self.values)
+
     def simpler(self, value: Any) -> Iterator[Any]:
         """The values listed before ``value``.
 
@@ -105,6 +127,10 @@ class Just(Domain):
 
     def draw(self, rng: random.Random) -> Any:
         return self.value
+
+    def members(self) -> tuple[Any, ...]:
+        """The one value."""
+        return (self.value,)
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,7 +45,7 @@ asking the leader again: H6, H7).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -90,7 +90,9 @@ __all__ = [
     "Driver",
     "Finding",
     "describe_session",
+    "discount_tampered",
     "limitation_of",
+    "tampered_mids",
 ]
 
 LIVENESS_IDS: frozenset[str] = frozenset({"L1", "L2", "L4", "E1"})
@@ -178,6 +180,46 @@ UNTIL: Mapping[str, Callable[[World], bool]] = {
 _FAULT_CHECKED = frozenset({"I2", "I13", "I14"})
 _TAMPERING = frozenset({"forge_message", "corrupt_response"})
 _MAX_REPLAYABLE = 64
+
+
+def tampered_mids(t: Transition) -> tuple[int, ...]:
+    """Return the ids of the messages an adversary wrote in transition ``t``: what
+    ``forge_message`` queued, or the response ``corrupt_response`` rewrote."""
+    if t.action == "forge_message":
+        return tuple(item.mid for item in t.sent)
+    if t.action == "corrupt_response":
+        src, dst, position = t.args["src"], t.args["dst"], t.args["position"]
+        queue = t.before.queue(src, dst)
+        if 0 <= position < len(queue):
+            return (queue[position].mid,)
+    return ()
+
+
+def discount_tampered(
+    t: Transition, raw: list[Violation], tampered: Set[int], checker: Checker
+) -> list[Violation]:
+    """Drop provider-hygiene findings (I2, I13, I14) about tampered messages.
+
+    The adversary is not the protocol: a message it forged or rewrote is not
+    evidence against provider hygiene. The three checks are re-run on the
+    transition without the tampered messages (with ``checker``'s oracle), so a
+    genuine message in the same step is still judged.
+    """
+    if not tampered:
+        return raw
+    touched = [i for i in (*t.sent, *t.delivered) if i.mid in tampered]
+    if not touched:
+        return raw
+    clean = replace(
+        t,
+        sent=tuple(i for i in t.sent if i.mid not in tampered),
+        delivered=tuple(i for i in t.delivered if i.mid not in tampered),
+    )
+    cx = CheckContext(clean, checker.oracle, checker.memo, (), [])
+    kept = [v for v in raw if v.id not in _FAULT_CHECKED]
+    for check in (check_i2_anchor_agreement, check_i13_provider_hygiene, check_i14_anchor_term):
+        kept.extend(check(cx))
+    return kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,35 +366,12 @@ class Driver:
     # -- fault awareness ----------------------------------------------------------------------
 
     def _note_tampering(self, t: Transition) -> None:
-        if t.action == "forge_message":
-            self.tampered.update(item.mid for item in t.sent)
-        elif t.action == "corrupt_response":
-            src, dst, position = t.args["src"], t.args["dst"], t.args["position"]
-            queue = t.before.queue(src, dst)
-            if 0 <= position < len(queue):
-                self.tampered.add(queue[position].mid)
+        self.tampered.update(tampered_mids(t))
 
     def _fault_aware(self, t: Transition, raw: list[Violation]) -> list[Violation]:
-        """Drop provider-hygiene findings (I2, I13, I14) about tampered messages.
-
-        The checks are re-run on the transition without the tampered messages, so a
-        genuine message in the same step is still judged.
-        """
-        if not self.tampered:
-            return raw
-        touched = [i for i in (*t.sent, *t.delivered) if i.mid in self.tampered]
-        if not touched:
-            return raw
-        clean = replace(
-            t,
-            sent=tuple(i for i in t.sent if i.mid not in self.tampered),
-            delivered=tuple(i for i in t.delivered if i.mid not in self.tampered),
-        )
-        cx = CheckContext(clean, self.checker.oracle, self.checker.memo, (), [])
-        kept = [v for v in raw if v.id not in _FAULT_CHECKED]
-        for check in (check_i2_anchor_agreement, check_i13_provider_hygiene, check_i14_anchor_term):
-            kept.extend(check(cx))
-        return kept
+        """Drop provider-hygiene findings (I2, I13, I14) about tampered messages
+        (:func:`discount_tampered`)."""
+        return discount_tampered(t, raw, self.tampered, self.checker)
 
     # -- E1: prompt re-request after losing the last source ---------------------------------
 

@@ -125,10 +125,20 @@ def world_setup(
     )
 
 
-def build_group(driver: Driver, shape: GroupShape, *, join_lagging: bool = True) -> None:
-    """Form ``shape``'s group in ``driver`` (module docstring); lagging readers join last."""
+def build_group(
+    driver: Driver,
+    shape: GroupShape,
+    *,
+    join_lagging: bool = True,
+    redraw: ElectionTiming | None = REDRAW,
+) -> None:
+    """Form ``shape``'s group in ``driver`` (module docstring); lagging readers join last.
+
+    ``redraw`` is every node's election-timeout redraw rule (``None``: each node keeps
+    its first timeout for its whole life, as the explorer's groups do).
+    """
     d = driver
-    d.do(join_late, "w0", writer=True, election_timeout_ms=ELECTION_TIMEOUT_MS, redraw=REDRAW)
+    d.do(join_late, "w0", writer=True, election_timeout_ms=ELECTION_TIMEOUT_MS, redraw=redraw)
     if shape.joint_election:
         for i in range(1, shape.writers):
             d.do(
@@ -136,9 +146,9 @@ def build_group(driver: Driver, shape: GroupShape, *, join_lagging: bool = True)
                 f"w{i}",
                 writer=True,
                 election_timeout_ms=election_timeout(f"w{i}"),
-                redraw=REDRAW,
+                redraw=redraw,
             )
-        _join_readers(d, shape)
+        _join_readers(d, shape, redraw)
     d.do(advance_time, ELECTION_TIMEOUT_MS)
     for _ in range(6):
         if d.world.leaders():
@@ -152,9 +162,9 @@ def build_group(driver: Driver, shape: GroupShape, *, join_lagging: bool = True)
                 f"w{i}",
                 writer=True,
                 election_timeout_ms=election_timeout(f"w{i}"),
-                redraw=REDRAW,
+                redraw=redraw,
             )
-        _join_readers(d, shape)
+        _join_readers(d, shape, redraw)
     commands = seed_commands(shape.kind, shape.items)
     for command in commands:
         d.do(client_write, "w0", (command,))
@@ -167,11 +177,11 @@ def build_group(driver: Driver, shape: GroupShape, *, join_lagging: bool = True)
                 name,
                 writer=False,
                 election_timeout_ms=election_timeout(name),
-                redraw=REDRAW,
+                redraw=redraw,
             )
 
 
-def _join_readers(d: Driver, shape: GroupShape) -> None:
+def _join_readers(d: Driver, shape: GroupShape, redraw: ElectionTiming | None) -> None:
     for i in range(shape.readers):
         name = f"r{i + 1}"
         d.do(
@@ -179,5 +189,5 @@ def _join_readers(d: Driver, shape: GroupShape) -> None:
             name,
             writer=False,
             election_timeout_ms=election_timeout(name),
-            redraw=REDRAW,
+            redraw=redraw,
         )

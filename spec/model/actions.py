@@ -47,7 +47,8 @@ rejection: recorded, the node carries on.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,6 +113,7 @@ __all__ = [
     "join_late",
     "leave",
     "machine_for",
+    "memoised_steps",
     "next_deadline_of",
     "node_context",
     "node_poll_action",
@@ -182,6 +184,30 @@ class Transition:
 
 
 _MACHINES: dict[str, MemoMachine] = {}
+
+_STEP_MEMO: dict[tuple[Any, ...], tuple[Any, ...]] | None = None
+"""Results of node steps by (step, node, inputs, context), while :func:`memoised_steps`
+is active; ``None`` otherwise."""
+_STEP_MEMO_LIMIT = 50_000
+
+
+@contextmanager
+def memoised_steps() -> Iterator[None]:
+    """Within this block, a node step given the same node object, inputs and context as
+    an earlier one returns that step's result instead of running again.
+
+    Impl steps are pure functions of exactly these (module docstring of :mod:`impl.node`),
+    so no outcome changes. A branching driver (the explorer) reaches the same node step
+    from many global states — every interleaving of independent deliveries — and saves
+    the work; a single run almost never repeats one, so drivers of one run leave it off.
+    """
+    global _STEP_MEMO
+    saved = _STEP_MEMO
+    _STEP_MEMO = {} if saved is None else saved
+    try:
+        yield
+    finally:
+        _STEP_MEMO = saved
 
 
 def machine_for(kind: str) -> StateMachine:
@@ -356,12 +382,22 @@ class _Builder:
         """Run one impl step at ``name``, carry its effects, observe its commit.
 
         A hosted node (:mod:`spec.model.host`) runs ``op`` at its host instead of ``fn``.
+        ``op`` also names everything ``fn`` reads besides the node and its context: a step
+        with an ``op`` is memoised under :func:`memoised_steps` (never a hosted one).
         """
         world = self.world
         slot = world.nodes[name]
         ctx = node_context(world, name)
         host = world.setup.host
         node: NodeState
+        memo = _STEP_MEMO
+        key: tuple[Any, ...] | None = None
+        if memo is not None and op is not None and host is None:
+            key = (step, id(slot.node), op, ctx, id(world.setup))
+            hit = memo.get(key)
+            if hit is not None and hit[0] is slot.node and hit[1] is world.setup:
+                node, effects = hit[2], hit[3]
+                return self._ran(name, step, slot, node, effects, in_reply_to)
         try:
             if host is not None and isinstance(slot.node, HostedNode):
                 if op is None:
@@ -385,6 +421,23 @@ class _Builder:
             outcome = NodeOutcome(name, step, error=f"InvalidState: {exc}")
             self.outcomes.append(outcome)
             return outcome
+        if memo is not None and key is not None:
+            if len(memo) >= _STEP_MEMO_LIMIT:
+                memo.clear()
+            memo[key] = (slot.node, world.setup, node, effects)
+        return self._ran(name, step, slot, node, effects, in_reply_to)
+
+    def _ran(
+        self,
+        name: str,
+        step: str,
+        slot: NodeSlot,
+        node: NodeState,
+        effects: tuple[Effect, ...],
+        in_reply_to: FetchDataRequest | None,
+    ) -> NodeOutcome:
+        """Store the result of a step that returned (``node``, ``effects``) at ``name``."""
+        world = self.world
         arms = slot.election_arms if slot.redraw is None else _arms_after(slot, node, effects)
         if arms != slot.election_arms:
             self.world = world.with_slot(evolve(slot, node=node, election_arms=arms))

@@ -45,7 +45,9 @@ from spec.model.state import World, WorldSetup
 
 __all__ = [
     "INVARIANTS",
+    "BranchChecker",
     "CheckContext",
+    "CheckHistory",
     "Checker",
     "Invariant",
     "Violation",
@@ -1136,3 +1138,90 @@ class Checker:
                 self._reported.add(key)
                 fresh.append(v)
         return fresh
+
+
+# -- branching drivers -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CheckHistory:
+    """What the checks of one run carry from step to step that its current world does not
+    hold: per node with a session, L5's anchor upgrades and the anchors offered to it.
+
+    A driver that explores many runs at once (:class:`BranchChecker`) keeps one per
+    explored state; two states with different histories are different states.
+    """
+
+    sessions: tuple[tuple[str, int, frozenset[Cursor]], ...] = ()
+    """``(node, upgrades, anchors offered)`` of each live session, by node name."""
+
+
+_BRANCH_SNAPSHOTS = 2_048
+"""How many checked snapshot objects a :class:`BranchChecker`'s checker remembers."""
+
+
+class BranchChecker:
+    """Runs :data:`INVARIANTS` on the transitions of a branching exploration.
+
+    A :class:`Checker` judges one run: its caches assume one committed log ``L``
+    that only grows, and a few checks remember the run's past. Here each
+    transition is judged as the next step of *a* run that reached its world with
+    a given :class:`CheckHistory`:
+
+    * one :class:`Checker` (oracle ``Apply(k)`` and identity caches) per distinct
+      ``L`` — the caches are facts about objects relative to one ``L``;
+    * L5's per-session counts come from the history and go into the returned one;
+    * I15's record of the indices where a node's apply runs ended is seeded with
+      the positions that are pending or on offer before the step (each was checked
+      when it appeared, so only positions new in this step need this step's runs);
+    * I5's record of the prefix already verified starts empty (checked in full);
+    * every violation is reported (no run-wide "first time only").
+
+    Replaying the same steps in one run with a :class:`Checker` finds the same
+    violations at the same steps (``model_tests/test_explore.py`` checks it on the
+    counterexamples the explorer writes).
+    """
+
+    def __init__(
+        self, setup: WorldSetup, invariants: tuple[Invariant, ...] = INVARIANTS, *, keep: int = 64
+    ) -> None:
+        self.setup = setup
+        self.invariants = invariants
+        self._keep = keep
+        self._checkers: dict[Any, Checker] = {}
+
+    def checker_for(self, ghost: Ghost) -> Checker:
+        """Return the checker of the committed log of ``ghost`` (a cache, least recent dropped)."""
+        log = ghost.committed
+        found = self._checkers.pop(log, None)
+        if found is None:
+            found = Checker(self.setup, self.invariants)
+            if len(self._checkers) >= self._keep:
+                self._checkers.pop(next(iter(self._checkers)))
+        self._checkers[log] = found  # most recent last
+        return found
+
+    def check(self, t: Transition, history: CheckHistory) -> tuple[list[Violation], CheckHistory]:
+        """Return every violation of ``t`` (as the next step after ``history``) and the
+        history after it."""
+        checker = self.checker_for(t.after.ghost)
+        memo = checker.memo
+        if len(memo.snapshots) > _BRANCH_SNAPSHOTS:
+            # Caches of what was checked (each snapshot object once): forgetting them only
+            # means checking again; they would otherwise keep every snapshot alive.
+            memo.snapshots.clear()
+            memo.seen_offers.clear()
+        memo.sessions = {name: (up, seen) for name, up, seen in history.sessions}
+        memo.prefix = {}
+        ends: dict[str, set[int]] = {}
+        for name, slot in t.before.nodes.items():
+            provider = slot.node.provider
+            seeds = {int(p.position.index) for p in provider.requests}
+            seeds.update(int(a.index) for a in provider.available)
+            ends[name] = seeds
+        memo.run_ends = ends
+        checker._reported.clear()
+        found = checker.check(t)
+        sessions = tuple(sorted((n, up, seen) for n, (up, seen) in memo.sessions.items()))
+        after = history if sessions == history.sessions else CheckHistory(sessions)
+        return found, after

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from spec.model.invariants import CheckContext, Checker, Violation
     from spec.model.state import World
 
-__all__ = ["check_l2_dead_session", "in_flight_to", "quiescent", "settle_report"]
+__all__ = ["check_l2_dead_session", "converged", "in_flight_to", "quiescent", "settle_report"]
 
 
 def in_flight_to(world: World, name: str) -> int:
@@ -46,6 +46,17 @@ def quiescent(world: World) -> bool:
     work, one leader, and every up node online and committed exactly as far as the leader."""
     if world.in_flight():
         return False
+    return converged(world)
+
+
+def converged(world: World) -> bool:
+    """Check that every catch-up is over: no session, no queued work, one leader with
+    everything committed, and every up node online and committed exactly as far as the
+    leader — whatever is still in flight (:func:`quiescent` adds: nothing is).
+
+    The explorer's progress goal: with heartbeats as late as one interval, a group can
+    have a message in flight at every instant and still have converged for good.
+    """
     leaders = world.leaders()
     if len(leaders) != 1:
         return False

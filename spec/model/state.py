@@ -116,6 +116,10 @@ class FrozenDict(dict[K, V], Generic[K, V]):
     def __repr__(self) -> str:
         return f"FrozenDict({dict.__repr__(self)})"
 
+    def __reduce__(self) -> tuple[type[FrozenDict[K, V]], tuple[dict[K, V]]]:
+        # Pickle (worker processes: the explorer's --jobs) builds it whole, never item by item.
+        return (FrozenDict, (dict(self),))
+
 
 def frozen(items: Iterable[tuple[K, V]] = ()) -> FrozenDict[K, V]:
     """Return a :class:`FrozenDict` of ``items``."""
