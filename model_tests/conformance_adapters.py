@@ -10,6 +10,13 @@ fault, run as ``python -m model_tests.conformance_adapters MODE [ARG]``:
   a line that is not JSON, at the request of case ``CASE`` (the runner attributes the
   failure to that case and does not send it again, so the restarted process answers
   the rest).
+* ``twice CASE`` — answers the request of case ``CASE`` twice (one answer line too
+  many).
+* ``slow SECONDS`` — the reference, sleeping SECONDS before each answer (a run that is
+  still going when a test presses Ctrl-C).
+* ``crash-node-once FILE`` — exits at its first ``node_new`` unless FILE exists (it
+  creates FILE first): the first sequence case crashes, the restarted process answers
+  the rest.
 """
 
 from __future__ import annotations
@@ -48,6 +55,17 @@ class Faulty(AdapterServer):
 
     def answer(self, line: bytes) -> str:
         request = strict_loads(line)
+        if (
+            self.mode == "crash-node-once"
+            and isinstance(request, dict)
+            and request.get("op") == "node_new"
+            and not os.path.exists(self.case)
+        ):
+            with open(self.case, "w", encoding="utf-8"):
+                pass
+            os._exit(3)
+        if self.mode == "slow":
+            time.sleep(float(self.case))
         if isinstance(request, dict) and request.get("case") == self.case:
             if self.mode == "crash":
                 sys.stderr.write("faulty adapter: crashing on purpose\n")
@@ -57,6 +75,9 @@ class Faulty(AdapterServer):
                 time.sleep(3600)
             if self.mode == "garbage":
                 return "this is not JSON"
+            if self.mode == "twice":
+                once = super().answer(line)
+                return f"{once}\n{once}"
         return super().answer(line)
 
 

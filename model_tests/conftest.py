@@ -1,9 +1,12 @@
-"""Shared pytest setup: Hypothesis settings profiles (dev, ci, thorough)."""
+"""Shared pytest setup: Hypothesis settings profiles (dev, ci, thorough), the reduced
+vector tree the conformance tests read."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -36,3 +39,14 @@ def pytest_collection_modifyitems(config: object, items: list[object]) -> None:
     for item in items:
         if "slow" in getattr(item, "keywords", {}):
             item.add_marker(skip)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def quick_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The reduced vector tree (``vectors generate --quick``), generated once per session;
+    tests only read it (one that changes a tree copies it first)."""
+    from spec.conformance.generate import generate
+
+    directory = tmp_path_factory.mktemp("vectors") / "tree"
+    generate(directory, quick=True)
+    return directory

@@ -149,6 +149,46 @@ def test_the_depth_limit_is_exact() -> None:
     assert f"deeper than {MAX_DEPTH}" in info.value.reason
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        '["\\ud800"]',  # an escaped lone surrogate in short ASCII text
+        '{"\\udfff":1}',  # ... as an object key
+        b'["\\ud800"]',
+        '["\ud800"]',  # a raw lone surrogate in a Python str
+        b'["\xed\xa0\x80"]',  # a surrogate encoded as UTF-8 (json reads it with surrogatepass)
+        '["\ud800"]'.encode("utf-16-le", "surrogatepass"),  # NUL bytes: read as UTF-16
+        canonical_json(_nest(MAX_DEPTH + 1)),
+        canonical_json(_nest(MAX_DEPTH + 1)).encode(),
+        '{"a":' * (MAX_DEPTH + 1) + "1" + "}" * (MAX_DEPTH + 1),
+    ],
+    ids=repr,
+)
+def test_the_text_shortcut_never_skips_a_value_past_the_limits(text: str | bytes) -> None:
+    """parse_json skips the walk of check_json_value when the text alone shows that the
+    value is within the limits (ASCII, no \\u escape, at most MAX_DEPTH brackets); each
+    text here breaks one of those conditions and must still be refused."""
+    with pytest.raises(CodecError, match=r"surrogate|deeper than"):
+        parse_json(text)
+
+
+@given(value=st.deferred(lambda: json_values))
+def test_the_text_shortcut_agrees_with_the_walk(value: Any) -> None:
+    """Whatever the shortcut lets through, the walk accepts too (for every way a reader
+    may get the text: str, escaped ASCII, UTF-8 and UTF-16 bytes)."""
+    from impl.codec import _surely_within_limits
+
+    try:
+        strings = [json.dumps(value), json.dumps(value, ensure_ascii=False)]
+    except ValueError:  # pragma: no cover - floats only
+        return
+    texts: list[str | bytes] = [*strings, *(t.encode("utf-8", "surrogatepass") for t in strings)]
+    texts.append(strings[1].encode("utf-16-le", "surrogatepass"))
+    for text in texts:
+        if _surely_within_limits(text):
+            check_json_value(json.loads(text))
+
+
 @pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 900, 5_000, 200_000])
 @pytest.mark.parametrize("tp", TARGETS, ids=repr)
 def test_deep_nesting_is_a_codec_error_never_a_recursion_error(depth: int, tp: Any) -> None:

@@ -61,11 +61,9 @@ MOSAIK_ADAPTER = f"{PY} -m spec.cli adapter --profile mosaik-0.3.13"
 
 
 @pytest.fixture(scope="module")
-def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The reduced vector tree every test of this module reads."""
-    directory = tmp_path_factory.mktemp("vectors") / "tree"
-    generate(directory, quick=True)
-    return directory
+def tree(quick_tree: Path) -> Path:
+    """The reduced vector tree every test of this module reads (conftest.py)."""
+    return quick_tree
 
 
 @pytest.fixture(scope="module")
@@ -189,6 +187,19 @@ def test_a_misbehaving_adapter_is_attributed_restarted_and_the_run_goes_on(
     if mode == "crash":
         assert "status 3" in bad[0].detail
         assert "crashing on purpose" in bad[0].detail
+
+
+def test_an_answer_too_many_after_the_last_request_restarts_the_adapter(
+    cases: list[dict[str, Any]],
+) -> None:
+    # The extra line arrives when nothing is outstanding: no case is to blame, the stream
+    # is out of step, so the adapter starts afresh (a typed event, never an IndexError).
+    chosen = [c for c in cases if c["profile"] == "reference"][:30]
+    command = f"{PY} -m model_tests.conformance_adapters twice {chosen[-1]['id']}"
+    report = conform(command, chosen, timeout=2.0)
+    assert report.count("passed") == len(chosen)
+    assert report.restarts == 1
+    assert any("no request outstanding" in e for e in report.events)
 
 
 def test_expected_failures_need_a_reason_and_stale_ones_are_reported(

@@ -12,6 +12,7 @@ test_drive.py, next to the drive run that finds the bug.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -137,3 +138,61 @@ def test_from_trace_errors_are_one_line(args: list[str], message: str, capsys: A
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert message in err[0]
+
+
+# -- sequence cases inside a conform run ---------------------------------------------------------
+
+
+def _some_cases() -> list[dict[str, Any]]:
+    """A few step cases of each profile and every kept sequence case."""
+    from spec.conformance.build import cases_of
+    from spec.conformance.handwritten import hand_calls
+
+    steps = [case for call in hand_calls()[:3] for case in cases_of(call)]
+    assert steps
+    return steps + kept_cases()
+
+
+def test_conform_replays_every_sequence_case_through_the_run_s_one_process(
+    tmp_path: Path,
+) -> None:
+    """The step cases and the sequence cases share one adapter process (a node_new on a
+    handle in use starts a fresh node, so a case never sees an earlier one's node)."""
+    from spec.conformance.process import split_command
+    from spec.conformance.runner import run_conform
+
+    cases = _some_cases()
+    starts = tmp_path / "starts"
+    command = f"sh -c 'echo $$ >> {starts}; exec {sys.executable} -m spec.cli adapter'"
+    report = run_conform(split_command(command), cases, adapter=command, vectors=None)
+    assert report.count("passed") == report.selected == len(cases)
+    assert [o.job.suite for o in report.outcomes].count("node") == len(kept_cases()) >= 2
+    assert len(starts.read_text().split()) == 1
+    assert report.restarts == 0
+
+
+def test_a_sequence_case_that_crashes_the_adapter_fails_alone(tmp_path: Path) -> None:
+    from spec.conformance.process import split_command
+    from spec.conformance.runner import run_conform
+
+    cases = _some_cases()
+    adapters = f"{sys.executable} -m model_tests.conformance_adapters"
+    command = f"{adapters} crash-node-once {tmp_path / 'crashed'}"
+    report = run_conform(split_command(command), cases, adapter=command, vectors=None)
+    nodes = [o for o in report.outcomes if o.job.suite == "node"]
+    assert (nodes[0].status, nodes[0].kind) == ("failed", "crash")
+    assert nodes[0].detail.startswith("op 0 (node_new): crash: the adapter exited (status 3)")
+    assert all(o.status == "passed" for o in report.outcomes if o is not nodes[0])
+    assert report.restarts == 1
+    assert report.attempted == report.selected
+
+
+def test_an_adapter_without_node_ops_is_not_sent_sequence_cases() -> None:
+    from spec.conformance.process import split_command
+    from spec.conformance.runner import run_conform
+
+    command = f"{sys.executable} {ROOT / 'model_tests' / 'external_adapter.py'}"
+    report = run_conform(split_command(command), kept_cases(), adapter=command, vectors=None)
+    assert {(o.status, o.kind) for o in report.outcomes} == {("unsupported", "hello")}
+    assert "node_new" in report.outcomes[0].detail
+    assert report.attempted == 0

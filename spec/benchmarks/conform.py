@@ -11,6 +11,13 @@ On a shared machine the wall-clock rate depends on the load, so the benchmark al
 reports the CPU each side spends per case (the adapter's start and hello
 subtracted): the pipeline keeps both processes busy at once, so with a core each it
 sustains ``1 / max(adapter, runner)`` cases per second.
+
+``--jobs N`` (N > 1) also runs the tree as ``conform --jobs N`` does (N shards, each
+with its own worker and adapter process: :mod:`spec.conformance.shards`), the two
+sides in turn (1, N, 1, N, …), and reports for each the best rate after the adapters'
+start, the best whole run (pool and adapter starts included), the CPU of every
+process per case, and the cores the side actually got (CPU seconds per wall second):
+a ratio measured while other work held the cores says so.
 """
 
 from __future__ import annotations
@@ -27,7 +34,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["GOAL_CASES_PER_S", "ConformBench", "register", "run"]
+from spec.parallel.jobs import default_jobs, parse_jobs
+
+__all__ = ["GOAL_CASES_PER_S", "ConformBench", "JobsSide", "compare_jobs", "register", "run"]
 
 GOAL_CASES_PER_S = 2_000.0
 
@@ -50,10 +59,85 @@ class ConformBench:
     cpu_bound_cases_per_s: float
     """What the pipeline sustains when each side has a core: 1 / max(adapter, runner)."""
     load_average: float
+    jobs: list[JobsSide]
+    """``--jobs``: each side's figures (empty without ``--jobs N`` > 1)."""
 
 
-def run(directory: Path, repeats: int = 3, adapter: str | None = None) -> ConformBench:
-    """Run the tree through the adapter ``repeats`` times; keep the best run."""
+@dataclass(frozen=True, slots=True)
+class JobsSide:
+    """One side of the ``--jobs`` comparison: the whole tree with ``jobs`` adapter processes."""
+
+    jobs: int
+    shards: int
+    cases_per_s: float
+    """Best rate after the adapters' start (the slowest shard's run)."""
+    whole_seconds: float
+    """Best whole run: workers, adapters' start and hello, cases, merge."""
+    whole_cases_per_s: float
+    cpu_ms_per_case: float
+    """CPU of every process (runner, workers, adapters) per case, in the best whole run."""
+    cores: float
+    """CPU seconds per wall second of that run: the cores the side got."""
+    passed: int
+
+
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _side(
+    argv: list[str], cases: list[dict[str, Any]], command: str, directory: Path, jobs: int
+) -> tuple[float, float, float, int, int]:
+    """Run the tree once with ``jobs``: (run s, whole s, CPU s of every process, passed,
+    shards)."""
+    from spec.conformance.shards import run_conform_jobs
+
+    child, mine = _cpu(resource.RUSAGE_CHILDREN), _cpu(resource.RUSAGE_SELF)
+    started = time.perf_counter()
+    report = run_conform_jobs(argv, cases, jobs=jobs, adapter=command, vectors=str(directory))
+    whole = time.perf_counter() - started
+    cpu = _cpu(resource.RUSAGE_CHILDREN) - child + _cpu(resource.RUSAGE_SELF) - mine
+    return report.run_seconds, whole, cpu, report.count("passed"), report.jobs
+
+
+def compare_jobs(
+    argv: list[str],
+    cases: list[dict[str, Any]],
+    command: str,
+    directory: Path,
+    jobs: int,
+    repeats: int,
+) -> list[JobsSide]:
+    """Run the tree with 1 and ``jobs`` adapter processes in turn; return both sides."""
+    runs: dict[int, list[tuple[float, float, float, int, int]]] = {1: [], jobs: []}
+    for _ in range(repeats):
+        for n in (1, jobs):
+            runs[n].append(_side(argv, cases, command, directory, n))
+    out = []
+    for n, results in runs.items():
+        best_run = min(r[0] for r in results)
+        _, whole, cpu, passed, shards = min(results, key=lambda r: r[1])
+        out.append(
+            JobsSide(
+                jobs=n,
+                shards=shards,
+                cases_per_s=round(len(cases) / best_run, 1) if best_run else 0.0,
+                whole_seconds=round(whole, 4),
+                whole_cases_per_s=round(len(cases) / whole, 1) if whole else 0.0,
+                cpu_ms_per_case=round(1000 * cpu / max(len(cases), 1), 4),
+                cores=round(cpu / whole, 2) if whole else 0.0,
+                passed=passed,
+            )
+        )
+    return out
+
+
+def run(
+    directory: Path, repeats: int = 3, adapter: str | None = None, jobs: int = 1
+) -> ConformBench:
+    """Run the tree through the adapter ``repeats`` times; keep the best run (and, with
+    ``jobs`` > 1, compare 1 and ``jobs`` adapter processes)."""
     from spec.conformance.conventions import run_step
     from spec.conformance.process import split_command
     from spec.conformance.runner import load_selected, run_conform
@@ -61,10 +145,7 @@ def run(directory: Path, repeats: int = 3, adapter: str | None = None) -> Confor
     cases = load_selected(directory)
     command = adapter or f"{sys.executable} -m spec.cli adapter"
     argv = split_command(command)
-
-    def cpu(who: int) -> float:
-        usage = resource.getrusage(who)
-        return usage.ru_utime + usage.ru_stime
+    cpu = _cpu
 
     best = None
     passed = 0
@@ -82,6 +163,7 @@ def run(directory: Path, repeats: int = 3, adapter: str | None = None) -> Confor
         if best is None or report.run_seconds < best:
             best = report.run_seconds
     assert best is not None
+    sides = compare_jobs(argv, cases, command, directory, jobs, repeats) if jobs > 1 else []
     adapter_ms = 1000 * min(adapter_cpu) / max(len(cases), 1)
     runner_ms = 1000 * min(runner_cpu) / max(len(cases), 1)
     started = time.perf_counter()
@@ -102,6 +184,7 @@ def run(directory: Path, repeats: int = 3, adapter: str | None = None) -> Confor
         runner_cpu_ms_per_case=round(runner_ms, 4),
         cpu_bound_cases_per_s=round(1000 / max(adapter_ms, runner_ms, 1e-9), 1),
         load_average=round(os.getloadavg()[0], 2),
+        jobs=sides,
     )
 
 
@@ -117,6 +200,14 @@ def register(sub: Any) -> None:
         "--vectors", metavar="DIR", help="the vector tree (default: generate one for the run)"
     )
     parser.add_argument("--repeat", type=int, default=3, metavar="N", help="runs; the best counts")
+    parser.add_argument(
+        "--jobs",
+        type=parse_jobs,
+        default=1,
+        metavar="N",
+        help=f"also compare 1 and N adapter processes (conform --jobs N; this machine has "
+        f"{default_jobs()} cores; default 1: no comparison)",
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(handler=_run)
 
@@ -132,7 +223,7 @@ def _run(args: argparse.Namespace) -> int:
     else:
         directory = Path(args.vectors)
     try:
-        result = run(directory, max(args.repeat, 1))
+        result = run(directory, max(args.repeat, 1), jobs=args.jobs)
     finally:
         if cleanup is not None:
             shutil.rmtree(cleanup, ignore_errors=True)
@@ -152,4 +243,19 @@ def _run(args: argparse.Namespace) -> int:
             f"{result.load_average}); in process, no pipe, no comparison: "
             f"{result.in_process_cases_per_s:,.0f} cases/s"
         )
+        for side in result.jobs:
+            print(
+                f"--jobs {side.jobs} ({side.shards} adapter process"
+                f"{'es' if side.shards > 1 else ''}): {side.cases_per_s:,.0f} cases/s after the "
+                f"adapters' start; whole run {side.whole_seconds:.3f} s = "
+                f"{side.whole_cases_per_s:,.0f} cases/s; CPU {side.cpu_ms_per_case:.3f} ms per "
+                f"case; got {side.cores:.2f} cores"
+            )
+        if len(result.jobs) == 2:
+            one, many = result.jobs
+            print(
+                f"ratio --jobs {many.jobs} / --jobs 1: {many.cases_per_s / one.cases_per_s:.2f}x "
+                f"after the start, {one.whole_seconds / many.whole_seconds:.2f}x whole run "
+                f"(load average now {result.load_average})"
+            )
     return 0

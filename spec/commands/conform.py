@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from impl.profile import PROFILES
+from spec.parallel import jobs_argument
 
 __all__ = ["register"]
 
@@ -24,8 +25,11 @@ def register(sub: Any) -> None:
             "(docs/formats/adapter.md) and print a table per step, every failure with its "
             "case id, why it matters, the first differing JSON path and the command that "
             "reruns it, and 'attempted N of M cases'. Sequence cases (step 'node', from "
-            "'vectors from-trace') replay a node's run through the node-level ops, a fresh "
-            "adapter process each. Exit 0 only if every supported case "
+            "'vectors from-trace') replay a node's run through the node-level ops of the "
+            "same adapter process, after the step cases. With --jobs N the cases are cut "
+            "into N contiguous shards (at least 250 cases each), each run by its own adapter "
+            "process; the report is the one --jobs 1 gives (docs/parallel.md). Ctrl-C "
+            "prints the partial report (exit 130). Exit 0 only if every supported case "
             "passed or is an expected failure with a reason."
         ),
     )
@@ -77,6 +81,9 @@ def register(sub: Any) -> None:
         metavar="N",
         help="show at most N failures per step (default 0: all)",
     )
+    parser.add_argument(
+        "--jobs", **jobs_argument("contiguous shards of the cases, each with its own adapter")
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(handler=_run)
 
@@ -89,9 +96,11 @@ def _run(args: argparse.Namespace) -> int:
     from spec.conformance.expectations import load_expectations
     from spec.conformance.process import split_command
     from spec.conformance.report import print_report, report_json
-    from spec.conformance.runner import load_selected, run_conform
+    from spec.conformance.runner import load_selected
+    from spec.conformance.shards import run_conform_jobs
     from spec.conformance.tree import unpack
     from spec.render import results_console
+    from spec.robust.stop import exit_status
 
     argv = split_command(args.adapter)
     if args.timeout <= 0:
@@ -118,9 +127,10 @@ def _run(args: argparse.Namespace) -> int:
             profiles=args.profile,
             case_ids=_patterns(args.case),
         )
-        report = run_conform(
+        report = run_conform_jobs(
             argv,
             cases,
+            jobs=args.jobs,
             adapter=args.adapter,
             vectors=args.vectors,
             expectations=expectations,
@@ -133,4 +143,4 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(report_json(report), indent=2, sort_keys=True))
     else:
         print_report(report, results_console(), args.max_failures)
-    return 0 if report.ok else 1
+    return exit_status(report.interrupted, 0 if report.ok else 1)

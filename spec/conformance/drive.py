@@ -31,7 +31,10 @@ Walks continue after a failure, so one run reports every distinct failure
 
 from __future__ import annotations
 
+import os
 import random
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -50,11 +53,14 @@ from spec.conformance.process import AdapterError
 from spec.conformance.validate import Verdict, attribute
 from spec.hunt.campaigns import Campaign, order_for
 from spec.hunt.driver import UNTIL, Driver, Finding
-from spec.hunt.machine import SESSION, GroupMachine, HuntFailure, run_prelude
+from spec.hunt.machine import SESSION, GroupMachine, HuntFailure, Session, run_prelude
 from spec.hunt.scenario import LAGGING, GroupShape, build_group, world_setup
 from spec.hunt.swarm import COARSE, Mode, Program, Run, run_program, shrink, walk
 from spec.model.actions import ACTIONS, Transition
 from spec.model.state import World, WorldSetup
+from spec.parallel.ahead import run_ahead
+from spec.parallel.pool import at_worker_exit
+from spec.robust.stop import StopReason, shielded
 from spec.sim.trace import TraceError, TraceReader, decode_args, setup_from_header, step_record
 
 __all__ = [
@@ -130,9 +136,25 @@ _RUNS = [0]
 _SPARE: dict[tuple[str, float], NodeProcess] = {}
 """Per command: a fresh process already starting (its import overlaps the current run)."""
 
+_OWNER = [os.getpid()]
+"""The process whose adapters :data:`_SHARED` and :data:`_SPARE` hold: a forked worker
+starts with its parent's (not its own children: it must not use or end them)."""
+
+
+def _own_processes() -> None:
+    """In a new (forked) worker: forget the parent's adapters, and end this worker's own
+    when the worker ends (:func:`spec.parallel.pool.at_worker_exit`)."""
+    if _OWNER[0] == os.getpid():
+        return
+    _OWNER[0] = os.getpid()
+    _SHARED.clear()
+    _SPARE.clear()
+    at_worker_exit(close_shared)
+
 
 def _process(settings: DriveSettings) -> tuple[NodeProcess, str]:
     """Return a started adapter process for one run, and the suffix of its node handles."""
+    _own_processes()
     key = (settings.command, settings.timeout_s)
     if not settings.shared:
         process = _SPARE.pop(key, None) or NodeProcess(settings.command, timeout=settings.timeout_s)
@@ -159,6 +181,10 @@ def close_shared() -> None:
 
 # -- the driver ------------------------------------------------------------------------------------
 
+_SEEN: set[str] = set()
+"""The failure ids the drivers of this process met, ignored ones included (:func:`run_walk`
+clears it before its walk)."""
+
 _WIRE_IDS = frozenset({"I2", "I9", "I13", "I14"})
 """The model's checks that judge a hosted node from the wire (I9: its committed cursor
 against the group's log)."""
@@ -175,22 +201,53 @@ class DriveDriver(Driver):
         self.known = known
         self.judge = Judge(host.hosted, self.checker.oracle)
         self.conform_verdicts: list[tuple[str, Verdict, list[str]]] = []
+        self.met: set[str] = set()
+        """Every failure id this run met, the ignored ones (in ``known``) included."""
+        self.partitioned = False
+        """A bond between two writers broke in this run (H29 needs one under reference)."""
 
     def fork(self) -> Driver:
         """A run with an external process cannot be copied."""
         raise TypeError("a drive run cannot be forked: its hosted nodes live in a process")
 
     def act(self, t: Transition) -> Transition:
-        """Commit ``t``: the model's checks, then the hosted nodes' (module docstring)."""
+        """Commit ``t``: the model's checks, then the hosted nodes' (module docstring).
+
+        A documented limitation (H29: a partition between writers elects a leader without
+        a committed entry) ends the judging as in the hunt: the limitation is recorded, and
+        what this step and later ones show — a hosted node's digest off the group's log
+        (I9), its offers — is its consequence. It is accepted as H29 only after a
+        writer–writer bond broke in this run: without a partition a hosted node that breaks
+        leader completeness or state machine safety is a failure of its own.
+        """
         known = len(self.findings)
+        was_limited = self.limited
+        if t.action == "break_bond" and all(
+            t.before.nodes[n].writer for n in (t.args["a"], t.args["b"]) if n in t.before.nodes
+        ):
+            self.partitioned = True
         super().act(t)
         hosted = self.host.hosted
         new = self.findings[known:]
         del self.findings[known:]
+        if was_limited is not None:
+            return t  # after a limitation nothing is judged (its consequences)
+        if self.limited is not None:
+            if self.partitioned:
+                self.findings.append(self.limited)  # the machine records it as a limitation
+                _SEEN.add(self.limited.id)
+                return t
+            # No partition: not H29, judge it like any other finding of a hosted node.
+            unexcused = replace(self.limited, limitation=None)
+            new = [unexcused if f is self.limited else f for f in new]
+            self.limited = None
+            wire = _WIRE_IDS | {unexcused.id}
+        else:
+            wire = _WIRE_IDS
         # About a hosted node, the model judges only the wire and its committed cursor
         # (I2, I13, I14, I9's divergence); a panic or a failed step is named by what the
         # adapter said (the model reports H3's panic as I7, from its own records).
-        kept = [f for f in new if f.node not in hosted or f.id in _WIRE_IDS]
+        kept = [f for f in new if f.node not in hosted or f.id in wire]
         for o in t.outcomes:
             if o.name not in hosted:
                 continue
@@ -210,6 +267,9 @@ class DriveDriver(Driver):
         kept.extend(self.judge.check(t, self.steps))
         for deviation in self.host.take_deviations():
             kept.append(self._conform(deviation))
+        met = {f.id for f in kept}
+        self.met |= met
+        _SEEN.update(met)
         self.findings.extend(f for f in kept if f.id not in self.known)
         return t
 
@@ -291,6 +351,27 @@ class DriveMachine(GroupMachine):
         run_prelude(driver, self.campaign.prelude)
         return driver
 
+    def _breakable(self) -> list[tuple[str, str]]:
+        """The hunt's breakable bonds, except between two writers when one is hosted.
+
+        A partition between writers reaches H29 (a leader without a committed entry), a
+        documented limitation of both profiles. The model names it from the nodes' logs
+        (RAFT-LC); a hosted writer shows only its projection, so its part of H29 would
+        surface later as a divergence or a stall that cannot be told apart from a bug of
+        its own. With model writers the hunt's rule applies: the limitation is recorded
+        and the run is not judged past it (:meth:`DriveDriver.act`).
+        """
+        bonds = super()._breakable()
+        d = self.d
+        if not isinstance(d, DriveDriver):
+            return bonds
+        w, hosted = d.world, d.host.hosted
+        return [
+            (a, b)
+            for a, b in bonds
+            if not (w.nodes[a].writer and w.nodes[b].writer and (a in hosted or b in hosted))
+        ]
+
     def trace_meta(self, finding: Finding) -> dict[str, Any]:
         """The hunt's meta plus the adapter, the role and the hosted nodes' event logs."""
         meta = super().trace_meta(finding)
@@ -298,7 +379,9 @@ class DriveMachine(GroupMachine):
         info: dict[str, Any] = {
             "adapter": self.settings.command,
             "role": self.settings.role,
-            "known": sorted(self.settings.known),
+            # The failures found before that this run met and went past (a run that met
+            # none of them is the same whichever were found before it: --jobs).
+            "ignored": sorted(self.settings.known & getattr(self.d, "met", set())),
         }
         if host is not None:
             hello = host.process.hello
@@ -353,6 +436,10 @@ class DriveFinding:
     trace: str | None
     program: list[str]
     seed: int
+    shrink: str | None = None
+    """How its shrink ended (:class:`spec.hunt.swarm.Shrunk`): ``converged`` or ``runs``
+    (``--max-shrinks``) are the same on any machine; ``time`` (``--shrink-budget``) or
+    ``stopped`` depend on its speed."""
 
     @property
     def hazards(self) -> list[str]:
@@ -375,6 +462,7 @@ class DriveFinding:
             "trace": self.trace,
             "program": self.program,
             "seed": self.seed,
+            "shrink": self.shrink,
         }
 
 
@@ -397,6 +485,15 @@ class DriveReport:
     findings: list[DriveFinding] = field(default_factory=list)
     campaigns: dict[str, int] = field(default_factory=dict)
     """Walks per campaign."""
+    limitations: dict[str, int] = field(default_factory=dict)
+    """Per documented limitation (H29), the walks that reached it: not failures, and not
+    judged past that step (docs/findings.md)."""
+    jobs: int = 1
+    """Worker processes that ran the walks, each with its own adapter process."""
+    reruns: int = 0
+    """Walks run again because they had run without a failure found before them."""
+    stopped: StopReason | None = None
+    """Why the drive ended before its budget (Ctrl-C, SIGTERM), or None."""
 
     @property
     def model_steps_per_s(self) -> float:
@@ -420,6 +517,10 @@ class DriveReport:
             "clean": not self.findings,
             "findings": [f.as_json() for f in self.findings],
             "campaigns": dict(self.campaigns),
+            "limitations": dict(self.limitations),
+            "jobs": self.jobs,
+            "reruns": self.reruns,
+            "stopped": self.stopped,
         }
 
 
@@ -433,14 +534,22 @@ def drive(
     campaigns: list[Campaign] | None = None,
     shrink_budget_s: float = 10.0,
     max_shrinks: int = 40,
+    rounds: int | None = None,
+    jobs: int = 1,
     progress: Callable[[DriveReport, str], None] | None = None,
 ) -> DriveReport:
     """Drive the adapter through the campaigns for about ``budget_s`` seconds (module doc).
 
-    Walk ``k`` of a campaign depends only on ``(seed, campaign, k)``; a failure whose
-    key is new is shrunk (within ``shrink_budget_s`` and ``max_shrinks`` attempts, a fresh
-    process per attempt) and
-    replayed once more to save its trace. Raises :class:`AdapterError` when the adapter
+    The walks are slots (:func:`run_walk`): slot ``n`` is walk ``n // C`` of campaign
+    ``n % C`` (``C`` campaigns), its seed ``drive:{seed}:{campaign}:{k}``, and it ignores
+    the failure keys the slots before it found; a failure whose key is new is shrunk
+    there (within ``shrink_budget_s`` and ``max_shrinks`` attempts, a fresh process per
+    attempt) and replayed once more to save its trace. ``rounds`` bounds the walks (each
+    campaign ``rounds`` times, whatever the speed). ``jobs`` worker processes run the
+    slots, each with its own adapter process (:func:`spec.parallel.ahead.run_ahead`):
+    the walks, findings and traces are those of ``jobs=1`` whenever the same walks run
+    (``rounds``) and each shrink ends by its attempts, not its time. Ctrl-C returns the
+    walks accepted so far (``stopped``). Raises :class:`AdapterError` when the adapter
     cannot be used at all (it does not start, or lacks the node-level ops).
     """
     if settings.role not in ROLES:
@@ -448,17 +557,7 @@ def drive(
     switched = [h.value for h in profile.hazards] + [b.value for b in profile.behaviours]
     chosen = campaigns or [c for c in order_for(switched) if not c.differential]
     report = DriveReport(settings.command, None, settings.role, profile.name, budget_s, seed)
-
-    found: dict[str, DriveFinding] = {}
-
-    def walker(c: Campaign, p: Profile) -> type[GroupMachine]:
-        return drive_machine_class(c, p, replace(settings, shared=True, known=frozenset(found)))
-
-    def factory(c: Campaign, p: Profile) -> type[GroupMachine]:
-        # Shrink attempts and the final replay: a fresh process each, the keys found before
-        # this one still ignored (so the attempt fails the same way as the walk did).
-        return drive_machine_class(c, p, replace(settings, shared=False, known=frozenset(found)))
-
+    report.jobs = jobs
     # The adapter must at least start and say hello (one clear line if it cannot).
     probe = NodeProcess(settings.command, timeout=settings.timeout_s)
     hello = probe.start()
@@ -473,52 +572,185 @@ def drive(
     if not chosen:
         kinds = ", ".join(sorted(hello.collections)) or "none"
         raise InvalidInput(f"no campaign drives the collections the adapter implements ({kinds})")
-    SESSION.__init__()  # type: ignore[misc]
-    SESSION.seed = seed
-    SESSION.trace_dir = trace_dir
-    requests = NodeProcess.total_requests
+    final_dir = Path(trace_dir) if trace_dir is not None else None
+    staging = Path(tempfile.mkdtemp(prefix="snapsync-drive-"))
+    base = WalkTask(
+        replace(settings, shared=False, known=frozenset()),
+        profile,
+        seed,
+        0,
+        chosen[0],
+        0,
+        frozenset(),
+        shrink_budget_s,
+        max_shrinks,
+        staging,
+    )
+
+    def task_of(n: int, known: frozenset[str]) -> WalkTask:
+        campaign = chosen[n % len(chosen)]
+        return replace(base, number=n, campaign=campaign, k=n // len(chosen), known=known)
+
+    def accept(n: int, result: WalkResult, dispatched: float) -> None:
+        if result.adapter_error is not None:
+            raise AdapterError(result.adapter_error)
+        report.walks += 1
+        report.campaigns[result.campaign] = report.campaigns.get(result.campaign, 0) + 1
+        report.rule_steps += result.rule_steps
+        report.model_steps += result.model_steps
+        report.requests += result.requests
+        for limitation in sorted(result.limitations):
+            report.limitations[limitation] = report.limitations.get(limitation, 0) + 1
+        if result.finding is not None:
+            finding = result.finding
+            finding.seconds_to_find += dispatched
+            finding.trace = _keep(staging, finding.trace, final_dir)
+            report.findings.append(finding)
+        if progress is not None:
+            progress(report, chosen[(n + 1) % len(chosen)].name)
+
     started = time.perf_counter()
-    k = 0
     try:
-        while time.perf_counter() - started < budget_s:
-            for campaign in chosen:
-                if time.perf_counter() - started >= budget_s:
-                    break
-                if progress is not None:
-                    progress(report, campaign.name)
-                rng = random.Random(f"drive:{seed}:{campaign.name}:{k}")
-                run = walk(campaign, profile, rng, DRIVE_MODES, walker)
-                report.walks += 1
-                report.campaigns[campaign.name] = report.campaigns.get(campaign.name, 0) + 1
-                report.rule_steps += run.rule_steps
-                report.model_steps += run.model_steps
-                report.requests = NodeProcess.total_requests - requests
-                if isinstance(run.failure, AdapterError):
-                    raise run.failure
-                key = run.key
-                if key is None or key in found:
-                    continue
-                at = time.perf_counter() - started
-                shrunk = shrink(
-                    run,
-                    profile,
-                    deadline=time.perf_counter() + shrink_budget_s,
-                    max_runs=max_shrinks,
-                    factory=factory,
-                    resume=False,
-                )
-                program, attempts = shrunk.program, shrunk.tried
-                final = run_program(program, profile, final=True, factory=factory)
-                found[key] = _finding(key, campaign, program, final, attempts, at, seed)
-                report.findings.append(found[key])
-            k += 1
+        ahead = run_ahead(
+            task_of,
+            run_walk,
+            jobs=jobs,
+            end=None if rounds is None else rounds * len(chosen),
+            budget_s=budget_s,
+            started=started,
+            on_accept=accept,
+        )
     finally:
         close_shared()
+        shutil.rmtree(staging, ignore_errors=True)
+    report.stopped = ahead.stopped
+    report.reruns = ahead.reruns
     report.elapsed_s = time.perf_counter() - started
-    report.requests = NodeProcess.total_requests - requests
     if progress is not None:
         progress(report, "done")
     return report
+
+
+@dataclass(frozen=True, slots=True)
+class WalkTask:
+    """One slot of a drive: what :func:`run_walk` needs (picklable, for a worker)."""
+
+    settings: DriveSettings
+    profile: Profile
+    seed: int
+    number: int
+    campaign: Campaign
+    k: int
+    """Which walk of its campaign (the seed's last part)."""
+    known: frozenset[str]
+    """The failure keys the slots before it found (its walk goes past them)."""
+    shrink_budget_s: float
+    max_shrinks: int
+    staging: Path
+    """Where its trace is written first (a directory per slot: a slot run ahead and dropped
+    must not overwrite the trace of the one that counts)."""
+
+
+@dataclass(slots=True)
+class WalkResult:
+    """What one slot did (:func:`run_walk`); the drive adds the accepted ones up in order."""
+
+    number: int
+    campaign: str
+    known: frozenset[str]
+    found: frozenset[str]
+    """The new failure key of its walk (none, or one)."""
+    seen: frozenset[str] = frozenset()
+    """Every failure key its runs met (the walk, the shrink attempts, the final replay),
+    ignored or not."""
+    rule_steps: int = 0
+    model_steps: int = 0
+    requests: int = 0
+    """Node ops sent (the walk, the shrink attempts and the final replay)."""
+    finding: DriveFinding | None = None
+    adapter_error: str | None = None
+    """The adapter could not be used at all (it does not start, or lacks the node ops)."""
+    limitations: frozenset[str] = frozenset()
+    """The documented limitations its walk reached (H29: not judged past that step)."""
+
+    def valid_for(self, known: frozenset[str]) -> bool:
+        """Check if the slot run with ``known`` (a superset of its own keys) would have
+        returned this: a run differs only where it meets a key it ignores, so a slot whose
+        walk, shrink attempts and final replay met none of the extra keys ran the same (its
+        trace's header lists only the ignored keys a run met)."""
+        return self.known <= known and not (known - self.known) & self.seen
+
+
+def run_walk(task: WalkTask) -> WalkResult:
+    """Run slot ``task.number`` (in a worker, or in the drive's own process): its walk with
+    the worker's shared adapter process and, if it fails with a new key, the shrink (a
+    fresh process per attempt) and the final replay that saves the trace.
+
+    What it returns depends only on ``task``: the walk of its seed, the keys it ignores,
+    the shrinker's passes (while they end by ``max_shrinks``, not by the time).
+    """
+    known = task.known
+    settings = task.settings
+    campaign, profile = task.campaign, task.profile
+    SESSION.__init__()  # type: ignore[misc]
+    SESSION.seed = task.seed
+    SESSION.trace_dir = task.staging / f"slot-{task.number}"
+
+    def walker(c: Campaign, p: Profile) -> type[GroupMachine]:
+        return drive_machine_class(c, p, replace(settings, shared=True, known=known))
+
+    def factory(c: Campaign, p: Profile) -> type[GroupMachine]:
+        # Shrink attempts and the final replay: a fresh process each, the keys found before
+        # this one still ignored (so the attempt fails the same way as the walk did).
+        return drive_machine_class(c, p, replace(settings, shared=False, known=known))
+
+    requests = NodeProcess.total_requests
+    started = time.perf_counter()
+    rng = random.Random(f"drive:{task.seed}:{campaign.name}:{task.k}")
+    _SEEN.clear()
+    run = walk(campaign, profile, rng, DRIVE_MODES, walker)
+    result = WalkResult(task.number, campaign.name, known, frozenset())
+    result.rule_steps, result.model_steps = run.rule_steps, run.model_steps
+    if isinstance(run.failure, AdapterError):
+        result.adapter_error = str(run.failure)
+    elif run.key is not None and run.key not in known:
+        at = time.perf_counter() - started
+        shrunk = shrink(
+            run,
+            profile,
+            deadline=time.perf_counter() + task.shrink_budget_s,
+            max_runs=task.max_shrinks,
+            factory=factory,
+            resume=False,
+        )
+        with shielded():  # a stop during the shrink keeps the smallest program so far
+            final = run_program(shrunk.program, profile, final=True, factory=factory)
+        result.finding = _finding(
+            run.key, campaign, shrunk.program, final, shrunk.tried, at, task.seed
+        )
+        result.finding.shrink = shrunk.limit
+        if result.finding.trace is not None:  # relative to the staging directory
+            result.finding.trace = str(Path(result.finding.trace).relative_to(task.staging))
+        result.found = frozenset({run.key})
+    result.limitations = frozenset(
+        r.finding.limitation for r in SESSION.limitations if r.finding.limitation is not None
+    )
+    result.seen = frozenset(_SEEN | ({run.key} if run.key is not None else set()))
+    result.requests = NodeProcess.total_requests - requests
+    return result
+
+
+def _keep(staging: Path, trace: str | None, final_dir: Path | None) -> str | None:
+    """Move an accepted slot's trace from the staging directory to ``final_dir`` (the
+    machines' default trace directory when None); return where it is."""
+    if trace is None:
+        return None
+    source = staging / trace
+    target_dir = final_dir if final_dir is not None else Session().trace_path("x", "y").parent
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / source.name
+    shutil.move(source, target)
+    return str(target)
 
 
 def _finding(

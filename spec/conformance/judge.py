@@ -12,7 +12,9 @@ internals, under the same ids as the model's own checks:
 * ``I12`` — nothing is applied while catching up: committed and digest do not
   change while the node reports a session, except when the session ends;
 * ``I4`` — the chunk requests it has outstanding (sent, not answered as asked by that
-  peer, not timed out by one of its polls, bond up, same session and anchor) are
+  peer, neither timed out nor dropped for a broken bond by one of its polls — the
+  session processes a termination when polled, so an answer received before the
+  break still counts until then —, same session and anchor) are
   non-empty, inside the offered snapshot, pairwise disjoint, one per peer;
 * ``I6`` — it fetches only from peers that offered that anchor in this session;
 * ``FRESH`` — it fetches no anchor below what it had committed when the session
@@ -66,6 +68,10 @@ class NodeView:
     """Per anchor offered in this session: its item count and the peers that offered it."""
     outstanding: dict[PeerId, tuple[Cursor, ItemRange, int]] = field(default_factory=dict)
     """Per peer: the chunk request it has not answered (anchor, range, time sent)."""
+    terminated: set[PeerId] = field(default_factory=set)
+    """Peers whose bond broke (or who left) since the node's last poll: their requests
+    stay answerable until that poll, where the session processes the termination (Q6);
+    a response received before the break may be delivered after it."""
     answered: dict[Cursor, list[tuple[int, int]]] = field(default_factory=dict)
     """Per anchor: the ranges of accepted answers (I5)."""
     own_snapshot: bool = False
@@ -76,6 +82,7 @@ class NodeView:
         self.floor = floor
         self.offers = {}
         self.outstanding = {}
+        self.terminated = set()
         self.answered = {}
         self.own_snapshot = False
 
@@ -83,6 +90,7 @@ class NodeView:
         self.session = False
         self.offers = {}
         self.outstanding = {}
+        self.terminated = set()
         self.answered = {}
         self.own_snapshot = False
 
@@ -197,17 +205,21 @@ class Judge:
                 view.start_session(max(trigger, int(old.committed.index)))
         elif seen.catching_up:
             view.start_session(trigger)
-        # Requests that can no longer be answered: its poll saw the timeout, or the bond broke.
+        # Requests that can no longer be answered: its poll saw the timeout, or its poll
+        # processed the termination of the peer's bond. Until that poll the node may still
+        # accept an answer it had received before the break (transport
+        # deliver_after_break): the session runs Q6 only when polled (watched set).
+        for peer in view.outstanding:
+            other = after.peers.get(peer)
+            if other is None or not after.bonded(name, other):
+                view.terminated.add(peer)
         polled = any(o.name == name and o.step == "node_poll" for o in t.outcomes)
         if polled:
             now = after.now_ms
             for peer, (_, _, sent) in list(view.outstanding.items()):
-                if sent + config.fetch_timeout_ms <= now:
+                if sent + config.fetch_timeout_ms <= now or peer in view.terminated:
                     del view.outstanding[peer]
-        for peer in list(view.outstanding):
-            other = after.peers.get(peer)
-            if other is None or not after.bonded(name, other):
-                del view.outstanding[peer]
+            view.terminated.clear()
         # The requests it sent in this step.
         sends = [(i.dst, i.message) for i in t.sent if i.src == name]
         sends += [(d.dst, d.message) for d in t.dropped if d.src == name]

@@ -36,6 +36,7 @@ from typing import Generic, TypeVar
 
 from impl.errors import InvalidInput
 from spec.conformance.protocol import (
+    RUNNER_OPS,
     Answer,
     Hello,
     MalformedAnswer,
@@ -43,11 +44,14 @@ from spec.conformance.protocol import (
     parse_answer,
     parse_hello,
 )
+from spec.robust.stop import stop_point
 
 __all__ = ["AdapterError", "Exchange", "Failure", "split_command"]
 
 J = TypeVar("J")
 _READ = 1 << 16
+_STOP_S = 0.25
+"""Longest wait for an answer between two stop points (:mod:`spec.robust.stop`)."""
 _STDERR_LINES = 20
 
 
@@ -190,6 +194,8 @@ class Exchange(Generic[J]):
     hello_timeout: float = 30.0
     window: int = 32
     max_restarts: int = 50
+    ops: Sequence[str] = RUNNER_OPS
+    """The ops the hello says the runner may send."""
     exact: Callable[[J, int, bytes], bool] | None = None
     """Optional fast path: a line for which ``exact(job, id, line)`` holds is answered as
     ``Answer(id, "exact", None)`` without being parsed (the runner's byte-equal check)."""
@@ -198,11 +204,21 @@ class Exchange(Generic[J]):
     stopped: str | None = None
     events: list[str] = field(default_factory=list)
     _proc: _Process | None = None
+    _spawned: _Process | None = None
+
+    def spawn(self) -> None:
+        """Start the process and queue its hello, without waiting: :meth:`start` reads the
+        answer (the caller prepares its requests while the adapter imports)."""
+        if self._spawned is None:
+            self._spawned = _Process(self.argv)
+            self._spawned.write(hello_request(0, self.ops).encode() + b"\n")
 
     def start(self) -> Hello:
-        """Start the process and read its hello; raise :class:`AdapterError` if that fails."""
-        proc = _Process(self.argv)
-        proc.write(hello_request(0).encode() + b"\n")
+        """Start the process (unless :meth:`spawn` did) and read its hello; raise
+        :class:`AdapterError` if that fails."""
+        self.spawn()
+        proc, self._spawned = self._spawned, None
+        assert proc is not None
         deadline = time.monotonic() + max(self.hello_timeout, self.timeout)
         try:
             while True:
@@ -239,6 +255,9 @@ class Exchange(Generic[J]):
 
     def close(self) -> None:
         """End the process: close its stdin (the protocol's end of run), then kill it."""
+        if self._spawned is not None:  # spawned, its hello never read
+            self._spawned.kill()
+            self._spawned = None
         if self._proc is not None:
             proc, self._proc = self._proc, None
             if proc.popen.stdin is not None:
@@ -271,6 +290,8 @@ class Exchange(Generic[J]):
         are sent again, one at a time, to the restarted process, and the one that fails
         alone is the culprit (steps are pure, so a failure repeats).
         """
+        if self.stopped is not None:
+            return  # too many restarts, or a restart failed: nothing more is sent
         if self._proc is None:
             self.start()
         queue: deque[J] = deque(jobs)
@@ -281,7 +302,8 @@ class Exchange(Generic[J]):
             next_id = 1
             last = time.monotonic()
             failure: Failure | None = None
-            while queue or inflight:
+            stray: bytes | None = None  # an answer line with no request outstanding
+            while (queue or inflight) and stray is None:
                 now = time.monotonic()
                 while queue and len(inflight) < self.window and not (careful and inflight):
                     job = queue.popleft()
@@ -294,8 +316,9 @@ class Exchange(Generic[J]):
                 if wait <= 0:
                     failure = Failure("timeout", f"no answer within {self.timeout:g} s")
                     break
+                stop_point()  # Ctrl-C while the adapter thinks: the run stops within _STOP_S
                 try:
-                    lines = proc.pump(wait)
+                    lines = proc.pump(min(wait, _STOP_S))
                 except _Dead:
                     status = proc.exit_status()
                     tail = proc.last_stderr()
@@ -307,6 +330,9 @@ class Exchange(Generic[J]):
                     break
                 exact = self.exact
                 for line in lines:
+                    if not inflight:
+                        stray = line
+                        break
                     job, rid, sent = inflight[0]
                     now = time.monotonic()
                     if exact is not None and exact(job, rid, line):
@@ -322,6 +348,18 @@ class Exchange(Generic[J]):
                     last = now
                 if failure is not None:
                     break
+            if failure is None and stray is not None:
+                # More answers than requests: the adapter broke the one-answer-per-request
+                # rule after the last answer it owed; no case can be blamed, and the stream
+                # is out of step, so it starts afresh for the rest.
+                text = stray.decode("utf-8", "replace")
+                self.events.append(
+                    f"an answer line with no request outstanding ({text[:80]!r}): "
+                    "the adapter was restarted"
+                )
+                if not self._restart("an answer with no request outstanding"):
+                    return
+                continue
             if failure is None:
                 return
             if failure.kind != "malformed" and len(inflight) > 1:

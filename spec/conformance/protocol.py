@@ -14,6 +14,7 @@ object, an ``id`` that is not the expected one, not exactly one of ``result`` /
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,7 @@ __all__ = [
     "PROTOCOL",
     "PROTOCOL_VERSION",
     "RESERVED_OPS",
+    "RUNNER_OPS",
     "Answer",
     "Hello",
     "MalformedAnswer",
@@ -87,7 +89,8 @@ RESERVED_OPS = (
 """Op names reserved for the node level (issue #11, ``snapsync drive``)."""
 
 RUNNER_OPS = ("hello", "step")
-"""The ops ``snapsync conform`` sends."""
+"""The ops ``snapsync conform`` sends for step cases (sequence cases add the node-level ops
+they replay)."""
 
 
 class MalformedAnswer(ValueError):
@@ -106,8 +109,9 @@ class Answer:
     value: Any
 
 
-def hello_request(request_id: int = 0) -> str:
-    """Return the ``hello`` request line (without the newline).
+def hello_request(request_id: int = 0, ops: Sequence[str] = RUNNER_OPS) -> str:
+    """Return the ``hello`` request line (without the newline); ``ops`` are the ops the
+    runner may send (``conform`` adds the node-level ops when it runs sequence cases).
 
     >>> hello_request()
     '{"id":0,"op":"hello","ops":["hello","step"],"protocol":"snapsync-adapter","version":1}'
@@ -116,7 +120,7 @@ def hello_request(request_id: int = 0) -> str:
         {
             "id": request_id,
             "op": "hello",
-            "ops": list(RUNNER_OPS),
+            "ops": list(ops),
             "protocol": PROTOCOL,
             "version": PROTOCOL_VERSION,
         }

@@ -79,7 +79,8 @@ def summary_line(report: ConformReport) -> str:
         f"({rate:.0f} cases/s after the adapter's start)"
     )
     if report.count("not-attempted"):
-        text += f"; {report.count('not-attempted')} not attempted: {report.stopped}"
+        why = f"stopped ({report.interrupted})" if report.interrupted else report.stopped
+        text += f"; {report.count('not-attempted')} not attempted: {why}"
     return text
 
 
@@ -183,6 +184,8 @@ def report_json(report: ConformReport) -> dict[str, Any]:
         "totals": {status: report.count(status) for status in STATUSES},
         "restarts": report.restarts,
         "stopped": report.stopped,
+        "interrupted": report.interrupted,
+        "jobs": report.jobs,
         "seconds": round(report.seconds, 3),
         "steps": [
             {

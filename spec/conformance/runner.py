@@ -33,17 +33,27 @@ from impl.codec import canonical_json
 from spec.conformance.conventions import suite_of
 from spec.conformance.diff import Difference, first_difference, normalize_outcome
 from spec.conformance.expectations import Expectation
+from spec.conformance.nodeops import request_line
 from spec.conformance.process import Exchange, Failure
-from spec.conformance.protocol import Answer, Hello, step_request, step_request_parts
+from spec.conformance.protocol import (
+    RUNNER_OPS,
+    Answer,
+    Hello,
+    step_request,
+    step_request_parts,
+)
+from spec.robust.stop import StopReason, stop_point, stopping
 
 __all__ = [
     "STATUSES",
     "CaseOutcome",
     "ConformReport",
     "Job",
+    "NodeOpJob",
     "make_jobs",
     "run_conform",
     "select",
+    "sequence_job",
 ]
 
 STATUSES = ("passed", "failed", "expected-fail", "unsupported", "not-attempted")
@@ -61,6 +71,22 @@ class Job:
     expected_text: str
     exact: bytes
     """The answer line the reference writes for this case, after ``{"id":N,`` (fast path)."""
+
+    def request(self, request_id: int) -> str:
+        """Return the case's ``step`` request line with id ``request_id``."""
+        return step_request(request_id, self.head, self.tail)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeOpJob:
+    """One node-level op of a sequence case, sent through the run's adapter process."""
+
+    op: str
+    fields: dict[str, Any]
+
+    def request(self, request_id: int) -> str:
+        """Return the op's request line with id ``request_id``."""
+        return request_line(request_id, self.op, self.fields)
 
 
 def make_jobs(cases: Iterable[dict[str, Any]]) -> list[Job]:
@@ -81,6 +107,11 @@ def make_jobs(cases: Iterable[dict[str, Any]]) -> list[Job]:
             )
         )
     return jobs
+
+
+def sequence_job(case: dict[str, Any]) -> Job:
+    """Return the job of a sequence case (its ops are sent one by one, not as one line)."""
+    return Job(case, "node", "", "", case["expected"], "", b"")
 
 
 def select(
@@ -143,6 +174,10 @@ class ConformReport:
     events: list[str] = field(default_factory=list)
     run_seconds: float = 0.0
     """Seconds from the first request after the hello to the last answer."""
+    interrupted: StopReason | None = None
+    """Why the run ended before its cases did (Ctrl-C: ``interrupt``, SIGTERM, a budget)."""
+    jobs: int = 1
+    """Adapter processes that ran the cases side by side (``conform --jobs``)."""
 
     @property
     def selected(self) -> int:
@@ -182,8 +217,10 @@ class ConformReport:
         return " ".join(words)
 
 
-def _exact(job: Job, rid: int, line: bytes) -> bool:
+def _exact(job: Job | NodeOpJob, rid: int, line: bytes) -> bool:
     """Check if ``line`` is byte for byte the reference's answer (then it passes unparsed)."""
+    if not isinstance(job, Job):
+        return False  # a sequence compares only part of each answer
     prefix = b'{"id":%d,' % rid
     return line.startswith(prefix) and line[len(prefix) :] == job.exact
 
@@ -233,24 +270,39 @@ def run_conform(
     max_restarts: int = 50,
     on_outcome: Callable[[CaseOutcome], None] | None = None,
 ) -> ConformReport:
-    """Run ``cases`` through the adapter ``argv``; return the report (module docstring)."""
+    """Run ``cases`` through the adapter ``argv``; return the report (module docstring).
+
+    Every answer is a stop point (:mod:`spec.robust.stop`): Ctrl-C, SIGTERM or a deadline
+    ends the run with the adapter closed, the cases not answered yet ``not-attempted``
+    and :attr:`ConformReport.interrupted` saying why (the partial report).
+    """
     started = time.perf_counter()
-    # Sequence cases (issue #11) replay a node's run through the node-level ops, one fresh
-    # process each; the step cases go through the pipelined exchange below.
+    # Sequence cases (issue #11) replay a node's run through the node-level ops, after the
+    # step cases and through the same process; the step cases are pipelined.
     sequences = [c for c in cases if c.get("kind") == "sequence"]
-    cases = [c for c in cases if c.get("kind") != "sequence"]
-    jobs = make_jobs(cases)
-    exchange: Exchange[Job] = Exchange(
+    ops: tuple[str, ...] = RUNNER_OPS
+    if sequences:
+        from spec.conformance.sequences import SEQUENCE_OPS
+
+        ops = (*RUNNER_OPS, *SEQUENCE_OPS)
+    exchange: Exchange[Job | NodeOpJob] = Exchange(
         argv,
-        lambda job, rid: step_request(rid, job.head, job.tail),
+        lambda job, rid: job.request(rid),
         timeout=timeout,
         window=window,
         max_restarts=max_restarts,
+        ops=ops,
         exact=_exact,
     )
-    hello = exchange.start()
+    exchange.spawn()  # the adapter imports while the requests are prepared
+    try:
+        jobs = make_jobs([c for c in cases if c.get("kind") != "sequence"])
+        hello = exchange.start()
+    except BaseException:
+        exchange.close()
+        raise
     outcomes: dict[int, CaseOutcome] = {}
-    to_send: list[Job] = []
+    to_send: list[Job | NodeOpJob] = []
     for i, job in enumerate(jobs):
         why = hello.supports(job.case["step"], job.case["collection"])
         if why is not None:
@@ -258,27 +310,39 @@ def run_conform(
         else:
             to_send.append(job)
     index = {id(job): i for i, job in enumerate(jobs)}
+    replays: list[tuple[int, Job]] = []
+    missing = sorted(set(ops[len(RUNNER_OPS) :]) - hello.ops)
+    for case in sequences:
+        job = sequence_job(case)
+        jobs.append(job)
+        if missing:
+            why = f"the adapter's hello does not list the node-level ops {missing}"
+            outcomes[len(jobs) - 1] = CaseOutcome(job, "unsupported", "hello", detail=why)
+        else:
+            replays.append((len(jobs) - 1, job))
     run_started = time.perf_counter()
     try:
-        for job, reply, seconds in exchange.run(to_send):
-            outcome = _excuse(_judge(job, reply, seconds), expectations)
-            outcomes[index[id(job)]] = outcome
-            if on_outcome is not None:
-                on_outcome(outcome)
+        with stopping() as stop:
+            for sent, reply, seconds in exchange.run(to_send):
+                assert isinstance(sent, Job)
+                outcome = _excuse(_judge(sent, reply, seconds), expectations)
+                outcomes[index[id(sent)]] = outcome
+                if on_outcome is not None:
+                    on_outcome(outcome)
+                stop_point()
+            for i, job in replays:
+                stop_point()
+                outcome = _excuse(_sequence_outcome(exchange, job), expectations)
+                outcomes[i] = outcome
+                if on_outcome is not None:
+                    on_outcome(outcome)
     finally:
         run_seconds = time.perf_counter() - run_started
         exchange.close()
+    why_not = f"stopped ({stop.reason})" if stop.reason else exchange.stopped or ""
     for i, job in enumerate(jobs):
         if i not in outcomes:
-            outcomes[i] = CaseOutcome(job, "not-attempted", detail=exchange.stopped or "")
-    sequences_started = time.perf_counter()
-    for case in sequences:
-        outcome = _excuse(_sequence_outcome(adapter, case, timeout), expectations)
-        outcomes[len(jobs)] = outcome
-        jobs.append(outcome.job)
-        if on_outcome is not None:
-            on_outcome(outcome)
-    run_seconds += time.perf_counter() - sequences_started
+            outcomes[i] = CaseOutcome(job, "not-attempted", detail=why_not)
     return ConformReport(
         hello=hello,
         adapter=adapter,
@@ -290,6 +354,7 @@ def run_conform(
         seconds=time.perf_counter() - started,
         events=list(exchange.events),
         run_seconds=run_seconds,
+        interrupted=stop.reason,
     )
 
 
@@ -306,15 +371,29 @@ def _excuse(outcome: CaseOutcome, expectations: Sequence[Expectation]) -> CaseOu
     return outcome
 
 
-def _sequence_outcome(adapter: str, case: dict[str, Any], timeout: float) -> CaseOutcome:
-    """Replay one sequence case (:func:`spec.conformance.sequences.run_sequence`)."""
-    from spec.conformance.sequences import run_sequence
+def _sequence_outcome(exchange: Exchange[Job | NodeOpJob], job: Job) -> CaseOutcome:
+    """Replay one sequence case (:func:`spec.conformance.sequences.replay_sequence`) through
+    the run's process, one op at a time; a crash, timeout or malformed answer fails the case
+    and the exchange restarts the process for the next one."""
+    from spec.conformance.sequences import replay_sequence
+    from spec.model.host import HostError
 
-    job = Job(case, "node", "", "", case["expected"], "", b"")
+    def send(op: str, fields: dict[str, Any]) -> Answer | None:
+        # Drain the generator: after a failure it restarts the process before it ends.
+        replies = list(exchange.run([NodeOpJob(op, fields)]))
+        if not replies:
+            return None
+        reply = replies[0][1]
+        if isinstance(reply, Failure):
+            raise HostError(reply.kind, reply.detail)
+        return reply
+
     started = time.perf_counter()
-    status, detail, difference = run_sequence(adapter, case, timeout=timeout)
-    kind = "mismatch" if difference is not None else ("answer" if status != "passed" else None)
-    return CaseOutcome(job, status, kind, difference, detail, time.perf_counter() - started)
+    result = replay_sequence(job.case, send)
+    if result.status == "not-attempted":
+        return CaseOutcome(job, "not-attempted", detail=exchange.stopped or "")
+    seconds = time.perf_counter() - started
+    return CaseOutcome(job, result.status, result.kind, result.difference, result.detail, seconds)
 
 
 def load_selected(

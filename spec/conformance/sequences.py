@@ -5,9 +5,11 @@ regression case (``snapsync vectors from-trace TRACE``): the node's inputs, in o
 as the node-level ops of the adapter protocol (``node_new``, ``receive``, ``poll``,
 ``client_write``, ``bond_terminated``), and after each op the answer the reference
 gives — the messages sent (``Send`` / ``Broadcast``, in order) and the observation —
-or its typed error. ``snapsync conform`` replays the ops through an adapter (a fresh
-process per case) and reports the first op whose answer differs, with the first
-differing JSON path (``answers[17].observation.digest``).
+or its typed error. ``snapsync conform`` replays the ops through the run's adapter
+process (after its step cases; ``node_new`` replaces the handle's node by a fresh one)
+and reports the first op whose answer differs, with the first differing JSON path
+(``answers[17].observation.digest``); :func:`run_sequence` replays one case through a
+fresh process.
 
 Where the ops come from: the node's event log (a drive trace carries its hosted
 nodes' logs; a model trace is converted with every poll logged; an event log is
@@ -29,7 +31,8 @@ content-derived like a step case's (``node-<16 hex digits>``).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +42,19 @@ from impl.messages import Command
 from impl.profile import MOSAIK_0_3_13, REFERENCE, Profile, get_profile
 from impl.types import PeerId
 from spec.conformance.cases import FORMAT, FORMAT_VERSION, case_id
+from spec.conformance.diff import Difference, first_difference
 from spec.conformance.events import EventKind, EventLog, LogHeader, read_log_lines
 from spec.conformance.nodeops import NodeOps
+from spec.conformance.protocol import Answer
 from spec.conformance.validate import FREE_ELECTION_TIMEOUT_MS, LogValidator, TrailStep
+from spec.model.host import HostError
 
 __all__ = [
     "KEPT",
     "SEQUENCE_OPS",
     "SEQUENCE_STEP",
+    "SendOp",
+    "SequenceResult",
     "answers_of",
     "cases_from_trace",
     "expected_answer",
@@ -54,6 +62,7 @@ __all__ = [
     "kept_cases",
     "logs_of_trace",
     "ops_of",
+    "replay_sequence",
     "run_sequence",
     "sequence_case",
 ]
@@ -373,6 +382,52 @@ def _tail(log: EventLog, after_line: int) -> list[TrailStep]:
 # -- replaying a case through an adapter ---------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class SequenceResult:
+    """How one sequence case ended (:func:`replay_sequence`)."""
+
+    status: str
+    """``passed``, ``failed``, ``unsupported`` or ``not-attempted`` (the run stopped)."""
+    kind: str | None = None
+    """For a failure: ``mismatch``, or the ``crash`` / ``timeout`` / ``malformed`` answer."""
+    detail: str = ""
+    difference: Difference | None = None
+
+
+SendOp = Callable[[str, dict[str, Any]], Answer | None]
+"""Sends one node-level op (name, fields) and returns its answer; raises
+:class:`~spec.model.host.HostError` when it got none (crash, timeout, malformed), and
+returns ``None`` when it was not sent (the run stopped)."""
+
+
+def replay_sequence(case: dict[str, Any], send: SendOp) -> SequenceResult:
+    """Send ``case``'s ops in order through ``send`` and compare each answer with the
+    reference's; stop at the first op that differs, fails or is ``unsupported``.
+
+    ``send`` decides the process: :func:`run_sequence` a fresh one, ``snapsync conform``
+    the run's adapter process (``node_new`` replaces a handle's node by a fresh one,
+    docs/formats/adapter.md, so a case never sees an earlier case's node).
+    """
+    expected = case["expected"]["result"]["answers"]
+    for i, op in enumerate(case["input"]["ops"]):
+        fields = {k: v for k, v in op.items() if k != "op"}
+        try:
+            answer = send(op["op"], fields)
+        except HostError as exc:
+            return SequenceResult("failed", exc.kind, f"op {i} ({op['op']}): {exc}")
+        if answer is None:
+            return SequenceResult("not-attempted")
+        if answer.kind == "unsupported":
+            return SequenceResult("unsupported", "answer", f"op {i} ({op['op']}): {answer.value}")
+        got = expected_answer({answer.kind: answer.value})
+        difference = first_difference(expected[i], got, f"answers[{i}]")
+        if difference is not None:
+            return SequenceResult(
+                "failed", "mismatch", f"op {i} ({op['op']} at {_when(op)})", difference
+            )
+    return SequenceResult("passed")
+
+
 def run_sequence(
     command: str, case: dict[str, Any], *, timeout: float = 10.0
 ) -> tuple[str, str, Any]:
@@ -383,10 +438,8 @@ def run_sequence(
     wrong and the first differing path (:class:`~spec.conformance.diff.Difference`), or a
     crash / timeout / malformed answer.
     """
-    from spec.conformance.diff import first_difference
     from spec.conformance.nodeclient import NodeProcess
     from spec.conformance.process import AdapterError
-    from spec.model.host import HostError
 
     process = NodeProcess(command, timeout=timeout)
     try:
@@ -394,20 +447,8 @@ def run_sequence(
             process.start()
         except AdapterError as exc:
             return "unsupported", str(exc), None
-        expected = case["expected"]["result"]["answers"]
-        for i, op in enumerate(case["input"]["ops"]):
-            fields = {k: v for k, v in op.items() if k != "op"}
-            try:
-                answer = process.call(op["op"], fields)
-            except HostError as exc:
-                return "failed", f"op {i} ({op['op']}): {exc}", None
-            if answer.kind == "unsupported":
-                return "unsupported", f"op {i} ({op['op']}): {answer.value}", None
-            got = expected_answer({answer.kind: answer.value})
-            difference = first_difference(expected[i], got, f"answers[{i}]")
-            if difference is not None:
-                return "failed", f"op {i} ({op['op']} at {_when(op)})", difference
-        return "passed", "", None
+        result = replay_sequence(case, process.call)
+        return result.status, result.detail, result.difference
     finally:
         process.close()
 

@@ -16,6 +16,8 @@ the same findings, traces and verdicts; only timings and rates differ.
   worker's exit (:func:`~spec.parallel.pool.at_worker_exit`) and no orphaned process.
 * :mod:`spec.parallel.ordered` — :func:`~spec.parallel.ordered.map_ordered`: independent
   tasks, results in the tasks' order, costliest started first.
+* :mod:`spec.parallel.ahead` — :func:`~spec.parallel.ahead.run_ahead`: slots whose result
+  depends on the keys the slots before them found, run ahead and accepted in order.
 
 How each command uses it:
 
@@ -26,40 +28,33 @@ How each command uses it:
   (:mod:`spec.hunt.schedule`: call ``k`` has its own seed whatever ran before it); a
   :class:`~spec.parallel.pool.Pool` runs calls ahead, and the parent accepts them in
   call order exactly as a single process would have run them.
+* ``snapsync conform`` — **shards of cases** (:mod:`spec.conformance.shards`): the
+  selected cases cut into at most ``jobs`` contiguous stretches of inputs (each input
+  with every profile's case of it), each run by ``run_conform`` with its own adapter
+  process through ``map_ordered``; the outcomes are put back in the order one process
+  reports them. The adapter is started and ended inside the task (``run_conform``
+  closes it in a ``finally``, which also runs when the pool ends a worker by SIGTERM).
+* ``snapsync drive`` — **walks as slots** (:func:`spec.parallel.ahead.run_ahead`): slot
+  ``n`` is walk ``n // C`` of campaign ``n % C`` (seed ``drive:{seed}:{campaign}:{k}``)
+  run by a worker that keeps one shared adapter process for all its walks (ended by
+  :func:`~spec.parallel.pool.at_worker_exit`); a walk ignores the failure keys found
+  before it, so the parent keeps a walk run ahead only if it met none of the keys
+  found meanwhile, and runs it again otherwise. A new key is shrunk in the slot that
+  found it (fresh adapter processes per attempt); findings are merged in slot order.
 
-How the commands still to come should use it:
-
-* ``explore`` (breadth-first search) — **parallel frontier expansion**, not
-  partitioned fingerprints: per BFS level, split the frontier (in its deterministic
-  order) into contiguous chunks of a few hundred states, expand each chunk in a
-  worker with ``map_ordered(expand_chunk, chunks, jobs=..., pool=pool)`` (a chunk's
-  result: each state's successors, with their canonical fingerprints and any
-  violation, in expansion order), then walk the chunks' results in chunk order in the
-  parent, deduplicating against the seen set. The parent alone owns the seen set and
-  numbers the states, so the state count, the graph, and the shortest counterexample
-  (the first violation in BFS order) are those of the sequential search. Open one
-  ``Pool(jobs)`` around the whole search and pass it as ``pool=`` to every level's
-  ``map_ordered``: the workers (and their caches) live across levels. Levels with
-  fewer states than a chunk run in the parent. Liveness on the networkx graph stays
-  in the parent.
-* ``conform`` (step vectors) — **shards of cases**: split the selected cases into
-  ``jobs`` contiguous shards and run each shard through ``map_ordered`` with a task
-  that runs it through ``run_conform`` (its own adapter process, window, restarts and
-  timeouts) and returns the report; concatenate the shards' outcomes in case order,
-  so the report lists every case in vector order with the statuses one adapter would
-  give (restarts and events added up, ``stopped`` the first shard's). The adapter is
-  started and ended inside the task (``run_conform`` closes it in a ``finally``, which
-  also runs when the pool ends a worker by SIGTERM).
-* ``drive`` (node adapters) — **walks as slots**, the hunt's way: a slot is walk
-  ``k`` of one campaign (seed ``drive:{seed}:{campaign}:{k}``, as today) handed to a
-  :class:`~spec.parallel.pool.Pool` worker, which keeps one shared adapter process for
-  all its walks (started on first use, ended by :func:`~spec.parallel.pool.at_worker_exit`).
-  A walk ignores the failure keys found before it, so the parent accepts a walk run
-  ahead only if it ran with the keys the accepted walks before it had found, and runs
-  it again otherwise (rare: new keys are rare). Shrinking a new key (fresh adapter
-  processes per attempt) is a task of its own, started when its walk is accepted;
-  findings are merged in slot order, so the report is the same for every ``jobs``.
-  Each walk calls ``stop_point()`` between steps, so Ctrl-C returns the walks so far.
+* ``snapsync explore`` (breadth-first search) — **parallel frontier expansion**, not
+  partitioned fingerprints, with **states kept where they were found**
+  (:mod:`spec.explore.search`): per BFS level, one part per worker through
+  ``map_ordered(expand_part, parts, pool=pool)`` on one ``Pool`` (part ``i`` goes to
+  worker ``i``: all are idle when a level is submitted); a worker expands the states
+  it found in the level before, keeps every successor it finds and returns only edges
+  (keys are content digests, the same in every process). The parent takes the edges in
+  state-number order, alone numbers the states, and assigns each new state to the
+  worker that found its first occurrence, so the state count, the graph and the
+  shortest counterexamples are those of the sequential search. The pool starts when a
+  level first holds 64 states, so forked workers inherit the warm caches and that
+  level's states. (Chunks of pickled states, the first version, cost 2.2x the
+  processor time: every unpickled state is a new object to identity-keyed caches.)
 """
 
 from __future__ import annotations
