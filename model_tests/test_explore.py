@@ -529,8 +529,12 @@ _H9_FIRST = replace(
 
 @pytest.mark.parametrize(
     "config",
-    [replace(TINY, breaks=1), _H9_FIRST],
-    ids=["break-kept-messages", "H9-first-violation"],
+    [
+        replace(TINY, breaks=1),
+        _H9_FIRST,
+        replace(TINY, lagging=2, symmetry=True, max_depth=12),
+    ],
+    ids=["break-kept-messages", "H9-first-violation", "two-lagging-symmetric"],
 )
 def test_jobs_give_the_same_graph_and_counterexample_traces(
     config: ExploreConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -550,7 +554,7 @@ def test_jobs_give_the_same_graph_and_counterexample_traces(
         assert Path(a.trace or "").read_bytes() == Path(b.trace or "").read_bytes()
     if config.stop_on_first:
         assert one.counterexamples
-    else:
+    elif config.breaks:
         assert "delivered_after_break" in one.result.situations
 
 

@@ -1,8 +1,9 @@
 """Liveness on the state graph (networkx): dead ends, and fair cycles that never converge.
 
-The goal states are the quiescent ones (:func:`spec.model.liveness.quiescent`):
-nothing in flight, no session, every up node online and committed as far as the
-one leader. Two questions are asked of the graph an exploration built:
+The goal states are the converged ones (:func:`spec.model.liveness.converged`):
+one leader with everything committed, no catch-up session, every up node online
+and committed as far as the leader, whatever is still in flight. Two questions are
+asked of the graph an exploration built:
 
 * **Dead ends.** A state from which no goal state is reachable, by any moves
   (the environment's choices included), is a dead end: no schedule, however
@@ -55,7 +56,7 @@ class Liveness:
     """What the graph says (module docstring)."""
 
     goals: int = 0
-    """Goal (quiescent) states."""
+    """Goal (converged) states."""
     unknown: int = 0
     """States not expanded (counted as able to reach a goal)."""
     dead_ends: int = 0

@@ -316,7 +316,7 @@ def write_state_graph(
     """Write the state graph as ``.dot`` (and ``.svg`` where graphviz is installed).
 
     Colours: the initial state bold; anchored (a session selected an anchor) light blue;
-    finalized (reached by an install) green; quiescent (goal) pale green; violating red;
+    finalized (reached by an install) green; converged (goal) pale green; violating red;
     dead ends orange; not expanded (cut or open) grey, dashed.
     """
     limit = DOT_LIMIT if limit is None else limit

@@ -505,6 +505,9 @@ class Part:
     held: tuple[tuple[int, bytes], ...]
     given: tuple[tuple[int, bytes, SearchState], ...]
     requests_allowed: int
+    inherited: tuple[tuple[int, bytes], ...] = ()
+    """States a forked worker finds in its copy of this process's memory (the level at
+    which the workers started), by number and key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -516,6 +519,19 @@ class PartResult:
     missing: tuple[int, ...] = ()
 
 
+@dataclass(slots=True)
+class _Inheritance:
+    """What forked workers find in their copy of the parent's memory: its expander (with
+    its warm caches: fingerprint tables, memoised steps) and the level at which they start,
+    the same objects (identity-keyed caches keep hitting). Set only while the pool forks."""
+
+    expander: Expander | None = None
+    states: dict[int, SearchState] = field(default_factory=dict)
+
+
+_INHERITED = _Inheritance()
+
+
 class _Worker:
     """A worker's side of the search, kept across levels with its caches (fingerprints,
     memoised steps): it expands its part and keeps every successor it found (the first
@@ -524,7 +540,9 @@ class _Worker:
 
     def __init__(self, config: ExploreConfig) -> None:
         self.config = config
-        self.expander = Expander(config)
+        inherited = _INHERITED.expander
+        same = inherited is not None and inherited.config == config
+        self.expander = inherited if same and inherited is not None else Expander(config)
         self._memo = memoised_steps()
         self._memo.__enter__()  # for the worker's life: results do not depend on it
         self.setup: WorldSetup | None = None
@@ -534,6 +552,8 @@ class _Worker:
         held, self.store = self.store, {}
         todo = [(n, key, held.get(key)) for n, key in part.held]
         todo += [(n, key, self._same_setup(state)) for n, key, state in part.given]
+        todo += [(n, key, _INHERITED.states.get(n)) for n, key in part.inherited]
+        _INHERITED.states = {}  # needed once: the worker keeps what it finds from now on
         missing = tuple(n for n, _, state in todo if state is None)
         if missing:
             return PartResult(os.getpid(), {}, missing)
@@ -637,8 +657,13 @@ class Explorer:
         started = time.perf_counter()
         search = _Search(self, result)
         with stopping() as stopped, memoised_steps(), contextlib.ExitStack() as stack:
-            pool = stack.enter_context(Pool(self.jobs)) if self.jobs > 1 else None
-            search.run(pool)
+
+            def start() -> Pool:
+                # Started when the first level goes to the workers: forked workers then
+                # inherit the expander's warm caches and that level's states.
+                return stack.enter_context(Pool(self.jobs))
+
+            search.run(start if self.jobs > 1 else None)
         search.leave_open()
         if stopped.reason is not None:
             result.stopped = stopped.reason
@@ -799,19 +824,28 @@ class _Search:
             return False
         return True
 
-    def run(self, pool: Pool | None) -> None:
+    def run(self, start: Callable[[], Pool] | None) -> None:
         """Expand level after level until none is left or the search stops: here, and with
-        workers from the first level of :data:`MIN_PARALLEL_LEVEL` states on."""
+        workers (``start`` makes the pool) from the first level of
+        :data:`MIN_PARALLEL_LEVEL` states on."""
         explorer = self.explorer
         state0 = explorer.initial_state()
         self.add(state0, explorer.keys.key(state0), 0, 0)
         depth = 0
+        pool: Pool | None = None
         while self.next and not self.stopped:
             self.level, self.next, self.done = self.next, [], 0
-            if pool is not None and len(self.level) >= MIN_PARALLEL_LEVEL:
-                self.in_workers = True
-            if pool is not None and self.in_workers:
-                self._in_workers(pool, depth)
+            inherit = False
+            if pool is None and start is not None and len(self.level) >= MIN_PARALLEL_LEVEL:
+                _INHERITED.expander = explorer.expander
+                _INHERITED.states = {n: st for n, st, _ in self.level if st is not None}
+                try:
+                    pool = start()
+                finally:
+                    _INHERITED.expander, _INHERITED.states = None, {}
+                inherit = pool.method == "fork"
+            if pool is not None:
+                self._in_workers(pool, depth, inherit)
             else:
                 self._here()
             depth += 1
@@ -826,22 +860,34 @@ class _Search:
                 self.stopped = True
                 return
 
-    def _in_workers(self, pool: Pool, depth: int) -> None:
+    def _in_workers(self, pool: Pool, depth: int, inherit: bool) -> None:
         """Hand each worker its part of the level (the states it holds, and an even share
-        of those this process holds), then take every state's edges in number order."""
+        of those this process holds: by number if the worker was forked with them, else
+        whole), then take every state's edges in number order."""
         jobs = pool.jobs
         keys = self.result.keys
         held: list[list[tuple[int, bytes]]] = [[] for _ in range(jobs)]
         given: list[list[tuple[int, bytes, SearchState]]] = [[] for _ in range(jobs)]
+        inherited: list[list[tuple[int, bytes]]] = [[] for _ in range(jobs)]
         for n, state, holder in self.level:
-            if holder == _HERE:
+            if holder != _HERE:
+                held[holder].append((n, keys[n]))
+            elif inherit:
+                inherited[n % jobs].append((n, keys[n]))
+            else:
                 assert state is not None
                 given[n % jobs].append((n, keys[n], state))
-            else:
-                held[holder].append((n, keys[n]))
         allowed = self.explorer.requests_allowed
         parts = [
-            Part(self.config, i, depth, tuple(held[i]), tuple(given[i]), allowed)
+            Part(
+                self.config,
+                i,
+                depth,
+                tuple(held[i]),
+                tuple(given[i]),
+                allowed,
+                tuple(inherited[i]),
+            )
             for i in range(jobs)
         ]
         mapped = map_ordered(expand_part, parts, jobs=jobs, pool=pool)
