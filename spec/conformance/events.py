@@ -42,6 +42,7 @@ from impl.errors import CodecError, InvalidInput
 from impl.messages import Command, Message
 from impl.observe import ObservedRole
 from impl.types import U64_MAX, Cursor, Index, PeerId, Term
+from spec.conformance.jsonio import json_type
 
 __all__ = [
     "ALWAYS_LOGGED",
@@ -329,24 +330,6 @@ def _finite(text: str) -> float:
     return value
 
 
-def _jtype(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
-
-
 _PEERS: dict[str, PeerId] = {}
 """Peer ids already read, by their text (a log names the same few peers on every line)."""
 
@@ -376,29 +359,29 @@ class _Line:
         if type(value) is int and 0 <= value <= U64_MAX:
             return value
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(path, f"expected an integer, got {_jtype(value)}")
+            raise self.fail(path, f"expected an integer, got {json_type(value)}")
         raise self.fail(path, f"integer {value} is out of u64 range")
 
     def i64(self, value: Any, path: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(path, f"expected an integer, got {_jtype(value)}")
+            raise self.fail(path, f"expected an integer, got {json_type(value)}")
         if not -(1 << 63) <= value < (1 << 63):
             raise self.fail(path, f"integer {value} is out of i64 range")
         return value
 
     def text(self, value: Any, path: str) -> str:
         if not isinstance(value, str):
-            raise self.fail(path, f"expected a string, got {_jtype(value)}")
+            raise self.fail(path, f"expected a string, got {json_type(value)}")
         return value
 
     def boolean(self, value: Any, path: str) -> bool:
         if not isinstance(value, bool):
-            raise self.fail(path, f"expected a boolean, got {_jtype(value)}")
+            raise self.fail(path, f"expected a boolean, got {json_type(value)}")
         return value
 
     def obj(self, value: Any, path: str) -> dict[str, Any]:
         if not isinstance(value, dict):
-            raise self.fail(path, f"expected an object, got {_jtype(value)}")
+            raise self.fail(path, f"expected an object, got {json_type(value)}")
         return value
 
     def peer(self, value: Any, path: str) -> PeerId:
@@ -584,7 +567,7 @@ def _read_header(r: _Line, record: dict[str, Any]) -> LogHeader:
         raise r.fail("config", str(exc)) from None
     logged = record["logged"]
     if not isinstance(logged, list):
-        raise r.fail("logged", f"expected an array, got {_jtype(logged)}")
+        raise r.fail("logged", f"expected an array, got {json_type(logged)}")
     kinds: set[EventKind] = set()
     for i, item in enumerate(logged):
         kind = r.enum(EventKind, item, f"logged[{i}]")
@@ -659,7 +642,7 @@ def _parse(r: _Line, text: str) -> dict[str, Any]:
     except RecursionError:
         raise r.fail("", "not JSON: nested too deeply") from None
     if not isinstance(record, dict):
-        raise r.fail("", f"expected an object, got {_jtype(record)}")
+        raise r.fail("", f"expected an object, got {json_type(record)}")
     return record
 
 
