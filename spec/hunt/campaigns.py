@@ -31,6 +31,7 @@ from spec.model.faults import Fault
 __all__ = [
     "BASE_RULES",
     "CAMPAIGNS",
+    "FAMILIES",
     "LIMITATION_CAMPAIGNS",
     "TARGETED",
     "Campaign",
@@ -79,6 +80,9 @@ class Campaign:
     """Rule steps per example (Hypothesis ``stateful_step_count``)."""
     aims: tuple[str, ...] = ()
     """Hazards and situations this campaign is built to reach."""
+    family: str = "sync"
+    """Which part of the protocol the campaign exercises (:data:`FAMILIES`): ``snapsync
+    check`` gives each family its share of the hunt's budget and reports which it covered."""
     differential: bool = False
     """Run the differential machine (impl steps against a naive model) instead."""
     prelude: tuple[str, ...] = ()
@@ -97,6 +101,15 @@ class Campaign:
     no per-step check fails the run; at its end the group is held to the horizon and
     the consequence judged. Set by :func:`consequence_campaign`, never in the tables."""
 
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise InvalidInput(f"campaign {self.name!r}: unknown family {self.family!r}")
+
+
+FAMILIES: tuple[str, ...] = ("sync", "provider", "raft")
+"""Campaign families: ``sync`` (a catch-up session: fetches, timeouts, buffers, faults),
+``provider`` (offers, snapshots and their TTLs over a provider's lifetime), ``raft``
+(elections, commitment and log repair in groups whose logs diverge)."""
 
 TARGETED: frozenset[str] = frozenset()
 """Rules every targeted campaign enables besides its own (none: the liveness drain runs at
@@ -145,6 +158,7 @@ CAMPAIGNS: tuple[Campaign, ...] = (
     ),
     Campaign(
         name="reader-voters",
+        family="raft",
         description="one writer and readers elected together (readers vote in 0.3.13); a "
         "reader's bond flaps and it misses an AppendEntries",
         kinds=("map",),
@@ -159,6 +173,7 @@ CAMPAIGNS: tuple[Campaign, ...] = (
     ),
     Campaign(
         name="stale-majority",
+        family="raft",
         description="two writers and a reader elected together; slow heartbeats, elections "
         "and writes, no partition (readers vote in 0.3.13)",
         kinds=("map",),
@@ -173,6 +188,7 @@ CAMPAIGNS: tuple[Campaign, ...] = (
     ),
     Campaign(
         name="leader-change",
+        family="raft",
         description="the leader leaves right after publishing; a writer that holds its tail "
         "takes over",
         kinds=("map", "vec"),
@@ -297,6 +313,7 @@ CAMPAIGNS: tuple[Campaign, ...] = (
     ),
     Campaign(
         name="clocks",
+        family="raft",
         description="wall-clock skew within the TTL and elections during catch-up",
         kinds=("map", "depq"),
         writers=(1, 2),
@@ -317,6 +334,7 @@ CAMPAIGNS: tuple[Campaign, ...] = (
 LIMITATION_CAMPAIGNS: tuple[Campaign, ...] = (
     Campaign(
         name="writer-partition",
+        family="raft",
         description="the bonds between two writers (and a reader) break while clients write "
         "(H29, a limitation)",
         kinds=("map",),
@@ -341,6 +359,7 @@ LIMITATION_CAMPAIGNS: tuple[Campaign, ...] = (
     ),
     Campaign(
         name="lagging-voter",
+        family="raft",
         description="a writer restarts empty in a two-writer committee (H16, a limitation)",
         kinds=("map",),
         items=(1, 3),
