@@ -212,7 +212,7 @@ def test_raft_a_second_leader() -> None:
         o = _observation(body)
         return op == "receive" and o is not None and o["term"] >= 1
 
-    assert "RAFT" in _ids(_group(_once(seen, edit), role="reader"))
+    assert "RAFT-ES" in _ids(_group(_once(seen, edit), role="reader"))
 
 
 def _fetch_edit(change: Callable[[dict[str, Any]], None]) -> Mutation:

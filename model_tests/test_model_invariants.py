@@ -224,7 +224,7 @@ def test_h16_two_writer_deadlock_is_detected_as_l4() -> None:
     assert found["L1"] == 1
 
 
-# -- mutants: I6, I11 (direct), I14, I16, RAFT, L3, L5 -----------------------------------------
+# -- mutants: I6, I11 (direct), I14, I16, RAFT-ES, L3, L5 --------------------------------------
 
 
 def _session_world() -> World:
@@ -308,7 +308,7 @@ def test_mutant_second_leader_violates_election_safety() -> None:
     r1 = world.nodes["r1"].node
     assert isinstance(leader.role, LeaderRole)
     bad = replace(r1, term=leader.term, role=replace(leader.role, heartbeat_deadline_ms=0))
-    assert "RAFT" in _ids(_mutate(world, "r1", bad))
+    assert "RAFT-ES" in _ids(_mutate(world, "r1", bad))
 
 
 def test_forged_offer_with_a_wrong_term_violates_i14() -> None:

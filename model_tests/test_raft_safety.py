@@ -11,7 +11,7 @@ documented limitation H29 of both profiles:
   committed entry;
 * ``RAFT-SM`` — state machine safety: a leader never commits an entry other than
   the one already committed at that index;
-* ``RAFT`` — election safety: one leader per term; a second leader that could not
+* ``RAFT-ES`` — election safety: one leader per term; a second leader that could not
   ask the first (a partition) is H29, one that asked it is a real failure.
 
 And Raft's commitment rule (§5.4.2, Figure 8), which the reference follows and mosaik
@@ -131,7 +131,7 @@ def test_h29_two_leaders_of_one_term_that_could_not_ask_each_other() -> None:
     d = _two_leaders_of_term_3()
     limited = d.limited
     assert limited is not None
-    assert (limited.id, limited.limitation) == ("RAFT", "H29")
+    assert (limited.id, limited.limitation) == ("RAFT-ES", "H29")
     assert "second leader of term 3" in limited.detail
 
 
@@ -139,13 +139,13 @@ def test_a_second_leader_that_asked_the_first_is_not_excused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The same transition, but the winner's election had asked the first leader: a real
-    election-safety failure, reported as RAFT with no limitation."""
+    election-safety failure, reported as RAFT-ES with no limitation."""
     captured: list[tuple[Violation, Transition]] = []
 
-    def spy(v: Violation, t: Transition) -> str | None:
-        if v.id == "RAFT":
+    def spy(v: Violation, t: Transition, partitioned: bool = True) -> str | None:
+        if v.id == "RAFT-ES":
             captured.append((v, t))
-        return limitation_of(v, t)
+        return limitation_of(v, t, partitioned)
 
     monkeypatch.setattr(driver_module, "limitation_of", spy)
     _two_leaders_of_term_3()

@@ -8,7 +8,7 @@ The adapter (docs/formats/adapter.md, node-level ops) plays the nodes of the rol
 the model plays the rest of the group, the network, the clocks and the faults,
 with the hunt's campaigns and swarm walks (docs/hunt.md). After every model step
 the hosted nodes are judged from their observations and the messages on the wire
-(I4, I5, I6, I9, I11, I12, FRESH, RAFT), the wire by the model's own checks (I2,
+(I4, I5, I6, I9, I11, I12, FRESH, RAFT-ES), the wire by the model's own checks (I2,
 I13, I14), each hosted node's event log against the spec (CONFORM; the failure
 names the switches that explain it), a panic or a failed answer (PANIC:Hx,
 CRASH:kind), and liveness by the drain (L1). Each distinct failure is shrunk (a

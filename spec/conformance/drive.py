@@ -13,7 +13,7 @@ hosted by an adapter (:mod:`spec.conformance.host`):
 After every model step (:class:`DriveDriver`): the model's own checks on the
 nodes it plays and on every message on the wire (I2, I13, I14…); the
 observation and wire checks on the hosted nodes (:mod:`spec.conformance.judge`:
-I4, I5, I6, I9, I11, I12, FRESH, RAFT); a step the adapter fails (``CRASH:kind``:
+I4, I5, I6, I9, I11, I12, FRESH, RAFT-ES); a step the adapter fails (``CRASH:kind``:
 crash, timeout, malformed answer, refused op) or a panic it reports
 (``PANIC:Hx``); and, unless switched off, the online validation of each hosted
 node's event log against the spec (``CONFORM``; the failure names the single

@@ -22,7 +22,7 @@ internals, under the same ids as the model's own checks:
 * ``I5`` — when a session ends in an install, the responses it accepted for the
   anchor (answers to its requests: the asked offset, 1 to the asked length of
   items) cover the whole snapshot;
-* ``RAFT`` — it leads a term only if no other node led it.
+* ``RAFT-ES`` — it leads a term only if no other node led it.
 
 What the node sends as a provider or a leader is judged on the wire by the model's
 own checks (I2, I13, I14), which look at every message whoever sent it.
@@ -255,7 +255,7 @@ class Judge:
         if seen.role is ObservedRole.LEADER:
             first = after.ghost.leaders.get(int(seen.term))
             if first is not None and first != name:
-                fail("RAFT", f"leads term {seen.term}, which {first} led first")
+                fail("RAFT-ES", f"leads term {seen.term}, which {first} led first")
         view.observation = seen
         return out
 

@@ -3,9 +3,10 @@
 A :class:`Driver` owns one :class:`~spec.model.state.World` and advances it only
 through the model's actions (:mod:`spec.model.actions`). After every action it
 
-* runs the model's :class:`~spec.model.invariants.Checker` (safety I1–I16, RAFT,
-  PANIC/STEP, L3, L5): its raw result is what the trace records, so that
-  ``snapsync replay`` re-checks and reproduces every line byte for byte;
+* runs the model's :class:`~spec.model.invariants.Checker` (safety I1–I16, Raft's
+  RAFT-ES, RAFT-LAO, RAFT-LM, RAFT-LC, RAFT-SM, PANIC/STEP, L3, L5): its raw result
+  is what the trace records, so that ``snapsync replay`` re-checks and reproduces every
+  line byte for byte;
 * discounts what an injected fault did by design (:meth:`Driver._fault_aware`):
   a message the adversary forged or rewrote is not evidence against the
   protocol's provider hygiene (I2, I13, I14) — the adversary is not the protocol;
@@ -29,9 +30,10 @@ Two composite drivers sit on top of single actions:
   turns off).
 
 Limitations end what a run can judge: after a finding that is a documented
-limitation (H29: ``RAFT-LC``, a leader without a committed entry; ``RAFT-SM``, a
-leader committing an entry other than one already committed at that index; or
-``RAFT``, two leaders of one term that could not ask each other), everything
+limitation (H29, once a bond between two writers broke in the run
+(:attr:`Driver.partitioned`): ``RAFT-LC``, a leader without a committed entry;
+``RAFT-SM``, a leader committing an entry other than one already committed at that
+index; or ``RAFT-ES``, two leaders of one term that could not ask each other), everything
 that follows — divergent commits, a truncated committed entry, no convergence —
 is its consequence, so the run records no further finding (:attr:`Driver.limited`)
 and its drain is skipped.
@@ -102,10 +104,10 @@ LIMITATION_IDS: Mapping[str, str] = {
     "L4": "H16",
     "RAFT-LC": "H29",
     "RAFT-SM": "H29",
-    "RAFT": "H29",
+    "RAFT-ES": "H29",
 }
-"""Finding ids that are (or may be: L4, see :meth:`Driver.quorum_deadlock`; RAFT, see
-:func:`limitation_of`) a documented limitation of the reference, by limitation."""
+"""Finding ids that may be a documented limitation of the reference, by limitation (L4:
+see :meth:`Driver.quorum_deadlock`; the Raft ids: see :func:`limitation_of`)."""
 
 
 def _snapshot_requested(world: World) -> bool:
@@ -277,6 +279,9 @@ class Driver:
         self._e1_reported: set[str] = set()
         self.limited: Finding | None = None
         """The documented limitation this run reached, if any: nothing after it is judged."""
+        self.partitioned = False
+        """Whether a bond between two writers broke in this run (``break_bond``): only then
+        can a Raft safety failure be H29 (:func:`limitation_of`)."""
 
     def fork(self) -> Driver:
         """Return an independent copy: same world and history, its own checker and counters.
@@ -301,6 +306,7 @@ class Driver:
         other._lost_at = dict(self._lost_at)
         other._e1_reported = set(self._e1_reported)
         other.limited = self.limited
+        other.partitioned = self.partitioned
         other.checker = Checker(self.setup)
         try:
             memo = self.checker.memo
@@ -336,9 +342,12 @@ class Driver:
         if t.action in _TAMPERING:
             self._note_tampering(t)
         found = self._fault_aware(t, raw) if self.tampered else raw
+        if t.action == "break_bond" and _between_writers(t):
+            self.partitioned = True
         self.world = t.after
         self.coverage.observe(t)
-        limits = [(v, lim) for v in found if (lim := limitation_of(v, t)) is not None]
+        partitioned = self.partitioned
+        limits = [(v, lim) for v in found if (lim := limitation_of(v, t, partitioned)) is not None]
         if self.limited is None and limits:
             # A limitation: what else this step shows is its consequence (module docstring).
             v, lim = limits[0]
@@ -742,19 +751,31 @@ class Driver:
         return target
 
 
-def limitation_of(v: Violation, t: Transition) -> str | None:
+def _between_writers(t: Transition) -> bool:
+    """Check if transition ``t`` (a ``break_bond``) broke a bond between two writers."""
+    ends = [t.before.nodes.get(str(t.args.get(k))) for k in ("a", "b")]
+    return all(slot is not None and slot.writer for slot in ends)
+
+
+def limitation_of(v: Violation, t: Transition, partitioned: bool = True) -> str | None:
     """Return the documented limitation a per-step violation is an instance of, if any.
 
-    Under ``readers-vote`` none is: readers that vote make them reachable without a
-    partition, which the reference removes by making readers abstain. Otherwise
-    ``RAFT-LC`` and ``RAFT-SM`` are H29: with one leader per term (RAFT) and leader
+    H29 is a partition between writers: without one in the run (``partitioned``: a bond
+    between two writers broke at this step or before) no Raft safety failure is excused —
+    mosaik's quorum over the peers a node can reach equals Raft's majority while every
+    bond between writers is up, whatever the delays, the elections or a leader leaving.
+    Under ``readers-vote`` none is either: readers that vote make them reachable without
+    a partition, which the reference removes by making readers abstain. Otherwise
+    ``RAFT-LC`` and ``RAFT-SM`` are H29: with one leader per term (RAFT-ES) and leader
     completeness, Raft's state machine safety follows, so only a quorum of reachable
-    peers breaks them. ``RAFT`` (a second leader of one term) is H29 when the
+    peers breaks them. ``RAFT-ES`` (a second leader of one term) is H29 when the
     second leader's election did not ask the first one: under mosaik's committee each
     side of a partition can win the same term with the peers it can reach. A second
     leader that asked the first one is a real election-safety failure, never excused.
+    ``RAFT-LAO`` and ``RAFT-LM`` are never excused: no partition lets a leader rewrite
+    its log or a follower append past a mismatch.
     """
-    if v.id not in ("RAFT-LC", "RAFT-SM", "RAFT"):
+    if v.id not in ("RAFT-LC", "RAFT-SM", "RAFT-ES") or not partitioned:
         return None
     if t.after.setup.profile.has(Behaviour.READERS_VOTE):
         # Readers' votes make these failures reachable without any partition (a stale

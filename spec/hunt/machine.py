@@ -114,8 +114,8 @@ __all__ = [
 
 SAFETY_IDS: tuple[str, ...] = (
     "I1", "I2", "I3", "I4", "I5", "I6", "I7", "I8", "I9", "I10", "I11", "I12", "I13",
-    "I14", "I15", "I16", "FRESH", "RAFT", "RAFT-LC", "RAFT-SM", "PANIC", "STEP", "L2", "L3",
-    "L5", "E1",
+    "I14", "I15", "I16", "FRESH", "RAFT-ES", "RAFT-LAO", "RAFT-LM", "RAFT-LC", "RAFT-SM",
+    "PANIC", "STEP", "L2", "L3", "L5", "E1",
 )  # fmt: skip
 """Every per-step id a machine checks (one ``@invariant`` each)."""
 
@@ -905,9 +905,19 @@ class GroupMachine(RuleBasedStateMachine):
         self._check("FRESH")
 
     @invariant()
-    def raft_election_safety(self) -> None:
-        """RAFT: at most one leader per term."""
-        self._check("RAFT")
+    def raft_es_election_safety(self) -> None:
+        """RAFT-ES: at most one leader per term."""
+        self._check("RAFT-ES")
+
+    @invariant()
+    def raft_lao_leader_append_only(self) -> None:
+        """RAFT-LAO: a leader never overwrites or deletes an entry of its log."""
+        self._check("RAFT-LAO")
+
+    @invariant()
+    def raft_lm_log_matching(self) -> None:
+        """RAFT-LM: logs with an entry of the same index and term agree up to it."""
+        self._check("RAFT-LM")
 
     @invariant()
     def raft_lc_leader_completeness(self) -> None:

@@ -165,6 +165,16 @@ class Ghost:
         entry: LogEntry = run.entries[int(cursor.index) - run.first_index]
         return entry
 
+    def appended_with_prev(self, cursor: Cursor) -> tuple[LogEntry, int] | None:
+        """Return the entry a leader appended at ``cursor`` and the term its own log had at
+        ``cursor.index - 1`` when it appended it, if a leader appended one there (RAFT-LM)."""
+        index = int(cursor.index)
+        run = self._run_at(int(cursor.term), index)
+        if run is None:
+            return None
+        entry: LogEntry = run.entries[index - run.first_index]
+        return entry, (run.prev_term if index == run.first_index else run.term)
+
     # -- the committed log ------------------------------------------------------------------
 
     def committed_len(self) -> int:

@@ -15,10 +15,14 @@ so a run of n items costs O(n) checking overall, not O(n) per step.
 
 Ids beyond the inventory's: ``FRESH`` (the reference's inductive strengthening
 of I7: an anchor is never below the session's trigger position or a gap in its
-buffer), ``RAFT`` (election safety: one leader per term), ``RAFT-LC`` (leader
-completeness: a new leader holds every committed entry), ``RAFT-SM`` (state
-machine safety: a leader never commits an entry other than ``L``'s at an index;
-found by I9's divergence check at a leader), ``PANIC`` (a step
+buffer); Raft's five safety properties (the Raft paper's Figure 3, raft.tla), stated
+for logs that are pruned and reset by snapshots (docs/model.md, "Raft's safety"):
+``RAFT-ES`` (election safety: one leader per term), ``RAFT-LAO`` (leader append-only:
+a leader never overwrites or deletes an entry of its log), ``RAFT-LM`` (log matching:
+two logs that hold an entry of the same index and term hold the same entries up to it),
+``RAFT-LC`` (leader completeness: a new leader holds every committed entry),
+``RAFT-SM`` (state machine safety: a leader never commits an entry other than ``L``'s
+at an index; found by I9's divergence check at a leader); ``PANIC`` (a step
 raised mosaik's panic: H3's is reported as I7) and ``STEP`` (a step rejected the
 state it was given with ``InvalidState``, or the model reached a state a step's
 precondition excludes: a catch-up session whose node knows no leader, inventory H21).
@@ -59,8 +63,8 @@ class Violation:
     """One invariant violation: which invariant, where, what, and at which step."""
 
     id: str
-    """Invariant id (``I1``–``I16``, ``L1``–``L5``, ``FRESH``, ``RAFT``, ``RAFT-LC``,
-    ``RAFT-SM``, ``PANIC``, ``STEP``)."""
+    """Invariant id (``I1``–``I16``, ``L1``–``L5``, ``FRESH``, ``RAFT-ES``, ``RAFT-LAO``,
+    ``RAFT-LM``, ``RAFT-LC``, ``RAFT-SM``, ``PANIC``, ``STEP``)."""
     node: str | None
     """The node it concerns, if one."""
     detail: str
@@ -96,6 +100,8 @@ class _Memo:
     (kept alive so ids stay unique): a step that left it unchanged has nothing new."""
     terms: dict[str, tuple[Any, int, bool]] = field(default_factory=dict)
     """Per node: (log, index, whether ``log.term_at(index)`` is defined) last seen (I16)."""
+    logs: dict[str, Any] = field(default_factory=dict)
+    """Per node: the last log whose every stored entry was checked (RAFT-LM)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -781,14 +787,111 @@ def check_i16_pruning(cx: CheckContext) -> list[Violation]:
 
 
 def check_raft_election_safety(cx: CheckContext) -> list[Violation]:
-    """RAFT: at most one leader per term (the ghost records the first one seen)."""
+    """RAFT-ES (election safety): at most one leader per term (the ghost records the first
+    one seen leading each term)."""
     out: list[Violation] = []
     for name in cx.changed:
         node = cx.node(name)
         if node.leader == node.id and cx.after.nodes[name].up:
             first = cx.after.ghost.leaders.get(int(node.term))
             if first is not None and first != name:
-                out.append(_v("RAFT", name, f"second leader of term {node.term} (first: {first})"))
+                detail = f"second leader of term {node.term} (first: {first})"
+                out.append(_v("RAFT-ES", name, detail))
+    return out
+
+
+def check_raft_leader_append_only(cx: CheckContext) -> list[Violation]:
+    """RAFT-LAO (leader append-only): while a node leads a term, its log only grows.
+
+    Judged at every step that changes the log of a node that led the same term in the
+    same life before the step and still leads it: the new log ends at or after the old
+    end, and every old entry it still stores (pruning R7 gives up the committed prefix,
+    which is not a deletion) is the same entry. A :class:`~impl.logstore.LogStore` changes
+    an entry only by truncating, which drops the old last entry, so comparing the entry
+    at the old end is exact.
+    """
+    out: list[Violation] = []
+    for name in cx.changed:
+        node = cx.node(name)
+        old = cx.old(name)
+        if old is None or old.log is node.log or not cx.same_life(name):
+            continue
+        if old.leader != old.id or node.leader != node.id or old.term != node.term:
+            continue
+        if not cx.after.nodes[name].up:
+            continue
+        end = int(old.log.end())
+        if node.log.end() < end:
+            detail = f"leads term {node.term}: its log ended at {end}, now at {node.log.end()}"
+            out.append(_v("RAFT-LAO", name, detail))
+            continue
+        was, now = old.log.get(end), node.log.get(end)
+        if was is not None and now is not None and now is not was and now != was:
+            detail = (
+                f"leads term {node.term}: entry {end} of term {was.term} was replaced by "
+                f"one of term {now.term}"
+            )
+            out.append(_v("RAFT-LAO", name, detail))
+    return out
+
+
+def check_raft_log_matching(cx: CheckContext) -> list[Violation]:
+    """RAFT-LM (log matching): two logs holding an entry of the same index and term hold
+    the same entries up to that index.
+
+    Logs are pruned (R7) and reset to a snapshot's anchor (Q12), so two logs alive at one
+    instant share few entries; the check compares each log with the ghost's record of
+    what every leader appended (:meth:`~spec.model.ghost.Ghost.appended_with_prev`),
+    which stands for every log that ever held an entry. Every entry ``(t, i)`` a node
+    stores must be the entry the leader of term ``t`` appended at ``i``, and the term the
+    node holds at ``i - 1`` (if it holds one: stored, or the anchor or last pruned entry
+    at its offset) must be the term that leader's log had there. By induction down the
+    log, two logs that hold ``(t, i)`` then agree on every index both hold below it —
+    Raft's property restricted to the entries both hold. Entries below a node's offset
+    are gone: a snapshot stands for them (I8, I9 judge it). Each stored entry is checked
+    once: a log that keeps its last checked entry is checked from there on.
+    """
+    out: list[Violation] = []
+    ghost = cx.after.ghost
+    checked = cx.memo.logs
+    for name in cx.changed:
+        node = cx.node(name)
+        log = node.log
+        known = checked.get(name)
+        if known is log:
+            continue
+        start = int(log.offset) + 1
+        if known is not None and cx.same_life(name):
+            k = int(known.end())
+            entry = known.get(k)
+            if entry is not None and log.offset < k <= log.end() and log.get(k) is entry:
+                start = k + 1
+        for i in range(start, int(log.end()) + 1):
+            have = log.get(i)
+            if have is None:  # pragma: no cover - i lies in (offset, end]
+                break
+            found = ghost.appended_with_prev(Cursor(have.term, Index(i)))
+            problem: str | None = None
+            if found is None:
+                problem = (
+                    f"holds (t:{have.term},i:{i}), which no leader of term {have.term} appended"
+                )
+            elif found[0] is not have and found[0] != have:
+                problem = (
+                    f"holds at (t:{have.term},i:{i}) another entry than the leader of term "
+                    f"{have.term} appended there"
+                )
+            else:
+                before = log.term_at(i - 1)
+                if before is not None and int(before) != found[1]:
+                    problem = (
+                        f"holds (t:{have.term},i:{i}) after an entry of term {before}; the "
+                        f"leader of term {have.term} had term {found[1]} at {i - 1}"
+                    )
+            if problem is not None:
+                out.append(_v("RAFT-LM", name, problem))
+                break
+        checked[name] = log
     return out
 
 
@@ -931,6 +1034,7 @@ _FINALIZE = frozenset({"installs", "panics"})
 _COMMITS = frozenset({"installs", "commits"})
 _FAILURES = frozenset({"panics", "errors"})
 _POLLS = frozenset({"polls"})
+_LOGS = frozenset({"logs"})
 
 
 _FACT_BITS: dict[str, int] = {
@@ -953,6 +1057,7 @@ _FACT_BITS: dict[str, int] = {
             "offers",
             "leads",
             "catchup",
+            "logs",
         )
     )
 }
@@ -970,7 +1075,8 @@ def _step_facts(cx: CheckContext) -> int:
     ``node_poll`` ran), and of the changed nodes: ``moved`` (one is new, in a new life,
     or has another state machine state or committed cursor), ``offers`` (one is new, in
     a new life, has snapshot requests or another map of snapshots on offer), ``leads``
-    (an up one leads) and ``catchup`` (one has a session, or L5 still tracks one).
+    (an up one leads), ``catchup`` (one has a session, or L5 still tracks one) and
+    ``logs`` (one is new, in a new life, or has another log).
     """
     bits = _FACT_BITS
     t = cx.t
@@ -985,7 +1091,7 @@ def _step_facts(cx: CheckContext) -> int:
             node = slot.node
             old_slot = before.get(name)
             if old_slot is None or old_slot.incarnation != slot.incarnation:
-                facts |= bits["moved"] | bits["offers"]
+                facts |= bits["moved"] | bits["offers"] | bits["logs"]
             else:
                 old = old_slot.node
                 committed = node.committed
@@ -996,6 +1102,8 @@ def _step_facts(cx: CheckContext) -> int:
                 provider = node.provider
                 if provider.requests or provider.available is not old.provider.available:
                     facts |= bits["offers"]
+                if node.log is not old.log:
+                    facts |= bits["logs"]
             if node.leader == node.id and slot.up:
                 facts |= bits["leads"]
             if node.catchup is not None or name in cx.memo.sessions:
@@ -1056,7 +1164,10 @@ INVARIANTS: tuple[Invariant, ...] = (
     Invariant(("I14",), "anchor term", check_i14_anchor_term, _DELIVERED),
     Invariant(("I15",), "position arithmetic", check_i15_position_arithmetic, _POSITIONS),
     Invariant(("I16",), "pruning", check_i16_pruning, _CHANGED),
-    Invariant(("RAFT",), "election safety", check_raft_election_safety, _LEADS),
+    # Raft's safety properties (Figure 3); RAFT-SM is I9's divergence at a leader, above.
+    Invariant(("RAFT-ES",), "election safety", check_raft_election_safety, _LEADS),
+    Invariant(("RAFT-LAO",), "leader append-only", check_raft_leader_append_only, _LOGS),
+    Invariant(("RAFT-LM",), "log matching", check_raft_log_matching, _LOGS),
     Invariant(("RAFT-LC",), "leader completeness", check_raft_leader_completeness, _LEADS),
     Invariant(("PANIC", "STEP"), "panics and refused steps", check_panics, _FAILURES),
     Invariant(("STEP",), "a session knows its leader", check_session_leader),
