@@ -90,7 +90,9 @@ class Campaign:
     ``until:<state>[:<slow node>]`` (settle until a deep state of
     :data:`spec.hunt.driver.UNTIL`, optionally with a slow provider),
     ``drain`` (settle to quiescence), ``write`` (one client write at the leader and
-    the leader's poll that publishes it), ``restart:<node>`` (``restart_empty``). A targeted
+    the leader's poll that publishes it), ``restart:<node>`` (``restart_empty``),
+    ``deliver:<src>:<dst>`` (deliver the head message from ``src`` to ``dst``, if any:
+    after ``write``, the new entry reaches that one follower only). A targeted
     campaign starts its random rules from a deep state instead of hoping to reach it."""
     writer_restarts: bool = False
     """Allow writers to restart empty: reaches H16 (a documented limitation)."""
@@ -200,6 +202,35 @@ CAMPAIGNS: tuple[Campaign, ...] = (
         prelude=("write",),
         steps=5,
         aims=("H30", "leader_change"),
+    ),
+    # Divergent logs without a partition (every bond stays up: mosaik's quorum is then
+    # Raft's majority, and a Raft failure is a violation, not H29). Messages are delayed,
+    # not lost: a rule picks which queued message is delivered next; elections start at
+    # any instant (``start_election``), so candidates compete and votes split.
+    Campaign(
+        name="leader-churn",
+        family="raft",
+        description="three writers; the leader leaves with uncommitted entries, elections "
+        "compete, writers re-join empty, a lagging reader catches up across the term changes",
+        kinds=("map", "vec"),
+        items=(2, 4),
+        writers=(3,),
+        readers=(0, 1),
+        lagging=(1,),
+        joint_election=True,
+        rules=TARGETED
+        | {
+            "start_election",
+            "deliver_message",
+            "node_poll",
+            "client_write",
+            "leave",
+            "join_late",
+            "settle",
+        },
+        prelude=("until:session", "write"),
+        steps=14,
+        aims=("leader_change_during_catchup", "log_repair", "election"),
     ),
     Campaign(
         name="lost-sources",
@@ -332,6 +363,43 @@ CAMPAIGNS: tuple[Campaign, ...] = (
 
 
 LIMITATION_CAMPAIGNS: tuple[Campaign, ...] = (
+    # Competing elections reach two findings of the reference that await a protocol
+    # decision (docs/hunt.md): H31 (an abstainer grants a second candidate of the same
+    # term: two leaders, every bond up) and a tail of a term older than the one before
+    # the leader's, which commits only with its next client write (L1 if none comes).
+    Campaign(
+        name="competing-elections",
+        family="raft",
+        description="three writers; the leader's last entry reached one follower; elections "
+        "start at any instant while AppendEntries and votes are delayed",
+        kinds=("map", "vec"),
+        items=(1, 3),
+        writers=(3,),
+        readers=(0, 1),
+        lagging=(0,),
+        joint_election=True,
+        rules=TARGETED
+        | {"start_election", "deliver_message", "node_poll", "client_write", "advance_time"},
+        prelude=("write", "deliver:w0:w1"),
+        steps=14,
+        aims=("election", "split_vote", "log_repair"),
+    ),
+    Campaign(
+        name="figure-8",
+        family="raft",
+        description="five writers; entries of several terms on minorities, overwritten by "
+        "later leaders (Raft's Figure 7 and 8 shapes)",
+        kinds=("map",),
+        items=(1, 2),
+        writers=(5,),
+        readers=(0,),
+        lagging=(0,),
+        joint_election=True,
+        rules=TARGETED | {"start_election", "deliver_message", "node_poll", "client_write"},
+        prelude=("write", "deliver:w0:w1"),
+        steps=16,
+        aims=("H30", "log_repair", "conflicting_suffix"),
+    ),
     Campaign(
         name="writer-partition",
         family="raft",

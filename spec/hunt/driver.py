@@ -91,6 +91,7 @@ __all__ = [
     "DrainResult",
     "Driver",
     "Finding",
+    "abstainer_granted_again",
     "describe_session",
     "discount_tampered",
     "limitation_of",
@@ -104,7 +105,7 @@ LIMITATION_IDS: Mapping[str, str] = {
     "L4": "H16",
     "RAFT-LC": "H29",
     "RAFT-SM": "H29",
-    "RAFT-ES": "H29",
+    "RAFT-ES": "H29",  # or H31: see limitation_of
 }
 """Finding ids that may be a documented limitation of the reference, by limitation (L4:
 see :meth:`Driver.quorum_deadlock`; the Raft ids: see :func:`limitation_of`)."""
@@ -774,7 +775,14 @@ def limitation_of(v: Violation, t: Transition, partitioned: bool = True) -> str 
     leader that asked the first one is a real election-safety failure, never excused.
     ``RAFT-LAO`` and ``RAFT-LM`` are never excused: no partition lets a leader rewrite
     its log or a follower append past a mismatch.
+
+    One Raft failure needs no partition: H31 (:func:`abstainer_granted_again`), two
+    leaders of one term because a voter abstained for the first (recording no vote) and
+    then granted the second — found by the ``figure-8`` campaign, kept apart from
+    violations until the protocol decides (binding an abstention to its term fixes it).
     """
+    if v.id == "RAFT-ES" and abstainer_granted_again(v, t):
+        return "H31"
     if v.id not in ("RAFT-LC", "RAFT-SM", "RAFT-ES") or not partitioned:
         return None
     if t.after.setup.profile.has(Behaviour.READERS_VOTE):
@@ -792,6 +800,36 @@ def limitation_of(v: Violation, t: Transition, partitioned: bool = True) -> str 
         return None
     asked = before.node.role.requested_from
     return None if t.after.nodes[first].peer in asked else "H29"
+
+
+def abstainer_granted_again(v: Violation, t: Transition) -> bool:
+    """Check if a RAFT-ES violation is H31: the second leader won with the grant of a voter
+    whose log is behind the first leader's.
+
+    mosaik's voter abstains for a candidate whose log is ahead of its own and records no
+    vote (role.rs ``maybe_cast_vote``), and the candidate drops abstainers from its
+    denominator (candidate.rs): so the first leader's quorum shrank by that voter, which
+    was then free to grant a second candidate of the same term whose log equals its own.
+    Both win with every bond up (``model_tests/test_raft_safety.py``). A voter that
+    granted twice in one term holds a log equal to both candidates', never behind.
+    """
+    if v.node is None:
+        return False
+    term = int(t.after.nodes[v.node].node.term)
+    first = t.after.ghost.leaders.get(term)
+    before = t.before.nodes.get(v.node)
+    if first is None or first == v.node or before is None:
+        return False
+    role = before.node.role
+    if not isinstance(role, CandidateRole):
+        return False
+    lead = t.before.nodes[first].node.log.last()
+    by_peer = {slot.peer: slot for slot in t.before.nodes.values()}
+    for peer in role.votes_granted:
+        slot = by_peer.get(peer)
+        if slot is not None and slot.peer != before.peer and slot.node.log.last() < lead:
+            return True
+    return False
 
 
 def describe_session(session: Any) -> str:

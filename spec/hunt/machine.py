@@ -3,7 +3,7 @@
 :class:`GroupMachine` is a ``RuleBasedStateMachine`` over the model of
 :mod:`spec.model`. Its rules are the model's actions, under the same names
 (``join_late``, ``leave``, ``restart_empty``, ``client_write``, ``node_poll``,
-``advance_time``, ``deliver_message``, ``break_bond``, ``restore_bond``,
+``start_election``, ``advance_time``, ``deliver_message``, ``break_bond``, ``restore_bond``,
 ``set_clock_skew``, ``duplicate_message``, ``reorder_message``,
 ``corrupt_response``, ``forge_message``), each with a ``@precondition`` that
 restates the action's guard (plus the hunt's discipline, below); two composite
@@ -96,6 +96,7 @@ from spec.model.actions import (
     restart_empty,
     restore_bond,
     set_clock_skew,
+    start_election_action,
 )
 from spec.model.faults import Fault
 from spec.model.host import catching_up
@@ -153,6 +154,7 @@ RULE_ARGS: dict[str, dict[str, Domain]] = {
     "restart_empty": {"who": _PICK},
     "client_write": {},
     "node_poll": {"who": _PICK},
+    "start_election": {"who": _PICK},
     "advance_time": {"delta": Choice(_DELTAS)},
     "deliver_message": {"which": _PICK},
     "break_bond": {"which": _PICK, "received_by_a": Ints(0, 2), "received_by_b": Ints(0, 2)},
@@ -325,6 +327,7 @@ GUARDS: dict[str, Callable[[GroupMachine], bool]] = {
     "restart_empty": lambda m: bool(m._restartable()),
     "client_write": lambda m: m.drv.leader() is not None,
     "node_poll": lambda m: bool(m.drv.world.up_names()),
+    "start_election": lambda m: bool(m._candidates()),
     "advance_time": _always,
     "deliver_message": _any_directions,
     "break_bond": lambda m: bool(m._breakable()),
@@ -441,6 +444,15 @@ class GroupMachine(RuleBasedStateMachine):
                 return True
         return False
 
+    def _candidates(self) -> list[str]:
+        """Up writers that may stand now: not leading, not catching up (``start_election``)."""
+        w = self.drv.world
+        return [
+            n
+            for n in w.up_names()
+            if w.nodes[n].writer and n not in w.leaders() and not catching_up(w.nodes[n].node)
+        ]
+
     def _restartable(self) -> list[str]:
         w = self.drv.world
         if self.campaign.writer_restarts:
@@ -542,6 +554,17 @@ class GroupMachine(RuleBasedStateMachine):
         name = names[who % len(names)]
         self.drv.do(node_poll_action, name)
         self._note(f"node_poll({name!r})")
+
+    @precondition(_pre("start_election"))
+    @rule(**_args("start_election"))
+    @_step
+    def start_election(self, who: int) -> None:
+        """A writer's election timer fires now (timeouts are random, so any instant is one):
+        ``start_election``. Competing candidates and split votes come from this rule."""
+        names = self._candidates()
+        name = names[who % len(names)]
+        self.drv.do(start_election_action, name)
+        self._note(f"start_election({name!r})")
 
     @precondition(_pre("advance_time"))
     @rule(**_args("advance_time"))
@@ -1013,6 +1036,11 @@ def run_prelude(driver: Driver, prelude: tuple[str, ...]) -> None:
             driver.do(node_poll_action, leader)
         elif verb == "restart":
             driver.do(restart_empty, arg, election_timeout_ms=election_timeout(arg))
+        elif verb == "deliver":
+            # The head message from one node to another, if any (the others stay queued).
+            src, _, dst = arg.partition(":")
+            if driver.world.queue(src, dst):
+                driver.do(deliver_message, src, dst)
         else:
             raise ValueError(f"unknown prelude step {step!r}")
 

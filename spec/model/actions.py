@@ -1038,6 +1038,7 @@ _ACTION_TABLE: dict[str, Callable[..., Transition]] = {
     "restart_empty": restart_empty,
     "client_write": client_write,
     "node_poll": node_poll_action,
+    "start_election": start_election_action,
     "advance_time": advance_time,
     "set_clock_skew": set_clock_skew,
     "deliver_message": deliver_message,
