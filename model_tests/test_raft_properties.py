@@ -1,9 +1,10 @@
-"""Raft's safety properties by name (RAFT-ES, RAFT-LAO, RAFT-LM, RAFT-LC; RAFT-SM: see
-test_raft_safety.py), each found by the hunt's raft campaigns on a deliberately broken Raft
-rule, with a shrunk trace that replays; and H31, two leaders of one term with every bond up.
+"""Raft's safety properties by name (RAFT-ES, RAFT-LAO, RAFT-LM, RAFT-LC, RAFT-SM), each
+found by the hunt's raft campaigns on a deliberately broken Raft rule, with a shrunk trace
+that replays; and H31, two leaders of one term with every bond up.
 
 Each broken rule is a one-line change of an ``impl.raft`` step, monkeypatched: the hunt,
-restricted to the ``raft`` family and a budget of 15 s, must report the property.
+restricted to the ``raft`` family and two rounds of its schedule (under 15 s on an idle
+machine), must report the property.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from impl.effects import Send
 from impl.messages import RequestVoteResponse, Vote
 from impl.profile import REFERENCE
 from impl.records import evolve
+from impl.types import Cursor
 from spec.hunt import machine
 from spec.hunt.campaigns import CAMPAIGNS
 from spec.hunt.driver import Driver
@@ -72,7 +74,21 @@ def _no_truncation() -> Callable[..., Any]:
     return lambda node, log, at: log
 
 
+def _commit_cursor_of_the_current_term() -> Callable[..., Any]:
+    real = impl.raft.commit_up_to
+
+    def commit(node: Any, ctx: Any, index: Any) -> Any:
+        # RAFT-SM: a leader records its commit with its current term, not the entry's.
+        new = real(node, ctx, index)
+        if new.committed != node.committed and new.leader == new.id:
+            new = evolve(new, committed=Cursor(new.term, new.committed.index))
+        return new
+
+    return commit
+
+
 BROKEN = {
+    "RAFT-SM": ("commit_up_to", _commit_cursor_of_the_current_term),
     "RAFT-ES": ("maybe_cast_vote", _two_votes),
     "RAFT-LC": ("maybe_cast_vote", _no_up_to_date_check),
     "RAFT-LAO": ("leader_publish_batch", _leader_drops_its_tail),
@@ -87,11 +103,19 @@ def test_the_raft_campaigns_find_each_property_on_a_broken_rule(
     name, make = BROKEN[ident]
     monkeypatch.setattr(impl.raft, name, make())
     monkeypatch.setattr(machine, "_GROUPS", {})  # groups built by the reference rules
-    report = hunt(REFERENCE, budget_s=15, campaigns=RAFT, stop_on_first=True, trace_dir=tmp_path)
+    # Two rounds of the schedule (ten calls, seeds 1-10): the same work at any speed, as
+    # the machine is shared; on an idle one each is found within 9 s (docs/hunt.md §9).
+    report = hunt(
+        REFERENCE,
+        budget_s=120,
+        rounds=2,
+        campaigns=RAFT,
+        stop_on_first=True,
+        trace_dir=tmp_path,
+    )
     found = [v for v in report.violations if v.id == ident]
     assert found, [(v.id, v.campaign, v.detail) for v in report.violations]
     v = found[0]
-    assert v.time_to_find_s < 15
     assert v.trace is not None
     replayed = replay_file(v.trace)
     assert replayed.complete
