@@ -63,9 +63,9 @@ def test_one_invariant_per_safety_id() -> None:
     for ident in SAFETY_IDS:
         prefix = ident.lower()
         assert any(n.startswith((prefix, prefix.replace("-", "_"))) for n in names) or (
-            ident in ("PANIC", "STEP", "RAFT-ES", "FRESH")
+            ident in ("PANIC", "STEP", "FRESH")
         ), ident
-    assert {"no_panic", "no_refused_step", "raft_election_safety", "fresh_anchor"} <= names
+    assert {"no_panic", "no_refused_step", "raft_es_election_safety", "fresh_anchor"} <= names
 
 
 def test_campaign_rules_exist() -> None:
