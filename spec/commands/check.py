@@ -51,6 +51,7 @@ import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -290,15 +291,17 @@ class TaskHung(BaseException):
     take it for a finding of its own)."""
 
 
+_ROOT = Path(__file__).resolve().parents[2]
+"""The project's root: frames under it are the project's code."""
+
+
 def _stuck_in(exc: BaseException) -> str:
-    """The innermost frame of the project's code that ``exc`` interrupted, ``path:line
-    (function)``, or ``?``."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "/snapsync_" not in f.filename]
-    for f in reversed(frames):
-        if "/impl/" in f.filename or "/spec/" in f.filename:
-            tail = f.filename.split("/impl/")[-1] if "/impl/" in f.filename else None
-            where = f"impl/{tail}" if tail is not None else "spec/" + f.filename.split("/spec/")[-1]
-            return f"{where}:{f.lineno} ({f.name})"
+    """The innermost frame of the project's own code that ``exc`` interrupted, as
+    ``path:line (function)`` relative to the project's root, or ``?``."""
+    root = str(_ROOT) + "/"
+    for f in reversed(traceback.extract_tb(exc.__traceback__)):
+        if f.filename.startswith(root) and "/commands/check.py" not in f.filename:
+            return f"{f.filename[len(root) :]}:{f.lineno} ({f.name})"
     return "?"
 
 
