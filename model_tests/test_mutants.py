@@ -124,4 +124,5 @@ def test_the_reference_hunt_is_shared_by_family() -> None:
         90.0 * sum(check.HUNT_SHARES[f] for f in present)
     )
     (mosaik,) = check.hunt_tasks(MOSAIK_0_3_13, 90.0)
-    assert mosaik.family is None and mosaik.hunt_budget == 90.0
+    assert mosaik.family is None
+    assert mosaik.hunt_budget == 90.0
