@@ -126,3 +126,34 @@ def test_the_reference_hunt_is_shared_by_family() -> None:
     (mosaik,) = check.hunt_tasks(MOSAIK_0_3_13, 90.0)
     assert mosaik.family is None
     assert mosaik.hunt_budget == 90.0
+
+
+def test_after_one_case_hangs_its_stage_skips_the_rest_in_that_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def hangs(task: object) -> object:
+        while True:
+            pass
+
+    monkeypatch.setattr(check, "run_task", hangs)
+    monkeypatch.setitem(check.TASK_LIMITS_S, "scenarios", 0.3)
+    rows, _ = check.run_check(3, 0.0, jobs=1, explore=False)
+    scenarios = [r for r in rows if r.stage == "scenarios"]
+    for row in scenarios:
+        assert not row.as_expected
+        assert "1 hung" in row.outcome
+        assert "skipped" in row.outcome
+    # One limit per profile, not one per case.
+    assert sum(r.seconds for r in scenarios) < 3.0
+
+
+def test_an_exploration_that_does_not_close_fails_the_stage(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from spec.explore import stage
+
+    monkeypatch.setattr(stage, "CHECK_MAX_STATES", 200)
+    got = stage.run_stage(REFERENCE)
+    assert not got.ok
+    assert got.counts["complete"] is False
+    assert "stopped" in got.outcome
