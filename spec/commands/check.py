@@ -50,7 +50,8 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -80,10 +81,12 @@ SHRINK_BUDGET_S = 15.0
 """Seconds a hunt task of ``check`` may spend shrinking what it found (``snapsync hunt``
 spends up to 60): the trace is saved either way."""
 
-TASK_LIMITS_S: dict[str, float] = {"prove": 120.0, "scenarios": 120.0, "explore": 300.0}
+TASK_LIMITS_S: dict[str, float] = {"prove": 120.0, "scenarios": 60.0, "explore": 120.0}
 """The watchdog's limit for one task of each stage (a hunt task: its budget plus
 :data:`SHRINK_BUDGET_S` plus a minute). Honest tasks take a small fraction: the proofs
-about 2 s, the longest scenario case about 1 s, the explorer's stage about 3 s."""
+about 2 s, the longest scenario case about 1 s, the explorer's stage about 3 s. Once a
+task of a stage hung in a process, that process skips the stage's other tasks (they
+would hang too: a broken step hangs every case that reaches it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,12 +190,19 @@ def _stage_prove(profile: Profile) -> StageResult:
     )
 
 
-def _scenarios_result(results: list[CaseResult]) -> StageResult:
+def _scenarios_result(results: list[CaseResult | StageResult]) -> StageResult:
+    """The row of the scenario cases (a case the watchdog ended is a :class:`StageResult`)."""
     counts: dict[str, int] = {}
+    hung = [r.outcome for r in results if isinstance(r, StageResult)]
     for r in results:
-        counts[r.status] = counts.get(r.status, 0) + 1
+        status = r.status if isinstance(r, CaseResult) else r.outcome.split(":", 1)[0]
+        counts[status] = counts.get(status, 0) + 1
     outcome = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
-    ok = bool(results) and all(r.status in ("ok", "finding") for r in results)
+    ok = bool(results) and all(
+        isinstance(r, CaseResult) and r.status in ("ok", "finding") for r in results
+    )
+    if hung:
+        outcome += f"; {hung[0]}"
     return StageResult(
         f"{len(results)} cases: {outcome}",
         ok,
@@ -266,6 +276,8 @@ class _Task:
     hunt_budget: float = 0.0
     family: str | None = None
     fail_fast: bool = False
+    run: int = 0
+    """Which run of :func:`run_check` the task belongs to (what :data:`_HUNG` is kept by)."""
 
     def cost(self) -> float:
         """A rough estimate of its seconds: the long tasks start first."""
@@ -290,15 +302,17 @@ class TaskHung(BaseException):
     take it for a finding of its own)."""
 
 
+_ROOT = Path(__file__).resolve().parents[2]
+"""The project's root: frames under it are the project's code."""
+
+
 def _stuck_in(exc: BaseException) -> str:
-    """The innermost frame of the project's code that ``exc`` interrupted, ``path:line
-    (function)``, or ``?``."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "/snapsync_" not in f.filename]
-    for f in reversed(frames):
-        if "/impl/" in f.filename or "/spec/" in f.filename:
-            tail = f.filename.split("/impl/")[-1] if "/impl/" in f.filename else None
-            where = f"impl/{tail}" if tail is not None else "spec/" + f.filename.split("/spec/")[-1]
-            return f"{where}:{f.lineno} ({f.name})"
+    """The innermost frame of the project's own code that ``exc`` interrupted, as
+    ``path:line (function)`` relative to the project's root, or ``?``."""
+    root = str(_ROOT) + "/"
+    for f in reversed(traceback.extract_tb(exc.__traceback__)):
+        if f.filename.startswith(root) and "/commands/check.py" not in f.filename:
+            return f"{f.filename[len(root) :]}:{f.lineno} ({f.name})"
     return "?"
 
 
@@ -324,11 +338,18 @@ def _watchdog(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+_HUNG: dict[tuple[int, str, str], str] = {}
+"""Per run and (stage, profile), what hung in this process (:data:`TASK_LIMITS_S`)."""
+
+
 def _run_task(task: _Task) -> tuple[Any, float]:
     """Run one task (in a worker, or here) under its watchdog; return its value and its
     seconds. A task the watchdog ended returns a failing result that says where it hung."""
     started = time.perf_counter()
     value: Any
+    key = (task.run, task.stage, task.profile.name)
+    if key in _HUNG:
+        return StageResult(f"skipped: {_HUNG[key]}", False, {"hung": task.stage}), 0.0
     try:
         with _watchdog(task.limit()):
             if task.stage == "prove":
@@ -342,11 +363,9 @@ def _run_task(task: _Task) -> tuple[Any, float]:
                 value = run_task(task.case)
     except TaskHung as exc:
         what = f"{task.stage} {task.case.case if task.case is not None else task.family or ''}"
-        value = StageResult(
-            f"hung: {what.strip()}: {exc} (stuck in {_stuck_in(exc)})",
-            False,
-            {"hung": what.strip()},
-        )
+        text = f"hung: {what.strip()}: {exc} (stuck in {_stuck_in(exc)})"
+        _HUNG[key] = text
+        value = StageResult(text, False, {"hung": what.strip()})
     return value, time.perf_counter() - started
 
 
@@ -401,6 +420,8 @@ def run_check(
             tasks += hunt_tasks(p, hunt_budget, fail_fast)
     if explore:
         tasks += [_Task("explore", p) for p in profiles]
+    run = time.monotonic_ns()
+    tasks = [replace(t, run=run) for t in tasks]
     keys = [(t.stage, t.profile.name) for t in tasks]
     total = Counter(keys)
     finished: dict[tuple[str, str], list[tuple[Any, float]]] = {k: [] for k in total}
