@@ -260,6 +260,9 @@ def run_suite(
     root = project_root() if root is None else root
     with tempfile.TemporaryDirectory(prefix="snapsync-mutants-") as scratch:
         base = Path(scratch)
+        # One snapshot of the project for the whole run: edits made meanwhile to the
+        # working tree do not leak into later mutants.
+        root = copy_project(root, base / "pristine")
         clean = copy_project(root, base / "baseline")
         (base / "baseline-tmp").mkdir()
         baseline = check_copy(
