@@ -104,7 +104,7 @@ def test_the_raft_campaigns_find_each_property_on_a_broken_rule(
     monkeypatch.setattr(impl.raft, name, make())
     monkeypatch.setattr(machine, "_GROUPS", {})  # groups built by the reference rules
     # Two rounds of the schedule (ten calls, seeds 1-10): the same work at any speed, as
-    # the machine is shared; on an idle one each is found within 9 s (docs/hunt.md §9).
+    # the machine is shared; on an idle one each is found within 9 s (docs/hunt.md §10).
     report = hunt(
         REFERENCE,
         budget_s=120,

@@ -5,7 +5,17 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from spec.benchmarks import chunks, conform, drive, explore, forms, hunt, jobs, model_actions
+from spec.benchmarks import (
+    chunks,
+    conform,
+    drive,
+    explore,
+    forms,
+    hunt,
+    jobs,
+    model_actions,
+    mutants,
+)
 from spec.commands import simulate
 
 __all__ = ["register"]
@@ -22,7 +32,7 @@ def register(sub: Any) -> None:
 
     parser.set_defaults(handler=_help)
     # Sub-benchmarks register here (chunks, simulate, actions, hunt, explore, forms, conform,
-    # drive, validate, jobs).
+    # drive, validate, jobs, mutants).
     chunks.register(benches)
     simulate.register_bench(benches)
     model_actions.register(benches)
@@ -32,3 +42,4 @@ def register(sub: Any) -> None:
     conform.register(benches)
     drive.register(benches)  # drive and validate
     jobs.register(benches)
+    mutants.register(benches)

@@ -23,6 +23,11 @@ CHECK_CONFIG = ExploreConfig(
 )
 """The configuration ``snapsync check`` explores (pinned as ``check`` in the table)."""
 
+CHECK_MAX_STATES = 100_000
+"""The stage gives up after this many states (ten times what :data:`CHECK_CONFIG` has):
+a model whose state space no longer closes — a counter a broken step lets grow without
+bound — fails the stage as incomplete instead of running on."""
+
 
 @dataclass(frozen=True, slots=True)
 class StageOutcome:
@@ -41,7 +46,12 @@ class StageOutcome:
 
 def run_stage(profile: Profile) -> StageOutcome:
     """Explore :data:`CHECK_CONFIG` under ``profile``; return the row."""
-    config = replace(CHECK_CONFIG, profile=profile, stop_on_first=bool(profile.hazards))
+    config = replace(
+        CHECK_CONFIG,
+        profile=profile,
+        stop_on_first=bool(profile.hazards),
+        max_states=CHECK_CONFIG.max_states or CHECK_MAX_STATES,
+    )
     report = explore(config)
     r = report.result
     live = report.liveness

@@ -445,7 +445,7 @@ OPEN_CAMPAIGNS: tuple[Campaign, ...] = (
     ),
 )
 """Campaigns that reach open findings of the reference, which await a protocol decision
-(docs/hunt.md §9): H31 (an abstainer grants a second candidate of the same term: two
+(docs/hunt.md §10): H31 (an abstainer grants a second candidate of the same term: two
 leaders, every bond up; recorded as a limitation) and a tail of a term older than the one
 before the leader's, which commits only with its next client write (L1 if none comes).
 They run only when named (``snapsync hunt --campaign``); once both are decided they
