@@ -109,10 +109,12 @@ class Campaign:
             raise InvalidInput(f"campaign {self.name!r}: unknown family {self.family!r}")
 
 
-FAMILIES: tuple[str, ...] = ("sync", "provider", "raft")
+FAMILIES: tuple[str, ...] = ("sync", "provider", "raft", "steps")
 """Campaign families: ``sync`` (a catch-up session: fetches, timeouts, buffers, faults),
 ``provider`` (offers, snapshots and their TTLs over a provider's lifetime), ``raft``
-(elections, commitment and log repair in groups whose logs diverge)."""
+(elections, commitment and log repair in groups whose logs diverge), ``steps`` (single
+impl steps against naive models: every collection command, positions, chunks — no group,
+so thousands of commands per second reach the corners a group run seldom does)."""
 
 TARGETED: frozenset[str] = frozenset()
 """Rules every targeted campaign enables besides its own (none: the liveness drain runs at
@@ -355,6 +357,7 @@ CAMPAIGNS: tuple[Campaign, ...] = (
     Campaign(
         name="differential",
         description="impl steps against a naive model: collections, positions, chunks, a session",
+        family="steps",
         differential=True,
         steps=30,
         aims=("H1", "H2", "H4", "H5", "H10", "H23", "H28"),
