@@ -36,9 +36,11 @@ that follows — divergent commits, a truncated committed entry, no convergence 
 is its consequence, so the run records no further finding (:attr:`Driver.limited`)
 and its drain is skipped.
 
-Ids produced here, beyond the model's: ``L1`` (a session does not finish / the
-group does not converge under fair delivery), ``L2`` (a dead session state at a
-quiescent point), ``L4`` (H16's quorum deadlock: a limitation), ``E1`` (a
+Ids produced here, beyond the model's: ``LIVELOCK`` (fair delivery runs more than
+:data:`SPIN_LIMIT` steps at one instant: an implementation that never comes to rest,
+e.g. a provider re-offering at every tick; reported instead of spinning), ``L1`` (a
+session does not finish / the group does not converge under fair delivery), ``L2``
+(a dead session state at a quiescent point), ``L4`` (H16's quorum deadlock: a limitation), ``E1`` (a
 session that lost its last source waits longer than ``fetch_timeout`` before
 asking the leader again: H6, H7).
 """
@@ -85,6 +87,7 @@ from spec.sim.trace import TraceWriter, end_record, header_record, step_record
 __all__ = [
     "LIMITATION_IDS",
     "LIVENESS_IDS",
+    "SPIN_LIMIT",
     "UNTIL",
     "DrainResult",
     "Driver",
@@ -94,6 +97,11 @@ __all__ = [
     "limitation_of",
     "tampered_mids",
 ]
+
+SPIN_LIMIT = 2_000
+"""Model steps at one instant after which :meth:`Driver.run_fair` reports ``LIVELOCK``:
+fair delivery reaches rest at every instant within a few dozen steps in the reference
+(every message delivered, every due node polled once more than needed)."""
 
 LIVENESS_IDS: frozenset[str] = frozenset({"L1", "L2", "L4", "E1"})
 """Ids this driver adds to the model's (see the module docstring)."""
@@ -496,12 +504,23 @@ class Driver:
         ``at_rest()`` is called whenever nothing can be delivered or polled at the
         current instant; returning True ends the run (True). Time ends at
         ``until_ms`` (one ``advance_time`` to it if later than now).
+
+        No progress: more than :data:`SPIN_LIMIT` model steps at one instant is a
+        livelock of the implementation (a node that is always due and always changes,
+        messages that answer each other without end): a ``LIVELOCK`` finding ends the
+        run instead of spinning until ``max_steps`` (:meth:`_livelock`).
         """
         limit = self.steps + max_steps
         stuck: set[str] = set()
+        instant, since = self.world.now_ms, self.steps
         while self.steps < limit:
             if stop is not None and stop():
                 return True
+            if self.world.now_ms != instant:
+                instant, since = self.world.now_ms, self.steps
+            elif self.steps - since > SPIN_LIMIT:
+                self._livelock(since)
+                return stop() if stop is not None else False
             dirs = self._deliverable(slow)
             if dirs:
                 for src, dst in dirs:
@@ -537,6 +556,24 @@ class Driver:
             else:
                 return stop() if stop is not None else False
         return stop() if stop is not None else False
+
+    def _livelock(self, since: int) -> None:
+        """Record a ``LIVELOCK`` finding: the steps since ``since`` all ran at one instant.
+        The detail names what repeated most (action and node)."""
+        if self.limited is not None:
+            return  # a limitation's consequences are not judged
+        counts: dict[str, int] = {}
+        for t, _ in self.log[since - self.steps :] if self.record and self.steps > since else ():
+            where = ",".join(sorted({o.name for o in t.outcomes})) or "-"
+            key = f"{t.action} at {where}"
+            counts[key] = counts.get(key, 0) + 1
+        top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:2]
+        what = "; ".join(f"{k} ×{n}" for k, n in top) or "unrecorded steps"
+        detail = (
+            f"{self.steps - since} model steps at {self.world.now_ms} ms without time passing "
+            f"and without reaching rest (most: {what})"
+        )
+        self.findings.append(Finding("LIVELOCK", None, detail, self.steps))
 
     def settle(self, window_ms: int, slow: str | None = None, until: str | None = None) -> None:
         """Fair delivery for ``window_ms`` of model time (``slow``: a slow provider).

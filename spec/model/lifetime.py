@@ -19,9 +19,10 @@ id                 what must hold (inventory step)
                    at that anchor (P3.2) or a non-empty fetch at it (P4.4); every
                    offer and every served chunk leaves the TTL at ``now + ttl``
                    (a fetch refreshes it); nothing is held longer than one TTL ahead
-``PROV-EXPIRY``    a snapshot leaves only once its deadline has passed (P5), and a
-                   tick without new requests leaves nothing expired behind (P5 runs
-                   when P3 received nothing: provider.rs:77-82)
+``PROV-EXPIRY``    a snapshot leaves only once its deadline has passed (P5); a tick
+                   without new requests leaves nothing expired behind (P5 runs when
+                   P3 received nothing: provider.rs:77-82); a node holding snapshots
+                   asks to be woken no later than the first TTL (mosaik's ``Sleep``)
 ``PROV-OFFER``     every request P3 drains is answered or skipped as P3 says: a foreign
                    fresh one gets ``SnapshotOffer`` to its requester for the request's
                    position with the length of the snapshot held there, and the
@@ -44,6 +45,7 @@ from impl.node_state import NodeState
 from impl.profile import Hazard
 from impl.provider_state import AvailableSnapshot
 from impl.types import Cursor, ItemRange
+from spec.model.actions import next_deadline_of
 from spec.model.host import HostedNode
 
 if TYPE_CHECKING:
@@ -293,6 +295,21 @@ def check_prov_expiry(cx: CheckContext) -> list[Violation]:
                             f"{entry.deadline_ms} ms",
                         )
                     )
+    for name, _, new in _providers(cx):
+        # The node must ask to be woken by its earliest TTL, or P5 runs late (or never).
+        available = new.provider.available
+        if not available:
+            continue
+        first = min(a.deadline_ms for a in available.values())
+        wake = next_deadline_of(new)
+        if wake is None or wake > first:
+            out.append(
+                _violation(
+                    "PROV-EXPIRY",
+                    name,
+                    f"asks to be woken at {wake} ms, its first TTL runs out at {first} ms",
+                )
+            )
     polled = sorted({o.name for o in cx.t.outcomes if o.step == "node_poll"})
     for name, old, new in _providers(cx, polled):
         # Only a tick whose P3 had nothing to drain: nothing queued before it, nothing
