@@ -23,7 +23,10 @@ from spec.hunt.swarm import run_walks
 from spec.model.actions import advance_time
 from spec.model.invariants import INVARIANTS, Checker
 from spec.model.lifetime import PROVIDER_IDS
+from spec.scenarios import SCENARIOS, select_cases
+from spec.scenarios.registry import run_case
 from spec.sim.replay import replay_file
+from spec.sim.simulator import POLL_SPIN_LIMIT
 
 PROVIDER_CAMPAIGNS = [c for c in CAMPAIGNS if c.family == "provider"]
 BY_NAME = {m.name: m for m in MUTANTS}
@@ -145,3 +148,16 @@ def test_the_provider_hunt_finds_each_bug_with_a_replayable_trace(
         replayed = replay_file(v.trace)
         assert replayed.exact, replayed.divergence
         assert v.id in {f.id for f in recheck(v.trace)}
+
+
+def test_a_scenario_on_a_provider_that_never_rests_ends_as_a_livelock() -> None:
+    """mosaik's scenarios on the simulator: the same bug ends a case at once as a
+    ``livelock`` naming the node that is always due, not after its whole step budget."""
+    (case,) = select_cases(SCENARIOS, "map/single_entry")
+    with applied(BY_NAME["channel-not-drained"]):
+        result = run_case(case, REFERENCE)
+    assert result.outcome == "livelock", result
+    assert result.message is not None
+    assert "rounds of polls" in result.message
+    assert result.steps <= POLL_SPIN_LIMIT + 100
+    assert run_case(case, REFERENCE).outcome == "pass"
