@@ -120,7 +120,7 @@ class SimOptions:
     exhausted budget as an L1 violation."""
 
 
-POLL_SPIN_LIMIT = 1_000
+POLL_SPIN_LIMIT = 256
 """Rounds of polls at one instant, with no delivery between them, after which
 :meth:`Simulator.run_until` stops as a livelock (``budget_exhausted``, :attr:`Simulator.livelock`):
 after a round, a node is due again at the same instant only if its poll keeps changing it
