@@ -152,7 +152,7 @@ def test_an_exploration_that_does_not_close_fails_the_stage(
 ) -> None:
     from spec.explore import stage
 
-    monkeypatch.setattr(stage, "CHECK_MAX_STATES", 200)
+    monkeypatch.setattr(stage, "STATE_BOUND", 200)
     got = stage.run_stage(REFERENCE)
     assert not got.ok
     assert got.counts["complete"] is False

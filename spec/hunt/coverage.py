@@ -29,6 +29,17 @@ situation                          counted when
 ``stale_offer``                    an offer below the session's trigger position (H9)
 ``ttl_expiry_mid_fetch``           a provider drops the snapshot a session is fetching (H7)
 ``fetch_unanswered``               a fetch reaches a provider without that anchor (P4)
+``provider_expiry``                a provider drops a snapshot whose TTL ran out (P5)
+``provider_second_snapshot``       a provider stores a snapshot at an anchor after holding
+                                   another one earlier in the same life (P3)
+``provider_holds_several``         a provider holds two or more snapshots at once
+``provider_reoffer``               a provider offers an anchor it already holds (P3.2)
+``provider_refetch_dropped``       a fetch reaches a provider for an anchor it dropped
+``provider_serve_expired``         a fetch reaches a provider at or past the snapshot's
+                                   deadline before P5 dropped it (P4's expiry rule, H7)
+``provider_shared``                a provider serves while two or more sessions fetch
+                                   from it
+``provider_log_moved``             a provider serves a snapshot below its own commit index
 ``buffer_gap``                     buffered entries have a hole (H3)
 ``retry_request``                  a session asks for a snapshot again (Q7 / reference rule)
 ``source_lost``                    a session loses its last usable peer (H6 / H7)
@@ -81,6 +92,14 @@ SITUATIONS: tuple[str, ...] = (
     "stale_offer",
     "ttl_expiry_mid_fetch",
     "fetch_unanswered",
+    "provider_expiry",
+    "provider_second_snapshot",
+    "provider_holds_several",
+    "provider_reoffer",
+    "provider_refetch_dropped",
+    "provider_serve_expired",
+    "provider_shared",
+    "provider_log_moved",
     "buffer_gap",
     "retry_request",
     "source_lost",
@@ -109,6 +128,9 @@ class Coverage:
         self._timed_out: dict[str, set[bytes]] = {}
         # The last node map observed after a step and its number of live sessions.
         self._alive: tuple[Mapping[str, NodeSlot], int] | None = None
+        # Per (node, incarnation): the anchors it has held and those it dropped.
+        self._held: dict[tuple[str, int], set[Cursor]] = {}
+        self._dropped: dict[tuple[str, int], set[Cursor]] = {}
 
     def merge(self, other: Coverage) -> None:
         """Add ``other``'s counts to these."""
@@ -292,11 +314,14 @@ class Coverage:
             elif isinstance(message, SnapshotOffer) and session is not None:
                 if message.info.anchor.index < session.trigger_position:
                     c["stale_offer"] += 1
-            elif (
-                isinstance(message, FetchDataRequest)
-                and message.anchor not in dst.node.provider.available
-            ):
-                c["fetch_unanswered"] += 1
+            elif isinstance(message, FetchDataRequest):
+                entry = dst.node.provider.available.get(message.anchor)
+                if entry is None:
+                    c["fetch_unanswered"] += 1
+                    if message.anchor in self._dropped.get((item.dst, dst.incarnation), ()):
+                        c["provider_refetch_dropped"] += 1
+                elif entry.deadline_ms <= t.after.now_ms:
+                    c["provider_serve_expired"] += 1
         for outcome in t.outcomes:
             node = before.nodes.get(outcome.name)
             if node is None or node.node.catchup is None:
@@ -304,13 +329,55 @@ class Coverage:
             for effect in outcome.effects:
                 if isinstance(effect, Send) and isinstance(effect.message, RequestSnapshot):
                     c["retry_request"] += 1
+        for outcome in t.outcomes:
+            slot = before.nodes.get(outcome.name)
+            if slot is None:
+                continue
+            offered: set[Cursor] = set()
+            for effect in outcome.effects:
+                if not isinstance(effect, Send):
+                    continue
+                message = effect.message
+                if isinstance(message, SnapshotOffer):
+                    anchor = message.info.anchor
+                    if anchor in offered or anchor in slot.node.provider.available:
+                        c["provider_reoffer"] += 1
+                    offered.add(anchor)
+                elif isinstance(message, FetchDataResponse):
+                    if slot.node.committed.index > message.anchor.index:
+                        c["provider_log_moved"] += 1
+                    fetching = sum(
+                        1
+                        for other in before.nodes.values()
+                        if other.up
+                        and other.node.catchup is not None
+                        and slot.peer in other.node.catchup.inflight
+                    )
+                    if fetching >= 2:
+                        c["provider_shared"] += 1
 
     def _provider(
         self, t: Transition, name: str, old: Mapping[Cursor, Any], new: Mapping[Cursor, Any]
     ) -> None:
+        c = self.counts
+        slot = t.after.nodes[name]
+        life = (name, slot.incarnation)
+        old_slot = t.before.nodes.get(name)
+        if old_slot is None or old_slot.incarnation != slot.incarnation:
+            old = {}
+        held = self._held.setdefault(life, set())
+        for anchor in new:
+            if anchor not in old:
+                if held:
+                    c["provider_second_snapshot"] += 1
+                held.add(anchor)
+        if len(new) >= 2 > len(old):
+            c["provider_holds_several"] += 1
         dropped = [a for a in old if a not in new]
         if not dropped:
             return
+        c["provider_expiry"] += len(dropped)
+        self._dropped.setdefault(life, set()).update(dropped)
         for other in t.after.up_names():
             s = t.after.nodes[other].node.catchup
             if s is None or s.anchor is None or is_sync_complete(s):

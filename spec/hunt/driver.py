@@ -38,9 +38,12 @@ that follows — divergent commits, a truncated committed entry, no convergence 
 is its consequence, so the run records no further finding (:attr:`Driver.limited`)
 and its drain is skipped.
 
-Ids produced here, beyond the model's: ``L1`` (a session does not finish / the
-group does not converge under fair delivery), ``L2`` (a dead session state at a
-quiescent point), ``L4`` (H16's quorum deadlock: a limitation), ``E1`` (a
+Ids produced here, beyond the model's: ``LIVELOCK`` (fair delivery polls a node more
+than :data:`SPIN_LIMIT` times at one instant with nothing delivered to it in between,
+each poll changing it: an implementation that never comes to rest, e.g. a provider
+re-offering at every tick; reported instead of spinning), ``L1`` (a
+session does not finish / the group does not converge under fair delivery), ``L2``
+(a dead session state at a quiescent point), ``L4`` (H16's quorum deadlock: a limitation), ``E1`` (a
 session that lost its last source waits longer than ``fetch_timeout`` before
 asking the leader again: H6, H7).
 """
@@ -87,6 +90,7 @@ from spec.sim.trace import TraceWriter, end_record, header_record, step_record
 __all__ = [
     "LIMITATION_IDS",
     "LIVENESS_IDS",
+    "SPIN_LIMIT",
     "UNTIL",
     "DrainResult",
     "Driver",
@@ -97,6 +101,12 @@ __all__ = [
     "limitation_of",
     "tampered_mids",
 ]
+
+SPIN_LIMIT = 64
+"""Polls of one node at one instant, with no message delivered to it in between and each
+changing it, after which :meth:`Driver.run_fair` reports ``LIVELOCK``: a correct node
+comes to rest after two or three such polls (a leader's immediate heartbeat after a
+commit); a long catch-up at one instant is many polls, but each after a delivery."""
 
 LIVENESS_IDS: frozenset[str] = frozenset({"L1", "L2", "L4", "E1"})
 """Ids this driver adds to the model's (see the module docstring)."""
@@ -506,12 +516,22 @@ class Driver:
         ``at_rest()`` is called whenever nothing can be delivered or polled at the
         current instant; returning True ends the run (True). Time ends at
         ``until_ms`` (one ``advance_time`` to it if later than now).
+
+        No progress: a node polled more than :data:`SPIN_LIMIT` times at one instant,
+        with no message delivered to it in between and each poll changing it, is a
+        livelock of the implementation (a node that is always due and always changes): a
+        ``LIVELOCK`` finding ends the run instead of spinning until ``max_steps``.
         """
         limit = self.steps + max_steps
         stuck: set[str] = set()
+        instant = self.world.now_ms
+        spins: dict[str, int] = {}
         while self.steps < limit:
             if stop is not None and stop():
                 return True
+            if self.world.now_ms != instant:
+                instant = self.world.now_ms
+                spins.clear()
             dirs = self._deliverable(slow)
             if dirs:
                 for src, dst in dirs:
@@ -520,6 +540,7 @@ class Driver:
                     bond = self.world.bonds.get(bond_key(src, dst))
                     if bond is not None and bond.queue(src, dst):
                         self.do(deliver_message, src, dst)
+                        spins.pop(dst, None)
                         self._wake(dst)
                 stuck.clear()
                 continue
@@ -533,6 +554,11 @@ class Driver:
                     self.do(node_poll_action, name)
                     if self.world.nodes[name] is before:
                         stuck.add(name)
+                        continue
+                    spins[name] = spins.get(name, 0) + 1
+                    if spins[name] > SPIN_LIMIT:
+                        self._livelock(name, spins[name])
+                        return stop() if stop is not None else False
                 continue
             if at_rest is not None and at_rest():
                 return True
@@ -547,6 +573,17 @@ class Driver:
             else:
                 return stop() if stop is not None else False
         return stop() if stop is not None else False
+
+    def _livelock(self, name: str, polls: int) -> None:
+        """Record a ``LIVELOCK`` finding: ``name`` was polled ``polls`` times at this instant
+        with nothing delivered to it, each poll changing it (:data:`SPIN_LIMIT`)."""
+        if self.limited is not None:
+            return  # a limitation's consequences are not judged
+        detail = (
+            f"fair delivery polled {name} {polls} times at {self.world.now_ms} ms with no "
+            "message delivered to it in between, each poll changing it: it never comes to rest"
+        )
+        self.findings.append(Finding("LIVELOCK", name, detail, self.steps))
 
     def settle(self, window_ms: int, slow: str | None = None, until: str | None = None) -> None:
         """Fair delivery for ``window_ms`` of model time (``slow``: a slow provider).

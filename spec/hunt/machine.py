@@ -3,7 +3,8 @@
 :class:`GroupMachine` is a ``RuleBasedStateMachine`` over the model of
 :mod:`spec.model`. Its rules are the model's actions, under the same names
 (``join_late``, ``leave``, ``restart_empty``, ``client_write``, ``node_poll``,
-``start_election``, ``advance_time``, ``deliver_message``, ``break_bond``, ``restore_bond``,
+``start_election``, ``advance_time`` (and ``expire_ttl``: ``advance_time`` to a
+snapshot's TTL deadline, ±1 ms), ``deliver_message``, ``break_bond``, ``restore_bond``,
 ``set_clock_skew``, ``duplicate_message``, ``reorder_message``,
 ``corrupt_response``, ``forge_message``), each with a ``@precondition`` that
 restates the action's guard (plus the hunt's discipline, below); two composite
@@ -99,7 +100,7 @@ from spec.model.actions import (
     start_election_action,
 )
 from spec.model.faults import Fault
-from spec.model.host import catching_up
+from spec.model.host import HostedNode, catching_up
 from spec.model.state import NodeStatus, World
 from spec.model.transport import Transport
 
@@ -156,6 +157,7 @@ RULE_ARGS: dict[str, dict[str, Domain]] = {
     "node_poll": {"who": _PICK},
     "start_election": {"who": _PICK},
     "advance_time": {"delta": Choice(_DELTAS)},
+    "expire_ttl": {"which": _PICK, "offset": Choice((-1, 0, 1))},
     "deliver_message": {"which": _PICK},
     "break_bond": {"which": _PICK, "received_by_a": Ints(0, 2), "received_by_b": Ints(0, 2)},
     "restore_bond": {"which": _PICK},
@@ -329,6 +331,7 @@ GUARDS: dict[str, Callable[[GroupMachine], bool]] = {
     "node_poll": lambda m: bool(m.drv.world.up_names()),
     "start_election": lambda m: bool(m._candidates()),
     "advance_time": _always,
+    "expire_ttl": lambda m: bool(m._ttl_deadlines()),
     "deliver_message": _any_directions,
     "break_bond": lambda m: bool(m._breakable()),
     "restore_bond": lambda m: bool(m._restorable()),
@@ -460,6 +463,23 @@ class GroupMachine(RuleBasedStateMachine):
             return [n for n in w.up_names() if n != leader]
         return self._up_readers()
 
+    def _ttl_deadlines(self) -> list[int]:
+        """TTL deadlines of the snapshots on offer, a jump to which is allowed: later than
+        now, and only with at most one writer up (a jump past an election timeout without
+        heartbeats is a partition between writers: see the module docstring)."""
+        w = self.drv.world
+        up = w.up_names()
+        if sum(1 for n in up if w.nodes[n].writer) > 1:
+            return []
+        now = w.now_ms
+        out: set[int] = set()
+        for name in up:
+            node = w.nodes[name].node
+            if isinstance(node, HostedNode):
+                continue
+            out.update(a.deadline_ms for a in node.provider.available.values())
+        return sorted(d for d in out if d > now + 1)
+
     def _breakable(self) -> list[tuple[str, str]]:
         w = self.drv.world
         return [(lo, hi) for (lo, hi), bond in sorted(w.bonds.items()) if bond.up]
@@ -573,6 +593,18 @@ class GroupMachine(RuleBasedStateMachine):
         """The clock moves ``delta`` ms and due nodes poll: ``advance_time``."""
         self.drv.do(advance_time, self.drv.world.now_ms + delta)
         self._note(f"advance_time(+{delta})")
+
+    @precondition(_pre("expire_ttl"))
+    @rule(**_args("expire_ttl"))
+    @_step
+    def expire_ttl(self, which: int, offset: int) -> None:
+        """The clock jumps to just before, at or just after a snapshot's TTL deadline
+        (P5; a time jump on the TTL scale, which ``advance_time``'s short steps reach only
+        in long walks): ``advance_time`` to ``deadline + offset``."""
+        deadlines = self._ttl_deadlines()
+        to = deadlines[which % len(deadlines)] + offset
+        self.drv.do(advance_time, to)
+        self._note(f"expire_ttl(to={to})")
 
     @precondition(_pre("deliver_message"))
     @rule(**_args("deliver_message"))

@@ -26,6 +26,8 @@ at an index; found by I9's divergence check at a leader); ``PANIC`` (a step
 raised mosaik's panic: H3's is reported as I7) and ``STEP`` (a step rejected the
 state it was given with ``InvalidState``, or the model reached a state a step's
 precondition excludes: a catch-up session whose node knows no leader, inventory H21).
+The provider-lifetime checks ``PROV-SERVE``, ``PROV-TTL``, ``PROV-EXPIRY`` and
+``PROV-OFFER`` (P3–P5 over a provider's life) live in :mod:`spec.model.lifetime`.
 """
 
 from __future__ import annotations
@@ -44,6 +46,12 @@ from impl.types import Cursor, Index, ItemRange
 from spec.model.actions import NodeOutcome, Transition, machine_for
 from spec.model.ghost import Ghost, Oracle
 from spec.model.host import HostedNode
+from spec.model.lifetime import (
+    check_prov_expiry,
+    check_prov_offer,
+    check_prov_serve,
+    check_prov_ttl,
+)
 from spec.model.liveness import check_l2_dead_session
 from spec.model.state import World, WorldSetup
 
@@ -1035,6 +1043,9 @@ _COMMITS = frozenset({"installs", "commits"})
 _FAILURES = frozenset({"panics", "errors"})
 _POLLS = frozenset({"polls"})
 _LOGS = frozenset({"logs"})
+_PSENDS = frozenset({"sent", "dropped"})
+_PSTATE = frozenset({"changed", "sent", "dropped"})
+_PTICK = frozenset({"changed", "polls"})
 
 
 _FACT_BITS: dict[str, int] = {
@@ -1174,6 +1185,11 @@ INVARIANTS: tuple[Invariant, ...] = (
     Invariant(("L2",), "no dead session state", check_l2_dead_session, _POLLS),
     Invariant(("L3",), "retry while no offer", check_l3_retry_armed, _SESSIONS),
     Invariant(("L5",), "bounded anchor upgrades", check_l5_bounded_restarts, _CATCHUP),
+    # -- provider lifetime (spec.model.lifetime): offers and TTLs over a provider's life --
+    Invariant(("PROV-SERVE",), "serves what it holds, to who asked", check_prov_serve, _PSENDS),
+    Invariant(("PROV-TTL",), "TTL set and refreshed as P3/P4 say", check_prov_ttl, _PSTATE),
+    Invariant(("PROV-EXPIRY",), "released after the TTL, not before", check_prov_expiry, _PTICK),
+    Invariant(("PROV-OFFER",), "every fresh foreign request offered", check_prov_offer, _PSTATE),
 )
 """Every per-step check, in the order they run."""
 

@@ -19,7 +19,9 @@ same timeouts in *simulated* milliseconds:
 After the scripted part, :meth:`Harness.settle` drives the run to quiescence
 under fair delivery and checks liveness (:mod:`spec.model.liveness`).
 
-A run has a step budget (``max_steps``): a livelock — steps without end, while
+A run has a step budget (``max_steps``), and the simulator stops a run that polls
+round after round at one instant with nothing delivered between
+(:data:`spec.sim.simulator.POLL_SPIN_LIMIT`): a livelock — steps without end, while
 simulated time barely moves — ends the scenario as a ``livelock`` outcome (during
 the script) or an L1 violation (during the settle), never as a hang.
 """
@@ -117,9 +119,8 @@ class Harness:
         ok = self.sim.run_until(predicate, limit_ms=self.sim.world.now_ms + timeout_ms)
         self._raise_watch()
         if not ok and self.sim.budget_exhausted:
-            raise ScenarioFailed(
-                "livelock", f"step budget of {self.sim.steps} exhausted waiting for {what}"
-            )
+            spent = self.sim.livelock or f"step budget of {self.sim.steps} exhausted"
+            raise ScenarioFailed("livelock", f"{spent} waiting for {what}")
         if not ok:
             raise ScenarioFailed("timeout", f"{what} within {timeout_ms} ms")
 
@@ -221,7 +222,9 @@ class Harness:
         self._raise_watch()
         found = settle_report(self.sim.world, self.sim.checker)
         if self.sim.budget_exhausted:
-            detail = f"step budget of {self.sim.steps} exhausted (livelock)"
+            detail = (
+                f"{self.sim.livelock or f'step budget of {self.sim.steps} exhausted'} (livelock)"
+            )
             found = [Violation("L1", None, detail), *found]
         return found
 

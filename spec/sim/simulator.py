@@ -120,6 +120,14 @@ class SimOptions:
     exhausted budget as an L1 violation."""
 
 
+POLL_SPIN_LIMIT = 256
+"""Rounds of polls at one instant, with no delivery between them, after which
+:meth:`Simulator.run_until` stops as a livelock (``budget_exhausted``, :attr:`Simulator.livelock`):
+after a round, a node is due again at the same instant only if its poll keeps changing it
+and keeps asking to be polled now (e.g. a provider that never empties its request channel);
+a correct run needs a handful of rounds per instant."""
+
+
 class Simulator:
     """Drives one run (see the module docstring)."""
 
@@ -138,6 +146,8 @@ class Simulator:
         self.trace = trace
         self.steps = 0
         self.budget_exhausted = False
+        self.livelock: str | None = None
+        """Why the run was stopped as a livelock at one instant (:data:`POLL_SPIN_LIMIT`)."""
         self.violations: list[Violation] = []
         self.sent_counts: Counter[str] = Counter()
         self.items_transferred = 0
@@ -295,6 +305,7 @@ class Simulator:
 
         Also returns (with the predicate's value) when nothing can ever happen again.
         """
+        streak_at, streak = self.world.now_ms, 0
         while True:
             if predicate(self.world):
                 return True
@@ -302,7 +313,20 @@ class Simulator:
                 self.budget_exhausted = True
                 return False
             if self._poll_due():
+                # Rounds of polls at one instant with no delivery between them: a node that
+                # is always due and always changes (a livelock) would spin here for ever.
+                if self.world.now_ms != streak_at:
+                    streak_at, streak = self.world.now_ms, 0
+                streak += 1
+                if streak > POLL_SPIN_LIMIT:
+                    self.budget_exhausted = True
+                    self.livelock = (
+                        f"{streak - 1} rounds of polls at {streak_at} ms with no delivery "
+                        f"between them (due: {', '.join(due_nodes(self.world, streak_at))})"
+                    )
+                    return False
                 continue
+            streak = 0
             t_event = self._events[0][0] if self._events else _INF
             t = min(t_event, self._next_deadline())
             if t == _INF:
