@@ -39,11 +39,11 @@ from typing import Any
 from impl.effects import InstallSnapshot, SetCommitted
 from impl.errors import InvalidInput
 from impl.messages import FetchDataResponse, SnapshotOffer
-from impl.node_state import NodeState
+from impl.node_state import CandidateRole, FollowerRole, LeaderRole, NodeState, Preference
 from impl.session import check_session_invariants
 from impl.session_state import SessionState
 from impl.types import Cursor, Index, ItemRange
-from spec.model.actions import NodeOutcome, Transition, machine_for
+from spec.model.actions import NodeOutcome, Transition, machine_for, next_deadline_of
 from spec.model.ghost import Ghost, Oracle
 from spec.model.host import HostedNode
 from spec.model.lifetime import (
@@ -1013,6 +1013,61 @@ def check_l5_bounded_restarts(cx: CheckContext) -> list[Violation]:
     return out
 
 
+def _held_deadlines(node: NodeState, now_ms: int) -> list[tuple[int, str]]:
+    """Every deadline ``node`` holds, with what it is for: work due now counts as ``now_ms``."""
+    held: list[tuple[int, str]] = []
+    role = node.role
+    if isinstance(role, LeaderRole):
+        held.append((role.heartbeat_deadline_ms, "the heartbeat"))
+        if role.client_commands:
+            held.append((now_ms, "queued client commands"))
+    elif isinstance(role, CandidateRole):
+        held.append((role.election_deadline_ms, "the election timeout"))
+    elif isinstance(role, FollowerRole):
+        session = role.catchup
+        if session is not None:  # R9: the election timeout is suppressed during catch-up
+            if session.snapshot_request_deadline_ms is not None:
+                held.append((session.snapshot_request_deadline_ms, "the snapshot request retry"))
+            for peer, pending in session.inflight.items():
+                held.append((pending.deadline_ms, f"the fetch timeout of {peer.short()}"))
+        elif node.preference is not Preference.OBSERVER:
+            held.append((role.election_deadline_ms, "the election timeout"))
+    provider = node.provider
+    if provider.requests:
+        held.append((now_ms, "undrained snapshot requests"))
+    for anchor, entry in provider.available.items():
+        held.append((entry.deadline_ms, f"the TTL of the snapshot at {anchor}"))
+    return held
+
+
+def check_wake(cx: CheckContext) -> list[Violation]:
+    """WAKE: a node is never left asleep past a deadline it holds.
+
+    The host polls a node at the time :func:`impl.node.node_next_deadline` returns
+    (inventory §0.2); every timer the node holds — heartbeat, election timeout (not
+    during catch-up, R9), the session's retry and fetch timeouts (Q7, Q9), each
+    snapshot's TTL (P5) — and every piece of work already due (queued client commands,
+    R1; undrained snapshot requests, P3) must be at or after that time, or it would
+    fire late or never. Hosted nodes report their own deadline and are judged by the wire.
+    """
+    out: list[Violation] = []
+    now = cx.after.now_ms
+    for name in cx.changed:
+        slot = cx.after.nodes[name]
+        node = slot.node
+        if not slot.up or isinstance(node, HostedNode):
+            continue
+        held = _held_deadlines(node, now)
+        if not held:
+            continue
+        wake = next_deadline_of(node)
+        due, what = min(held, key=lambda h: h[0])
+        if wake is None or wake > max(due, now):
+            when = "never" if wake is None else f"at {wake}"
+            out.append(_v("WAKE", name, f"wakes {when}, after {what} at {due} (now {now})"))
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Invariant:
     """A named check: its id(s), a title, and the predicate."""
@@ -1184,6 +1239,7 @@ INVARIANTS: tuple[Invariant, ...] = (
     Invariant(("STEP",), "a session knows its leader", check_session_leader),
     Invariant(("L2",), "no dead session state", check_l2_dead_session, _POLLS),
     Invariant(("L3",), "retry while no offer", check_l3_retry_armed, _SESSIONS),
+    Invariant(("WAKE",), "no deadline overslept", check_wake, _CHANGED),
     Invariant(("L5",), "bounded anchor upgrades", check_l5_bounded_restarts, _CATCHUP),
     # -- provider lifetime (spec.model.lifetime): offers and TTLs over a provider's life --
     Invariant(("PROV-SERVE",), "serves what it holds, to who asked", check_prov_serve, _PSENDS),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from impl.errors import InvalidInput
@@ -73,6 +74,9 @@ def mutant_env(copy: Path, tmp: Path) -> dict[str, str]:
     directory (traces of one mutant never mix with another's)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(copy)
+    # Tests start ``snapsync`` itself: this interpreter's scripts come first on PATH.
+    scripts = str(Path(sys.executable).parent)
+    env["PATH"] = scripts + os.pathsep + env.get("PATH", "")
     env["TMPDIR"] = str(tmp)
     env["SNAPSYNC_HUNT_TRACES"] = str(tmp / "traces")
     env.pop("SNAPSYNC_SLOW", None)
