@@ -28,6 +28,7 @@ from spec.hunt.differential import (
     DifferentialMachine,
     NaiveModel,
     differential_class,
+    naive_postcard,
     view_items,
 )
 from spec.hunt.machine import SESSION, HuntFailure
@@ -169,3 +170,53 @@ def test_view_items_forms() -> None:
 def test_invalid_naive_model_kind() -> None:
     with pytest.raises(InvalidInput, match="unknown collection kind"):
         NaiveModel("tree")
+
+
+def test_naive_postcard_is_the_documented_encoding() -> None:
+    assert naive_postcard(5) == b"\x05"
+    assert naive_postcard(129) == b"\x81\x01"
+    assert naive_postcard(256) == b"\x80\x02"
+    assert naive_postcard("ab") == b"\x02ab"
+    assert naive_postcard((1, 200)) == b"\x01\xc8\x01"
+
+
+@pytest.mark.parametrize("kind", ["map", "set", "depq"])
+def test_canonical_order_holds_in_the_reference(kind: str) -> None:
+    m = _machine(REFERENCE, kind)
+    m.canonical_order([129, 256, 5])
+    m.canonical_order(["b", "ab", "c"])
+    assert m.findings == []
+
+
+@pytest.mark.parametrize("kind", ["map", "set", "depq"])
+def test_a_key_encoded_without_its_length_breaks_the_canonical_order(
+    monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    # A porter's bug: string keys compared by their bytes alone, not postcard's
+    # length-prefixed encoding ("ab" then "b" instead of "b" then "ab").
+    import impl.collections.encoding as encoding
+
+    original = encoding.encode
+
+    def unprefixed(datum: object) -> bytes:
+        if isinstance(datum, str):
+            return datum.encode("utf-8")
+        return original(datum)  # type: ignore[arg-type]
+
+    for module in (encoding, *_users_of_encode()):
+        monkeypatch.setattr(module, "encode", unprefixed, raising=False)
+    m = _machine(REFERENCE, kind)
+    m.canonical_order(["b", "ab"])
+    assert [f.id for f in m.findings] == ["D-ORDER"]
+
+
+def _users_of_encode() -> list[object]:
+    import impl.collections.depq
+    import impl.collections.map
+    import impl.collections.set
+
+    return [
+        mod
+        for mod in (impl.collections.map, impl.collections.set, impl.collections.depq)
+        if hasattr(mod, "encode")
+    ]

@@ -20,12 +20,18 @@ id                 what must agree
                    model's slice (I3; H28: Cell/Once ignore the range end)
 ``D-REASSEMBLY``   a snapshot fetched in chunks of ``fetch_batch_size`` and reassembled with
                    ``append`` installs to the state it was taken from (I5, I8)
+``D-ORDER``        a Map, Set or DEPQ snapshot lists its keys in the canonical order: by the
+                   postcard bytes of the key, a proper prefix first (docs/protocol/
+                   collections.md), over keys a group run never writes: multi-byte varints
+                   (``256`` before ``129``) and strings
 ``PANIC``          no step raises mosaik's panic (H23: Vec ``Insert`` past the end)
 =================  ===========================================================================
 
-Canonical order is the implementation's business; the model compares content
-(Vec by position, the others as mappings or sets), and ``D-RANGE`` compares the
-slices of the implementation's own canonical sequence against its length.
+The other rules compare content (Vec by position, the others as mappings or sets),
+and ``D-RANGE`` compares the slices of the implementation's own canonical sequence
+against its length; ``D-ORDER`` holds that sequence to the documented order, with the
+encoding spelled out naively (:func:`naive_postcard`), since every provider of one
+build agrees with itself and only an independent statement shows a wrong order.
 """
 
 from __future__ import annotations
@@ -97,6 +103,30 @@ DIFF_IDS: tuple[str, ...] = (
 LOCAL = PeerId.from_label("diff-local")
 REQUESTER = PeerId.from_label("diff-requester")
 WALL_MS = 1_767_225_600_000
+
+
+def naive_postcard(datum: Any) -> bytes:
+    """postcard's bytes of a key, written for obviousness: a u64 as LEB128, a string as
+    the LEB128 of its UTF-8 length then the bytes, a tuple as its parts in turn."""
+    if isinstance(datum, tuple):
+        return b"".join(naive_postcard(part) for part in datum)
+    if isinstance(datum, str):
+        raw = datum.encode("utf-8")
+        return naive_postcard(len(raw)) + raw
+    out = bytearray()
+    value = int(datum)
+    while True:
+        low, value = value & 0x7F, value >> 7
+        out.append(low | 0x80 if value else low)
+        if not value:
+            return bytes(out)
+
+
+_ORDER_KEYS = st.one_of(
+    st.lists(st.integers(0, 1 << 20), min_size=2, max_size=6, unique=True),
+    st.lists(st.text("abc\u00e9", max_size=3), min_size=2, max_size=6, unique=True),
+)
+"""Keys of one type (a collection's keys have one Rust type), beyond the group runs'."""
 
 
 class NaiveModel:
@@ -402,6 +432,34 @@ class DifferentialMachine(RuleBasedStateMachine):
         elif full is None or got is None or tuple(got) != tuple(full)[start : start + length]:
             self._find("D-RANGE", f"iter_range[{start},{start + length}) is not the slice")
 
+    @precondition(lambda self: self.kind in ("map", "set", "depq"))
+    @rule(keys=_ORDER_KEYS)
+    def canonical_order(self, keys: list[Any]) -> None:
+        """A fresh collection of ``keys``: its snapshot lists them in the canonical order."""
+        self._count(f"canonical_order({keys!r})")
+        if self.kind == "map":
+            commands: list[Command] = [MapInsert(k, 0) for k in keys]
+        elif self.kind == "set":
+            commands = [SetInsert(k) for k in keys]
+        else:
+            commands = [DepqInsert(0, k, 0) for k in keys]
+        ctx = ApplyContext(
+            committed=Cursor(Term(1), Index(0)),
+            log_position=Cursor(Term(1), Index(len(commands))),
+            current_term=Term(1),
+            local_id=LOCAL,
+            now_wall_ms=WALL_MS,
+            config=Config(fetch_batch_size=self.batch),
+        )
+        state, _ = self.machine.apply_batch(self.machine.initial(), commands, ctx, self.profile)
+        snap = self.machine.create_snapshot(state, self.profile)
+        items = tuple(snap.iter_range(ItemRange(0, len(snap))) or ())
+        at = {"set": None, "map": 0, "depq": 1}[self.kind]
+        got = [item if at is None or not isinstance(item, tuple) else item[at] for item in items]
+        want = sorted(keys, key=naive_postcard)
+        if got != want:
+            self._find("D-ORDER", f"{self.kind} keys served as {got!r}, canonical order {want!r}")
+
     @precondition(lambda self: not self.crashed)
     @rule()
     def reassemble(self) -> None:
@@ -474,6 +532,11 @@ class DifferentialMachine(RuleBasedStateMachine):
     def d_reassembly(self) -> None:
         """D-REASSEMBLY: chunks reassemble to the state."""
         self._check("D-REASSEMBLY")
+
+    @invariant()
+    def d_order(self) -> None:
+        """D-ORDER: snapshots list their keys in the canonical order."""
+        self._check("D-ORDER")
 
     @invariant()
     def no_panic(self) -> None:
