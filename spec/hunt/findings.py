@@ -89,8 +89,8 @@ def recheck(path: str | Path) -> list[Finding]:
     """Re-drive a saved trace through a Driver; return every finding (drain verdicts included).
 
     The final state is judged as the drain judged it: a dead session (L2), a quorum
-    that cannot commit because its voters are catching up (L4, H16), or no
-    quiescence (L1).
+    that cannot commit because its voters are catching up (L4, H16), an older tail
+    only a write commits (L1, H30-tail), or no quiescence (L1).
     """
     reader = TraceReader.open(path)
     driver: Driver | None = None
@@ -109,8 +109,11 @@ def recheck(path: str | Path) -> list[Finding]:
     deadlock = driver.quorum_deadlock()
     if deadlock is not None:
         found.append(deadlock)
+    tail = driver.older_tail_stall()
     problem = driver.quiescence_problem()
-    if problem is not None:
+    if tail is not None:
+        found.append(tail)
+    elif problem is not None:
         found.append(Finding("L1", None, problem, driver.steps))
     return found
 
