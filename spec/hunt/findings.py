@@ -10,7 +10,7 @@ the model's; the tests assert that each saved finding is still found, without
 depending on the random search finding it again.
 
 Besides one finding per hazard switch, :data:`EXTRA_FINDINGS` names the findings
-that are not one switch on ``reference``: H16 and H29 (limitations), H16 with reader
+that are not one switch on ``reference``: H16, H29 and H30-tail (limitations), H16 with reader
 voters (behaviour ``readers-vote``), H1 through a broken bond (transport
 ``deliver_after_break``, no fetch timeout). :data:`CONSEQUENCES` names, per finding
 whose consequence is a stall, a deadlock, a divergence or a panic, how its
@@ -196,6 +196,15 @@ EXTRA_FINDINGS: tuple[FindingSpec, ...] = (
         why="two writers and a reader elected together; the leader is cut off from both",
     ),
     FindingSpec(
+        "H30-tail",
+        REFERENCE,
+        ("competing-elections",),
+        limitation=True,
+        seed=lambda: _h30_tail(),
+        why="three writers; w1 stands twice in a row, so the tail it leads with (w0's last "
+        "write, term 1) is older than the term before its own (3)",
+    ),
+    FindingSpec(
         "H29-readers",
         REFERENCE.with_behaviours([Behaviour.READERS_VOTE]),
         ("stale-majority",),
@@ -281,6 +290,16 @@ def _h29_readers() -> Program:
         write(MapInsert(0, 9)),
     )
     return Program(get_campaign("stale-majority"), shape, calls)
+
+
+def _h30_tail() -> Program:
+    """w0's last write reached w1 only (the campaign's prelude); w1's timer fires twice
+    (terms 2 and 3) and it wins term 3 with w0's vote, w2 abstaining: its log ends with
+    that entry of term 1, which no entry of term 3 follows."""
+    shape = (("kind", "map"), ("items", 1), ("batch", 1), ("writers", 3), ("readers", 0),
+             ("lagging", 0))  # fmt: skip
+    w1 = Call("start_election", (("who", 0),))  # those that may stand: w1, w2 (w0 leads)
+    return Program(get_campaign("competing-elections"), shape, (w1, w1))
 
 
 def _h4_divergence() -> Program:
