@@ -206,10 +206,10 @@ THREE = GroupShape(kind="map", items=1, batch=1, writers=3, readers=0, lagging=0
                    joint_election=True)  # fmt: skip
 
 
-def _w1_leads_with_w0s_tail(elections: int) -> Driver:
+def _w1_leads_with_w0s_tail(elections: int, profile: Profile = REFERENCE) -> Driver:
     """w0 writes X (term 1), which reaches w1 only; w1 stands ``elections`` times in a row
     (terms 2, 3, ...) and wins the last with w0's vote: a leader whose log ends with X."""
-    d = Driver(world_setup(THREE, REFERENCE))
+    d = Driver(world_setup(THREE, profile))
     build_group(d, THREE)
     d.settle(0)
     d.do(client_write, "w0", (MapInsert(100, 1),))
@@ -237,6 +237,9 @@ def test_h30_tail_an_older_terms_tail_waits_for_the_next_write() -> None:
     d.limited = None
     d.findings.clear()
     assert d.drain().converged
+    # Under H30 (mosaik) every inherited tail waits, whatever its term: the hazard, L1.
+    d = _w1_leads_with_w0s_tail(2, REFERENCE.with_hazards([Hazard.H30]))
+    assert [(f.id, f.limitation) for f in d.drain().findings] == [("L1", None)]
 
 
 def test_a_stall_of_another_shape_is_l1(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -57,7 +57,7 @@ from typing import Any
 from impl.effects import Send
 from impl.messages import FetchDataResponse, RequestSnapshot, SnapshotOffer, TakeSnapshot
 from impl.node_state import CandidateRole, LeaderRole
-from impl.profile import Behaviour
+from impl.profile import Behaviour, Hazard
 from impl.raft import session_context
 from impl.session import dead_state, is_served, is_sync_complete
 from spec.hunt.coverage import Coverage
@@ -699,8 +699,8 @@ class Driver:
         """
         world = self.world
         leaders = world.leaders()
-        if len(leaders) != 1:
-            return None
+        if len(leaders) != 1 or world.setup.profile.has(Hazard.H30):
+            return None  # under H30 every inherited tail waits: the hazard, an L1 violation
         name = leaders[0]
         lead = world.nodes[name].node
         role = lead.role
