@@ -2,8 +2,8 @@
 
 Two kinds of switch, each with an id that means one thing:
 
-* :class:`Hazard` — a hazard of mosaik's code (inventory §5 ids, and H30, found
-  by this project): on reproduces the hazard, off is the reference's fix;
+* :class:`Hazard` — a hazard of mosaik's code (inventory §5 ids, and H30 and H31,
+  found by this project): on reproduces the hazard, off is the reference's fix;
 * :class:`Behaviour` — a version behaviour: something mosaik 0.3.13 does that a
   later mosaik version changed and that is not a hazard of the sync protocol
   itself (e.g. readers voting, which 0.3.14 removed).
@@ -67,6 +67,12 @@ class Hazard(StrEnum):
     """A new leader commits nothing until its next R3, so the previous term's tail waits
     for the next client write (not in the inventory; found by the hunt)."""
 
+    H31 = "H31"
+    """A voter behind a candidate abstains and records no vote, and the candidate drops
+    it from its denominator: the voter can grant a second candidate of the same term,
+    so two leaders of one term with every bond up (not in the inventory; found by the
+    hunt)."""
+
     @property
     def description(self) -> str:
         """Return the one-line description of this switch."""
@@ -87,6 +93,7 @@ _DESCRIPTIONS: dict[Hazard, str] = {
     Hazard.H27: "consistent AppendEntries applied during catch-up",
     Hazard.H28: "Cell/Once iter_range ignores the range end",
     Hazard.H30: "a new leader leaves the previous term's tail uncommitted until the next write",
+    Hazard.H31: "an abstention records no vote: the abstainer grants another candidate of the term",
 }
 
 

@@ -873,7 +873,13 @@ def maybe_cast_vote(node: NodeState, ctx: NodeContext, sender: PeerId, rv: Reque
     * The candidate's log is behind ours (``rv.log_position < log.last()``,
       lexicographic) → Denied.
     * Ours is behind the candidate's → Abstained (do not inflate the committee
-      with a lagging node, do not object either).
+      with a lagging node, do not object either). H31 (switch): mosaik records
+      nothing for it (role.rs:358-373 at 697e37c; ``save_vote`` is only in the grant
+      branch, role.rs:379), while the candidate drops the abstainer from its
+      denominator (candidate.rs:249-255, 324-331): the voter can then grant a second
+      candidate of the same term, and both lead it. The reference binds the
+      abstention like a vote: it records ``(rv.term, sender)``, so the voter denies
+      every other candidate of that term.
     * Equal: a ``NORMAL`` node records the vote ``(rv.term, sender)`` and grants it
       (role.rs:374-385 at 697e37c). An observer does the same under
       ``readers-vote`` (mosaik 0.3.13); otherwise it abstains (the reference, and
@@ -895,6 +901,10 @@ def maybe_cast_vote(node: NodeState, ctx: NodeContext, sender: PeerId, rv: Reque
         return node, (Send(sender, RequestVoteResponse(term=rv.term, vote=Vote.DENIED)),)
     if local < rv.log_position or _abstains(node, ctx):
         vote = Vote.ABSTAINED
+        if local < rv.log_position and not ctx.profile.has(Hazard.H31):
+            # A reader's abstention (its role, not its log) binds nothing: it never
+            # grants, so it never counts for a second candidate either.
+            node = evolve(node, last_vote=(rv.term, sender))
     else:
         vote = Vote.GRANTED
         node = evolve(node, last_vote=(rv.term, sender))

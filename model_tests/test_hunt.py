@@ -25,7 +25,7 @@ from impl.node_state import FollowerRole, NodeContext, NodeState
 from impl.profile import MOSAIK_0_3_13, REFERENCE, Behaviour, Hazard
 from impl.types import PeerId, Term
 from spec.cli import main
-from spec.hunt.campaigns import CAMPAIGNS, LIMITATION_CAMPAIGNS, OPEN_CAMPAIGNS, order_for
+from spec.hunt.campaigns import CAMPAIGNS, LIMITATION_CAMPAIGNS, order_for
 from spec.hunt.findings import expected_finding, recheck
 from spec.hunt.runner import ENGINES, hunt
 from spec.model.actions import start_election_action
@@ -234,9 +234,9 @@ def test_cli_hunt_reference_human_output(
 def test_cli_hunt_list(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["hunt", "--list", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    every = CAMPAIGNS + LIMITATION_CAMPAIGNS + OPEN_CAMPAIGNS
+    every = CAMPAIGNS + LIMITATION_CAMPAIGNS
     assert {r["name"] for r in rows} == {c.name for c in every}
-    assert {r["name"] for r in rows if r["open"]} == {c.name for c in OPEN_CAMPAIGNS}
+    assert {r["name"] for r in rows if r["limitation"]} == {c.name for c in LIMITATION_CAMPAIGNS}
 
 
 @pytest.mark.parametrize(

@@ -770,9 +770,28 @@ def test_maybe_cast_vote(
         node, ctx(now=11_000), A, RequestVote(Term(2), A, c(*candidate))
     )
     assert sends(effects)[0] == Send(A, RequestVoteResponse(Term(2), vote))
-    assert voted.last_vote == ((2, A) if vote is Vote.GRANTED else node.last_vote)
+    # A grant binds the voter for the term, and so (H31 off) does an abstention for a
+    # log behind the candidate's; a reader's abstention binds nothing.
+    binds = vote is Vote.GRANTED or (vote is Vote.ABSTAINED and preference is Preference.NORMAL)
+    assert voted.last_vote == ((2, A) if binds else node.last_vote)
     assert isinstance(voted.role, FollowerRole)
     assert (voted.role.election_deadline_ms == 13_000) == (vote is not Vote.DENIED)
+
+
+def test_h31_an_abstention_binds_the_voter_only_in_the_reference() -> None:
+    behind = follower(terms=(1,))
+    rv = RequestVote(Term(2), A, c(1, 2))
+    bound, _ = maybe_cast_vote(behind, ctx(now=11_000), A, rv)
+    assert bound.last_vote == (2, A)
+    # The same voter then denies another candidate of term 2, at any log.
+    _, effects = maybe_cast_vote(bound, ctx(now=11_000), B, RequestVote(Term(2), B, c(1, 1)))
+    assert sends(effects)[0] == Send(B, RequestVoteResponse(Term(2), Vote.DENIED))
+    # mosaik (H31 on): nothing recorded, so it grants B, whose log equals its own.
+    mosaik = ctx(now=11_000, profile=REFERENCE.with_hazards([Hazard.H31]))
+    free, _ = maybe_cast_vote(behind, mosaik, A, rv)
+    assert free.last_vote is None
+    _, effects = maybe_cast_vote(free, mosaik, B, RequestVote(Term(2), B, c(1, 1)))
+    assert sends(effects)[0] == Send(B, RequestVoteResponse(Term(2), Vote.GRANTED))
 
 
 @pytest.mark.parametrize("h30", [False, True], ids=["reference", "H30"])

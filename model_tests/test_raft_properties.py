@@ -17,9 +17,7 @@ import pytest
 
 import impl.raft
 from impl.collections.map import MapInsert
-from impl.effects import Send
-from impl.messages import RequestVoteResponse, Vote
-from impl.profile import REFERENCE
+from impl.profile import REFERENCE, Hazard, Profile
 from impl.records import evolve
 from impl.types import Cursor
 from spec.hunt import machine
@@ -139,11 +137,11 @@ def _drain(d: Driver, src: str, dst: str) -> None:
         d.do(deliver_message, src, dst)
 
 
-def _two_leaders_of_term_3() -> Driver:
+def _two_leaders_of_term_3(profile: Profile) -> Driver:
     """w0 writes X (reaching w1 only); w2 stands for term 2 (w3, w4 grant it, X's
     AppendEntries is then stale there); w0 and w2 both stand for term 3: w1 grants w0,
     w3 and w4 abstain for w0 (behind it) and grant w2 (equal to it). Every bond is up."""
-    d = Driver(world_setup(FIVE, REFERENCE))
+    d = Driver(world_setup(FIVE, profile))
     build_group(d, FIVE)
     d.settle(0)
     d.do(client_write, "w0", (MapInsert(100, 1),))
@@ -169,28 +167,18 @@ def _two_leaders_of_term_3() -> Driver:
     return d
 
 
-def test_h31_an_abstainer_grants_a_second_candidate_of_the_same_term(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    d = _two_leaders_of_term_3()
+def test_h31_an_abstainer_grants_a_second_candidate_of_the_same_term() -> None:
+    # mosaik (H31 on): the abstentions of w3 and w4 bind nothing, both lead term 3.
+    d = _two_leaders_of_term_3(REFERENCE.with_hazards([Hazard.H31]))
     assert d.world.leaders() == ("w0", "w2")
     assert not d.partitioned
-    assert [(f.id, f.node, f.limitation) for f in d.findings] == [("RAFT-ES", "w2", "H31")]
-    # The fix: an abstention binds the voter for the term, as a grant does.
-    real = impl.raft.maybe_cast_vote
-
-    def bound(node: Any, ctx: Any, sender: Any, rv: Any) -> Any:
-        new, effects = real(node, ctx, sender, rv)
-        for e in effects:
-            message = e.message if isinstance(e, Send) else None
-            if isinstance(message, RequestVoteResponse) and message.vote is Vote.ABSTAINED:
-                new = evolve(new, last_vote=(rv.term, sender))
-        return new, effects
-
-    monkeypatch.setattr(impl.raft, "maybe_cast_vote", bound)
-    fixed = _two_leaders_of_term_3()
+    assert [(f.id, f.node, f.limitation) for f in d.findings] == [("RAFT-ES", "w2", None)]
+    assert "(H31:" in d.findings[0].detail
+    # The reference: an abstention binds the voter for the term, as a grant does.
+    fixed = _two_leaders_of_term_3(REFERENCE)
     assert fixed.world.leaders() == ("w0",)
     assert fixed.findings == []
+    assert fixed.world.nodes["w3"].node.last_vote == (3, fixed.world.nodes["w0"].peer)
 
 
 def test_a_double_grant_is_not_h31(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -210,3 +198,60 @@ def test_a_double_grant_is_not_h31(monkeypatch: pytest.MonkeyPatch) -> None:
     d.do(node_poll_action, "w1")
     d.do(node_poll_action, "w2")
     assert ("RAFT-ES", None) in [(f.id, f.limitation) for f in d.findings]
+
+
+# -- H30-tail: an older term's tail commits only with the leader's next write ----------------
+
+THREE = GroupShape(kind="map", items=1, batch=1, writers=3, readers=0, lagging=0,
+                   joint_election=True)  # fmt: skip
+
+
+def _w1_leads_with_w0s_tail(elections: int, profile: Profile = REFERENCE) -> Driver:
+    """w0 writes X (term 1), which reaches w1 only; w1 stands ``elections`` times in a row
+    (terms 2, 3, ...) and wins the last with w0's vote: a leader whose log ends with X."""
+    d = Driver(world_setup(THREE, profile))
+    build_group(d, THREE)
+    d.settle(0)
+    d.do(client_write, "w0", (MapInsert(100, 1),))
+    d.do(node_poll_action, "w0")
+    d.do(deliver_message, "w0", "w1")
+    for _ in range(elections):
+        d.do(start_election_action, "w1")
+    return d
+
+
+def test_h30_tail_an_older_terms_tail_waits_for_the_next_write() -> None:
+    # Term 2: X is of the term just before, so the election commits it (H30's fix).
+    d = _w1_leads_with_w0s_tail(1)
+    assert d.drain().converged
+    # Term 3: X is older; only an entry of term 3 commits it — the documented limitation.
+    d = _w1_leads_with_w0s_tail(2)
+    result = d.drain()
+    assert d.world.leaders() == ("w1",)
+    assert [(f.id, f.node, f.limitation) for f in result.findings] == [("L1", "w1", "H30-tail")]
+    assert "no entry of its own term" in result.findings[0].detail
+    # The next client write commits it, with the write's own entry.
+    d = _w1_leads_with_w0s_tail(2)
+    d.drain()
+    d.do(client_write, "w1", (MapInsert(101, 2),))
+    d.limited = None
+    d.findings.clear()
+    assert d.drain().converged
+    # Under H30 (mosaik) every inherited tail waits, whatever its term: the hazard, L1.
+    d = _w1_leads_with_w0s_tail(2, REFERENCE.with_hazards([Hazard.H30]))
+    assert [(f.id, f.limitation) for f in d.drain().findings] == [("L1", None)]
+
+
+def test_a_stall_of_another_shape_is_l1(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A broken rule that stalls a tail of the term just before (Raft's §5.4.2 without the
+    consecutive-term case: only the leader's own term commits) is a violation."""
+    monkeypatch.setattr(
+        impl.raft,
+        "commits_by_counting",
+        lambda node, ctx, index: node.log.term_at(index) == node.term,
+    )
+    d = _w1_leads_with_w0s_tail(1)
+    result = d.drain()
+    assert d.world.leaders() == ("w1",)
+    assert [(f.id, f.limitation) for f in result.findings] == [("L1", None)]
+    assert "uncommitted entries up to 2" in result.findings[0].detail

@@ -38,7 +38,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from impl.profile import PROFILES, get_profile
-from spec.hunt.campaigns import CAMPAIGNS, LIMITATION_CAMPAIGNS, OPEN_CAMPAIGNS, get_campaign
+from spec.hunt.campaigns import CAMPAIGNS, LIMITATION_CAMPAIGNS, get_campaign
 from spec.hunt.consequences import Consequence
 from spec.hunt.runner import ENGINES, HuntReport, hunt
 from spec.hunt.swarm import SHRINK_RUNS
@@ -226,9 +226,8 @@ def _list(as_json: bool) -> int:
             "description": c.description,
             "aims": list(c.aims),
             "limitation": c in LIMITATION_CAMPAIGNS,
-            "open": c in OPEN_CAMPAIGNS,
         }
-        for c in CAMPAIGNS + LIMITATION_CAMPAIGNS + OPEN_CAMPAIGNS
+        for c in CAMPAIGNS + LIMITATION_CAMPAIGNS
     ]
     if as_json:
         print(json.dumps(rows, indent=2))
@@ -237,9 +236,7 @@ def _list(as_json: bool) -> int:
     for col in ("name", "aims", "description"):
         table.add_column(col)
     for row in rows:
-        name = row["name"] + (
-            " (limitation)" if row["limitation"] else " (open: --campaign)" if row["open"] else ""
-        )
+        name = row["name"] + (" (limitation)" if row["limitation"] else "")
         table.add_row(str(name), ", ".join(row["aims"]), str(row["description"]))
     Console().print(table)
     return 0

@@ -33,7 +33,6 @@ __all__ = [
     "CAMPAIGNS",
     "FAMILIES",
     "LIMITATION_CAMPAIGNS",
-    "OPEN_CAMPAIGNS",
     "TARGETED",
     "Campaign",
     "consequence_campaign",
@@ -234,6 +233,39 @@ CAMPAIGNS: tuple[Campaign, ...] = (
         prelude=("until:session", "write"),
         steps=14,
         aims=("leader_change_during_catchup", "log_repair", "election"),
+    ),
+    Campaign(
+        name="competing-elections",
+        family="raft",
+        description="three writers; the leader's last entry reached one follower; elections "
+        "start at any instant while AppendEntries and votes are delayed",
+        kinds=("map", "vec"),
+        items=(1, 3),
+        writers=(3,),
+        readers=(0, 1),
+        lagging=(0,),
+        joint_election=True,
+        rules=TARGETED
+        | {"start_election", "deliver_message", "node_poll", "client_write", "advance_time"},
+        prelude=("write", "deliver:w0:w1"),
+        steps=14,
+        aims=("H31", "election", "split_vote", "log_repair"),
+    ),
+    Campaign(
+        name="figure-8",
+        family="raft",
+        description="five writers; entries of several terms on minorities, overwritten by "
+        "later leaders (Raft's Figure 7 and 8 shapes)",
+        kinds=("map",),
+        items=(1, 2),
+        writers=(5,),
+        readers=(0,),
+        lagging=(0,),
+        joint_election=True,
+        rules=TARGETED | {"start_election", "deliver_message", "node_poll", "client_write"},
+        prelude=("write", "deliver:w0:w1"),
+        steps=16,
+        aims=("H31", "H30", "H30-tail", "log_repair", "conflicting_suffix"),
     ),
     Campaign(
         name="lost-sources",
@@ -485,52 +517,9 @@ LIMITATION_CAMPAIGNS: tuple[Campaign, ...] = (
 """Campaigns that reach a documented limitation: run only with ``include_limitations``."""
 
 
-OPEN_CAMPAIGNS: tuple[Campaign, ...] = (
-    Campaign(
-        name="competing-elections",
-        family="raft",
-        description="three writers; the leader's last entry reached one follower; elections "
-        "start at any instant while AppendEntries and votes are delayed",
-        kinds=("map", "vec"),
-        items=(1, 3),
-        writers=(3,),
-        readers=(0, 1),
-        lagging=(0,),
-        joint_election=True,
-        rules=TARGETED
-        | {"start_election", "deliver_message", "node_poll", "client_write", "advance_time"},
-        prelude=("write", "deliver:w0:w1"),
-        steps=14,
-        aims=("H31", "election", "split_vote", "log_repair"),
-    ),
-    Campaign(
-        name="figure-8",
-        family="raft",
-        description="five writers; entries of several terms on minorities, overwritten by "
-        "later leaders (Raft's Figure 7 and 8 shapes)",
-        kinds=("map",),
-        items=(1, 2),
-        writers=(5,),
-        readers=(0,),
-        lagging=(0,),
-        joint_election=True,
-        rules=TARGETED | {"start_election", "deliver_message", "node_poll", "client_write"},
-        prelude=("write", "deliver:w0:w1"),
-        steps=16,
-        aims=("H31", "H30", "log_repair", "conflicting_suffix"),
-    ),
-)
-"""Campaigns that reach open findings of the reference, which await a protocol decision
-(docs/hunt.md §10): H31 (an abstainer grants a second candidate of the same term: two
-leaders, every bond up; recorded as a limitation) and a tail of a term older than the one
-before the leader's, which commits only with its next client write (L1 if none comes).
-They run only when named (``snapsync hunt --campaign``); once both are decided they
-belong in :data:`CAMPAIGNS`."""
-
-
 def get_campaign(name: str) -> Campaign:
     """Return the campaign called ``name`` or raise :class:`InvalidInput`."""
-    every = CAMPAIGNS + LIMITATION_CAMPAIGNS + OPEN_CAMPAIGNS
+    every = CAMPAIGNS + LIMITATION_CAMPAIGNS
     for campaign in every:
         if campaign.name == name:
             return campaign

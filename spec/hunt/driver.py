@@ -27,7 +27,9 @@ Two composite drivers sit on top of single actions:
   because its writer voters are themselves catching up is classified as the
   documented limitation H16 (L4), not as a protocol violation (a lagging *reader*
   voter is not: readers vote only under ``readers-vote``, which the reference
-  turns off).
+  turns off); a group at rest but for a leader's tail of a term older than the one
+  before its own, which only its next write commits, is the documented limitation
+  H30-tail (L1: :meth:`Driver.older_tail_stall`).
 
 Limitations end what a run can judge: after a finding that is a documented
 limitation (H29, once a bond between two writers broke in the run
@@ -58,7 +60,7 @@ from typing import Any
 from impl.effects import Send
 from impl.messages import FetchDataResponse, RequestSnapshot, SnapshotOffer, TakeSnapshot
 from impl.node_state import CandidateRole, LeaderRole
-from impl.profile import Behaviour
+from impl.profile import Behaviour, Hazard
 from impl.raft import session_context
 from impl.session import dead_state, is_served, is_sync_complete
 from spec.hunt.coverage import Coverage
@@ -96,6 +98,7 @@ __all__ = [
     "Driver",
     "Finding",
     "abstainer_granted_again",
+    "attributed",
     "describe_session",
     "discount_tampered",
     "limitation_of",
@@ -115,10 +118,12 @@ LIMITATION_IDS: Mapping[str, str] = {
     "L4": "H16",
     "RAFT-LC": "H29",
     "RAFT-SM": "H29",
-    "RAFT-ES": "H29",  # or H31: see limitation_of
+    "RAFT-ES": "H29",
+    "L1": "H30-tail",  # see Driver.older_tail_stall
 }
 """Finding ids that may be a documented limitation of the reference, by limitation (L4:
-see :meth:`Driver.quorum_deadlock`; the Raft ids: see :func:`limitation_of`)."""
+see :meth:`Driver.quorum_deadlock`; L1: :meth:`Driver.older_tail_stall`; the Raft ids:
+see :func:`limitation_of`)."""
 
 
 def _snapshot_requested(world: World) -> bool:
@@ -244,7 +249,7 @@ class Finding:
     detail: str
     step: int
     limitation: str | None = None
-    """The documented limitation this finding is an instance of (H16, H29), if any."""
+    """The documented limitation this finding is an instance of (H16, H29, H30-tail), if any."""
 
     def as_json(self) -> dict[str, Any]:
         """Return the JSON form."""
@@ -366,7 +371,7 @@ class Driver:
             self.findings.append(self.limited)
         elif self.limited is None:
             for v in found:
-                self.findings.append(Finding(v.id, v.node, v.detail, self.steps))
+                self.findings.append(Finding(v.id, v.node, attributed(v, t), self.steps))
             for name, detail in self._check_e1(t):
                 self.findings.append(Finding("E1", name, detail, self.steps))
         for item in t.sent:
@@ -713,6 +718,80 @@ class Driver:
             return Finding("L4", None, detail, self.steps, None if readers else "H16")
         return None
 
+    def older_tail_stall(self) -> Finding | None:
+        """H30-tail: the group is at rest but for a leader's tail of an older term.
+
+        Returns an ``L1`` finding recorded as the documented limitation ``H30-tail``, or
+        None. The reference's commitment rule (H30's fix, Raft §5.4.2) commits by
+        counting only up to an entry of the leader's own term or of the term just before
+        it; the election commits the latter at once. So exactly this stall is the rule's,
+        not a bug: one leader with no queued command and no entry of its own term, whose
+        uncommitted tail ends with an entry of a term older than the one before its own,
+        and every other part of the group quiescent (no message in flight; every up node
+        online, without a session, its commit at the leader's cursor or further into
+        the leader's tail: a deposed leader may have committed that tail itself). The next client
+        write commits the tail with the write's entry; Raft would append a no-op entry at
+        the start of each term instead, which mosaik does not have (it would move every
+        collection's log positions). Any other stall stays an L1 violation.
+        """
+        world = self.world
+        leaders = world.leaders()
+        if len(leaders) != 1 or world.setup.profile.has(Hazard.H30):
+            return None  # under H30 every inherited tail waits: the hazard, an L1 violation
+        name = leaders[0]
+        lead = world.nodes[name].node
+        role = lead.role
+        last = lead.log.last()
+        if (
+            not isinstance(role, LeaderRole)
+            or role.client_commands
+            or last.index <= lead.committed.index
+            or int(last.term) + 1 >= int(lead.term)
+            or world.in_flight()
+        ):
+            return None
+        for other in world.up_names():
+            node = world.nodes[other].node
+            if catching_up(node) or (other != name and not node.online):
+                return None
+            # At the leader's cursor, or further into its tail: a deposed leader knows
+            # the tail it committed itself (leader completeness: the new one holds it).
+            at = node.committed.index
+            if at < lead.committed.index or at > last.index:
+                return None
+            if at > 0 and lead.log.term_at(at) != node.committed.term:
+                return None
+        detail = (
+            f"leader {name} of term {lead.term} holds an uncommitted tail up to {last} "
+            f"(committed {lead.committed}) and no entry of its own term: only its next "
+            "client write commits it"
+        )
+        return Finding("L1", name, detail, self.steps, "H30-tail")
+
+    def election_window_ms(self) -> int:
+        """Return the extra time a drain gives elections when its horizon finds no leader.
+
+        A round of elections elects a writer whose log is at least as up to date as
+        every other's; when only one is, it wins a round only if its timer, redrawn at
+        every step-down, fires first: odds about 1/W for W writers. The horizon sized
+        for sync recoveries holds about a dozen rounds, so with five writers one run in
+        twenty ended without a leader (``figure-8``, L1 "no leader"). ``10 * W`` rounds
+        of the longest timeout bring that below e^-10 (fixed timeouts that never
+        redraw can livelock for ever; the window is bounded, and L1 is reported then).
+        """
+        writers = [self.world.nodes[n] for n in self.world.up_names()]
+        writers = [slot for slot in writers if slot.writer]
+        longest = max(
+            (
+                slot.election_timeout_ms
+                if slot.redraw is None
+                else slot.redraw.base_ms + slot.redraw.jitter_ms
+                for slot in writers
+            ),
+            default=0,
+        )
+        return 10 * len(writers) * longest
+
     def default_horizon_ms(self) -> int:
         """Return the drain horizon: long enough for two full recovery cycles."""
         c = self.setup.config
@@ -735,16 +814,25 @@ class Driver:
         known = len(self.findings)
 
         def stop() -> bool:
-            # A safety finding ends the drain: it is the one to report.
-            return len(self.findings) > known or self.quiescence_problem() is None
+            # A safety finding ends the drain: it is the one to report. An older tail
+            # that only a write would commit (H30-tail) is at rest too: nothing changes.
+            return (
+                len(self.findings) > known
+                or self.quiescence_problem() is None
+                or self.older_tail_stall() is not None
+            )
 
         self.run_fair(horizon, stop=stop, at_rest=at_rest)
+        if not dead and len(self.findings) == known and not self.world.leaders():
+            # Elections still running: give them the rounds they need (election_window).
+            self.run_fair(self.world.now_ms + self.election_window_ms(), stop=stop, at_rest=at_rest)
         if len(self.findings) > known:
             return DrainResult(False, (), self.steps - start)
         converged = not dead and self.quiescence_problem() is None
         findings: list[Finding] = []
         if not converged:
             deadlock = self.quorum_deadlock()
+            tail = self.older_tail_stall()
             if dead:
                 for name, case in dead:
                     session = self.world.nodes[name].node.catchup
@@ -752,6 +840,8 @@ class Driver:
                     findings.append(Finding("L2", name, detail, self.steps))
             elif deadlock is not None:
                 findings.append(replace(deadlock, detail=f"quorum deadlock: {deadlock.detail}"))
+            elif tail is not None:
+                findings.append(tail)
             else:
                 problem = self.quiescence_problem() or "did not converge"
                 findings.append(
@@ -813,13 +903,14 @@ def limitation_of(v: Violation, t: Transition, partitioned: bool = True) -> str 
     ``RAFT-LAO`` and ``RAFT-LM`` are never excused: no partition lets a leader rewrite
     its log or a follower append past a mismatch.
 
-    One Raft failure needs no partition: H31 (:func:`abstainer_granted_again`), two
-    leaders of one term because a voter abstained for the first (recording no vote) and
-    then granted the second — found by the ``figure-8`` campaign, kept apart from
-    violations until the protocol decides (binding an abstention to its term fixes it).
+    H31 (:func:`abstainer_granted_again`: two leaders of one term because a voter
+    abstained for the first, recording no vote, and then granted the second) needs no
+    partition and is a hazard, not a limitation: the reference binds an abstention to
+    its term, so there it cannot happen, and under the switch it is a violation
+    (:func:`attributed`).
     """
     if v.id == "RAFT-ES" and abstainer_granted_again(v, t):
-        return "H31"
+        return None
     if v.id not in ("RAFT-LC", "RAFT-SM", "RAFT-ES") or not partitioned:
         return None
     if t.after.setup.profile.has(Behaviour.READERS_VOTE):
@@ -839,6 +930,14 @@ def limitation_of(v: Violation, t: Transition, partitioned: bool = True) -> str 
     return None if t.after.nodes[first].peer in asked else "H29"
 
 
+def attributed(v: Violation, t: Transition) -> str:
+    """Return ``v``'s detail, naming the hazard switch that explains it when the step
+    shows which (a RAFT-ES of H31: :func:`abstainer_granted_again`)."""
+    if v.id == "RAFT-ES" and abstainer_granted_again(v, t):
+        return f"{v.detail} (H31: a voter that abstained for the first leader granted this one)"
+    return v.detail
+
+
 def abstainer_granted_again(v: Violation, t: Transition) -> bool:
     """Check if a RAFT-ES violation is H31: the second leader won with the grant of a voter
     whose log is behind the first leader's.
@@ -847,7 +946,8 @@ def abstainer_granted_again(v: Violation, t: Transition) -> bool:
     vote (role.rs ``maybe_cast_vote``), and the candidate drops abstainers from its
     denominator (candidate.rs): so the first leader's quorum shrank by that voter, which
     was then free to grant a second candidate of the same term whose log equals its own.
-    Both win with every bond up (``model_tests/test_raft_safety.py``). A voter that
+    Both win with every bond up (``model_tests/test_raft_properties.py``); the reference
+    binds the abstention (H31 off). A voter that
     granted twice in one term holds a log equal to both candidates', never behind.
     """
     if v.node is None:

@@ -10,7 +10,7 @@ the model's; the tests assert that each saved finding is still found, without
 depending on the random search finding it again.
 
 Besides one finding per hazard switch, :data:`EXTRA_FINDINGS` names the findings
-that are not one switch on ``reference``: H16 and H29 (limitations), H16 with reader
+that are not one switch on ``reference``: H16, H29 and H30-tail (limitations), H16 with reader
 voters (behaviour ``readers-vote``), H1 through a broken bond (transport
 ``deliver_after_break``, no fetch timeout). :data:`CONSEQUENCES` names, per finding
 whose consequence is a stall, a deadlock, a divergence or a panic, how its
@@ -89,8 +89,8 @@ def recheck(path: str | Path) -> list[Finding]:
     """Re-drive a saved trace through a Driver; return every finding (drain verdicts included).
 
     The final state is judged as the drain judged it: a dead session (L2), a quorum
-    that cannot commit because its voters are catching up (L4, H16), or no
-    quiescence (L1).
+    that cannot commit because its voters are catching up (L4, H16), an older tail
+    only a write commits (L1, H30-tail), or no quiescence (L1).
     """
     reader = TraceReader.open(path)
     driver: Driver | None = None
@@ -109,8 +109,11 @@ def recheck(path: str | Path) -> list[Finding]:
     deadlock = driver.quorum_deadlock()
     if deadlock is not None:
         found.append(deadlock)
+    tail = driver.older_tail_stall()
     problem = driver.quiescence_problem()
-    if problem is not None:
+    if tail is not None:
+        found.append(tail)
+    elif problem is not None:
         found.append(Finding("L1", None, problem, driver.steps))
     return found
 
@@ -191,6 +194,15 @@ EXTRA_FINDINGS: tuple[FindingSpec, ...] = (
         limitation=True,
         seed=lambda: _h29_partition(),
         why="two writers and a reader elected together; the leader is cut off from both",
+    ),
+    FindingSpec(
+        "H30-tail",
+        REFERENCE,
+        ("competing-elections",),
+        limitation=True,
+        seed=lambda: _h30_tail(),
+        why="three writers; w1 stands twice in a row, so the tail it leads with (w0's last "
+        "write, term 1) is older than the term before its own (3)",
     ),
     FindingSpec(
         "H29-readers",
@@ -278,6 +290,16 @@ def _h29_readers() -> Program:
         write(MapInsert(0, 9)),
     )
     return Program(get_campaign("stale-majority"), shape, calls)
+
+
+def _h30_tail() -> Program:
+    """w0's last write reached w1 only (the campaign's prelude); w1's timer fires twice
+    (terms 2 and 3) and it wins term 3 with w0's vote, w2 abstaining: its log ends with
+    that entry of term 1, which no entry of term 3 follows."""
+    shape = (("kind", "map"), ("items", 1), ("batch", 1), ("writers", 3), ("readers", 0),
+             ("lagging", 0))  # fmt: skip
+    w1 = Call("start_election", (("who", 0),))  # those that may stand: w1, w2 (w0 leads)
+    return Program(get_campaign("competing-elections"), shape, (w1, w1))
 
 
 def _h4_divergence() -> Program:

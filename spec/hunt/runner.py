@@ -26,8 +26,9 @@ finding: the violation is reported with ``trace: null`` and ``trace_error``.
 Limitations: a finding that is a documented limitation of the reference (H16,
 L4: a quorum that cannot commit because its writer voters are themselves catching
 up; H29, RAFT-LC: a leader elected without a committed entry, which mosaik's
-committee allows under a partition between writers) is reported under
-``limitations``, never as a violation. Campaigns built to reach a limitation
+committee allows under a partition between writers; H30-tail, L1: a new leader's
+tail of a term older than the one before its own, which only its next write commits)
+is reported under ``limitations``, never as a violation. Campaigns built to reach a limitation
 (``lagging-voter``, ``writer-partition``) only run with ``include_limitations``;
 otherwise the report lists them under ``excluded`` with the documented
 counterexample — excluded by that explicit switch, never silently. Other
@@ -74,6 +75,7 @@ __all__ = [
     "DOCUMENTED_LIMITATIONS",
     "ENGINES",
     "GC_THRESHOLD",
+    "REACHED_LIMITATIONS",
     "CallResult",
     "CallSettings",
     "CampaignStats",
@@ -102,6 +104,21 @@ DOCUMENTED_LIMITATIONS: dict[str, dict[str, str]] = {
     },
 }
 """Limitations of the reference the hunt knows, with their documented counterexample."""
+
+REACHED_LIMITATIONS: dict[str, dict[str, str]] = {
+    "H30-tail": {
+        "title": "a new leader's tail of a term older than the one before its own commits "
+        "only with its next client write",
+        "doc": "docs/findings.md#h30-tail-an-older-terms-tail-waits-for-the-next-write-limitation",
+    },
+}
+"""Limitations reached by the ordinary campaigns (no campaign is excluded for them)."""
+
+
+def _limitation_doc(ident: str) -> str | None:
+    """Return where limitation ``ident`` is documented, if the hunt knows it."""
+    info = DOCUMENTED_LIMITATIONS.get(ident) or REACHED_LIMITATIONS.get(ident)
+    return None if info is None else info["doc"]
 
 
 @dataclass(slots=True)
@@ -661,7 +678,7 @@ def _merge(report: HuntReport, slots: Slots[CallResult], staging: Path, final_di
                     **lim,
                     "trace": trace,
                     "trace_error": lim["trace_error"] or error,
-                    "documented": DOCUMENTED_LIMITATIONS.get(ident, {}).get("doc"),
+                    "documented": _limitation_doc(ident),
                 }
             )
         if r.violation is not None:
