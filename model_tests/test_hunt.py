@@ -37,16 +37,28 @@ from spec.sim.simulator import SimOptions, Simulator
 FINDINGS = Path(__file__).resolve().parent.parent / "docs" / "findings"
 
 
+_OWN_SHAPE = frozenset({Hazard.H31})
+"""Hazards only a campaign's own group shape reaches (see the test below)."""
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("hazard", list(Hazard), ids=lambda h: h.value)
 def test_meta_each_hazard_switch_makes_the_suite_fail(hazard: Hazard, engine: str) -> None:
+    # H31 needs two quorums of one term, so five writers: only figure-8 draws that group,
+    # and among every campaign it gets too few walks in 30 s on a loaded machine (alone
+    # it finds H31 in about 4 s). Every other hazard is found with every campaign.
+    campaigns = (
+        [c for c in CAMPAIGNS if hazard.value in c.aims]
+        if hazard in _OWN_SHAPE
+        else order_for([hazard])
+    )
     report = hunt(
         REFERENCE.with_hazards([hazard]),
         budget_s=30,
         seed_base=1,
         stop_on_first=True,
         shrink=False,
-        campaigns=order_for([hazard]),
+        campaigns=campaigns,
         engine=engine,
     )
     assert report.violations, f"{hazard.value}: nothing found in {report.elapsed_s:.1f} s"

@@ -24,6 +24,7 @@ CHECK_CONFIG = ExploreConfig(
 )
 """The configuration ``snapsync check`` explores (pinned as ``check`` in the table)."""
 
+
 @dataclass(frozen=True, slots=True)
 class StageOutcome:
     """The stage's row: deterministic text, verdict and counts; the speed apart."""
