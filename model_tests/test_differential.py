@@ -8,6 +8,8 @@ cases that do not depend on the search finding them again).
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
@@ -16,6 +18,7 @@ from impl.collections.cell import CellCompareExchange, CellWrite
 from impl.collections.depq import (
     Bound,
     DepqCompareExchangeValue,
+    DepqExtend,
     DepqInsert,
     DepqRemoveRange,
 )
@@ -220,3 +223,29 @@ def _users_of_encode() -> list[object]:
         for mod in (impl.collections.map, impl.collections.set, impl.collections.depq)
         if hasattr(mod, "encode")
     ]
+
+
+def _bounded(capacity: int) -> DifferentialMachine:
+    m = differential_class(REFERENCE)()
+    m.setup_collection("depq", batch=1, items=3, capacity=capacity)
+    return m
+
+
+def test_a_bounded_depq_agrees_with_the_naive_model() -> None:
+    m = _bounded(2)
+    m._apply([DepqInsert(5, 7, 0), DepqInsert(0, 8, 0), DepqExtend(((9, 1, 1), (1, 2, 2)))], None)
+    assert m.findings == []
+    assert len(m.model.map) == 2
+
+
+def test_a_bounded_depq_that_evicts_one_too_many_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    import impl.collections.depq as depq
+
+    original = depq._insert
+
+    def evicts_to_cap_minus_one(state: Any, priority: Any, key: Any, value: Any, cap: int) -> Any:
+        return original(state, priority, key, value, max(cap - 1, 0))
+
+    monkeypatch.setattr(depq, "_insert", evicts_to_cap_minus_one)
+    m = _bounded(3)
+    assert [f.id for f in m.findings] == ["D-APPLY"]

@@ -53,6 +53,7 @@ from impl.collections.depq import (
     DepqCompareExchangeValue,
     DepqExtend,
     DepqInsert,
+    DepqMachine,
     DepqRemoveKeys,
     DepqRemoveRange,
     DepqUpdatePriority,
@@ -132,10 +133,13 @@ _ORDER_KEYS = st.one_of(
 class NaiveModel:
     """The obvious model of one collection (module docstring); values are plain Python."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, capacity: int | None = None) -> None:
         if kind not in COLLECTIONS:
             raise InvalidInput(f"unknown collection kind {kind!r}")
         self.kind = kind
+        self.capacity = capacity
+        """A bounded DEPQ's ``CAP`` (None: unbounded): every insertion then evicts the
+        lowest entries — by priority, then by the key's postcard bytes — down to it."""
         self.map: dict[Any, Any] = {}
         self.vec: list[Any] = []
         self.set: set[Any] = set()
@@ -221,12 +225,27 @@ class NaiveModel:
             s.clear()
 
     def _depq(self, c: Command) -> None:
+        self._depq_apply(c)
+        if self.capacity is not None:
+            # Every command of this model either inserts at most one entry at a time or
+            # removes; an Extend inserts one by one, so it is evicted item by item below.
+            self._evict()
+
+    def _evict(self) -> None:
+        m = self.map
+        assert self.capacity is not None
+        while len(m) > self.capacity:
+            del m[min(m, key=lambda k: (m[k][0], naive_postcard(k)))]
+
+    def _depq_apply(self, c: Command) -> None:
         m = self.map  # key -> (priority, value)
         if isinstance(c, DepqInsert):
             m[c.key] = (c.priority, c.value)
         elif isinstance(c, DepqExtend):
             for p, k, v in c.entries:
                 m[k] = (p, v)
+                if self.capacity is not None:
+                    self._evict()
         elif isinstance(c, DepqUpdatePriority):
             if c.key in m:
                 m[c.key] = (c.priority, m[c.key][1])
@@ -311,16 +330,23 @@ class DifferentialMachine(RuleBasedStateMachine):
         SESSION.examples += 1
 
     @initialize(
-        kind=st.sampled_from(tuple(COLLECTIONS)), batch=st.integers(1, 3), items=st.integers(1, 4)
+        kind=st.sampled_from(tuple(COLLECTIONS)),
+        batch=st.integers(1, 3),
+        items=st.integers(1, 4),
+        capacity=st.sampled_from((None, None, 2, 3)),
     )
-    def setup_collection(self, kind: str, batch: int, items: int) -> None:
-        """Pick the collection kind and the fetch batch size; write ``items`` entries."""
+    def setup_collection(
+        self, kind: str, batch: int, items: int, capacity: int | None = None
+    ) -> None:
+        """Pick the collection kind and the fetch batch size; write ``items`` entries. A DEPQ
+        may be bounded (mosaik's ``CAP``): group runs only build unbounded ones."""
         self.kind = kind
-        self.machine = COLLECTIONS[kind]
-        self.model = NaiveModel(kind)
+        cap = capacity if kind == "depq" else None
+        self.machine = COLLECTIONS[kind] if cap is None else DepqMachine(capacity=cap)
+        self.model = NaiveModel(kind, cap)
         self.state = self.machine.initial()
         self.batch = batch
-        self._count(f"setup_collection({kind!r}, batch={batch}, items={items})")
+        self._count(f"setup_collection({kind!r}, batch={batch}, items={items}, capacity={cap})")
         self._apply(list(seed_commands(kind, items)), None)
 
     def _count(self, text: str) -> None:
@@ -451,8 +477,9 @@ class DifferentialMachine(RuleBasedStateMachine):
             now_wall_ms=WALL_MS,
             config=Config(fetch_batch_size=self.batch),
         )
-        state, _ = self.machine.apply_batch(self.machine.initial(), commands, ctx, self.profile)
-        snap = self.machine.create_snapshot(state, self.profile)
+        machine = COLLECTIONS[self.kind]  # unbounded: every key stays
+        state, _ = machine.apply_batch(machine.initial(), commands, ctx, self.profile)
+        snap = machine.create_snapshot(state, self.profile)
         items = tuple(snap.iter_range(ItemRange(0, len(snap))) or ())
         at = {"set": None, "map": 0, "depq": 1}[self.kind]
         got = [item if at is None or not isinstance(item, tuple) else item[at] for item in items]
