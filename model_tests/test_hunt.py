@@ -80,7 +80,14 @@ def test_meta_each_behaviour_switch_makes_the_suite_fail(behaviour: Behaviour, e
         engine=engine,
     )
     assert report.violations, f"{behaviour.value}: nothing found in {report.elapsed_s:.1f} s"
-    assert report.violations[0].id == "L4"
+    # L4 when the reader voter is still catching up at the end of the drain; since the
+    # provider campaigns' expire_ttl rule changed what the Hypothesis engine draws, its
+    # first find under seed 1 is the same stall with the reader voter no longer in a
+    # session (L1: "leader w0 has uncommitted entries"). Both are the behaviour's stall.
+    first = report.violations[0]
+    assert first.id in ("L4", "L1")
+    if first.id == "L1":
+        assert "uncommitted entries" in first.detail
 
 
 def _election_during_catch_up() -> list[Violation]:
