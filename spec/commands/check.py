@@ -9,7 +9,8 @@ Stages, each run for both profiles:
 * ``hunt`` — the stateful search (:mod:`spec.hunt`), when installed: nothing found
   under ``reference``; a violation found under ``mosaik-0.3.13``. Under ``reference``
   the ``--hunt-budget`` seconds are shared out among the campaign families
-  (:data:`HUNT_SHARES`: catch-up sessions, provider lifetimes, Raft), each family a
+  (:data:`HUNT_SHARES`: catch-up sessions, provider lifetimes, Raft, single steps
+  against naive models), each family a
   task of its own, so that every part of the protocol gets its turn whatever the
   speed; the row says which campaigns ran and how many walks each family got.
 * ``explore`` — a complete exploration of one small configuration
