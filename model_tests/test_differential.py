@@ -31,6 +31,7 @@ from spec.hunt.differential import (
     DifferentialMachine,
     NaiveModel,
     differential_class,
+    machine_class,
     naive_postcard,
     view_items,
 )
@@ -84,7 +85,7 @@ def test_collection_hazard_makes_it_disagree(hazard: str, ids: set[str]) -> None
 
 
 def _machine(profile: Profile, kind: str, items: int = 2) -> DifferentialMachine:
-    cls = differential_class(profile)
+    cls = machine_class(profile)
     m = cls()
     m.setup_collection(kind, batch=1, items=items)
     return m
@@ -227,7 +228,7 @@ def _users_of_encode() -> list[object]:
 
 
 def _bounded(capacity: int) -> DifferentialMachine:
-    m = differential_class(REFERENCE)()
+    m = machine_class(REFERENCE)()
     m.setup_collection("depq", batch=1, items=3, capacity=capacity)
     return m
 

@@ -83,8 +83,10 @@ class Campaign:
     family: str = "sync"
     """Which part of the protocol the campaign exercises (:data:`FAMILIES`): ``snapsync
     check`` gives each family its share of the hunt's budget and reports which it covered."""
-    differential: bool = False
-    """Run the differential machine (impl steps against a naive model) instead."""
+    differential: str = ""
+    """Run a differential machine (impl steps against a naive model) instead of a group:
+    the name of one in :data:`spec.hunt.differential.DIFFERENTIAL_MACHINES` (``""``: a
+    group campaign)."""
     prelude: tuple[str, ...] = ()
     """Driver steps run right after the group is formed, as part of ``setup_group``:
     ``until:<state>[:<slow node>]`` (settle until a deep state of
@@ -464,7 +466,7 @@ CAMPAIGNS: tuple[Campaign, ...] = (
         name="differential",
         description="impl steps against a naive model: collections, positions, chunks, a session",
         family="steps",
-        differential=True,
+        differential="collections",
         steps=30,
         aims=("H1", "H2", "H4", "H5", "H10", "H23", "H28"),
     ),

@@ -36,6 +36,7 @@ build agrees with itself and only an independent statement shows a wrong order.
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -89,7 +90,13 @@ from spec.hunt.campaigns import Campaign, get_campaign
 from spec.hunt.client_commands import command_strategy, seed_commands
 from spec.hunt.driver import Finding
 
-__all__ = ["DIFF_IDS", "DifferentialMachine", "NaiveModel", "differential_class"]
+__all__ = [
+    "DIFFERENTIAL_MACHINES",
+    "DIFF_IDS",
+    "DifferentialMachine",
+    "NaiveModel",
+    "differential_class",
+]
 
 DIFF_IDS: tuple[str, ...] = (
     "D-APPLY",
@@ -578,14 +585,36 @@ class DifferentialMachine(RuleBasedStateMachine):
         self._check("PANIC")
 
 
+DIFFERENTIAL_MACHINES: dict[str, str] = {
+    "collections": __name__,
+}
+"""Every differential machine, by the name a campaign's ``differential`` gives: the module
+that defines it. Each module has ``machine_class(profile) -> type[RuleBasedStateMachine]``
+and a ``DIFF_IDS`` tuple of the ids it checks. Imported on first use, so that a module
+may import the campaign table."""
+
 _CLASSES: dict[tuple[str, frozenset[Any]], type[DifferentialMachine]] = {}
 
 
-def differential_class(profile: Profile = REFERENCE) -> type[DifferentialMachine]:
-    """Return the differential machine class under ``profile`` (cached)."""
+def machine_class(profile: Profile = REFERENCE) -> type[DifferentialMachine]:
+    """Return the collections' differential machine class under ``profile`` (cached)."""
     key = (profile.name, profile.hazards)
     cls = _CLASSES.get(key)
     if cls is None:
         cls = type("CollectionDifferential", (DifferentialMachine,), {"profile": profile})
         _CLASSES[key] = cls
+    return cls
+
+
+def differential_class(
+    profile: Profile = REFERENCE, machine: str = "collections"
+) -> type[RuleBasedStateMachine]:
+    """Return the differential machine ``machine`` (:data:`DIFFERENTIAL_MACHINES`) under
+    ``profile``; raise :class:`InvalidInput` for an unknown name."""
+    module = DIFFERENTIAL_MACHINES.get(machine)
+    if module is None:
+        known = ", ".join(DIFFERENTIAL_MACHINES)
+        raise InvalidInput(f"unknown differential machine {machine!r}; known: {known}")
+    factory = importlib.import_module(module).machine_class
+    cls: type[RuleBasedStateMachine] = factory(profile)
     return cls

@@ -254,7 +254,7 @@ def _settings(campaign: Campaign, examples: int, shrink: bool = True) -> setting
 
 def _factory(campaign: Campaign, profile: Profile) -> type[RuleBasedStateMachine]:
     if campaign.differential:
-        return differential_class(profile)
+        return differential_class(profile, campaign.differential)
     return machine_class(campaign, profile)
 
 
