@@ -9,11 +9,15 @@ suite or ``snapsync check`` kills a mutant is measured by the runner, not here.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from spec.mutants.catalogue import CATALOGUE, MUTANT_FAMILIES, Mutant
+from impl.node_state import CandidateRole, FollowerRole
+from impl.raft import follower_election_timeout, follower_on_append_entries, follower_poll_catchup
+from model_tests.test_raft import L, ae, c, ctx, follower
+from spec.mutants.catalogue import CATALOGUE, EQUIVALENT, MUTANT_FAMILIES, Mutant
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,3 +74,27 @@ def test_checks_fail_on_broken_mutants() -> None:
     broken = Mutant("raft-z", "raft", "R3", first.path, first.before, first.before + " +", "w")
     with pytest.raises(SyntaxError):
         compile(_mutated(broken), broken.path, "exec")
+
+
+def test_equivalent_mutants_are_named_in_the_catalogue() -> None:
+    assert set(EQUIVALENT) <= {m.id for m in CATALOGUE}
+    assert all(m.equivalent == EQUIVALENT.get(m.id, "") for m in CATALOGUE)
+
+
+def test_election_during_catchup_is_equivalent_the_second_r9_guard_holds() -> None:
+    """The argument of ``node-election-during-catchup`` (EQUIVALENT): a pending session
+    implies a session, and with a session the election timeout does nothing, however late
+    — so loosening follower_poll's guard changes no step. Without the session, the same
+    late poll stands for election: the guard is what holds."""
+    node = follower(terms=(1, 1))
+    node, _ = follower_on_append_entries(node, ctx(), L, ae(c(1, 9), [(1, 10)], 9))
+    for now in (12_000, 50_000, 10**6):
+        late = ctx(now=now)
+        polled, _, pending = follower_poll_catchup(node, late)
+        assert pending
+        assert polled.catchup is not None
+        assert follower_election_timeout(polled, late) == (polled, ())
+    assert isinstance(node.role, FollowerRole)
+    alone = replace(node, role=replace(node.role, catchup=None))
+    stood, _ = follower_election_timeout(alone, ctx(now=10**6))
+    assert isinstance(stood.role, CandidateRole)

@@ -751,6 +751,9 @@ def test_follower_election_timeout_guards() -> None:
         ((1, 1), (1, 2), (2, B), Preference.NORMAL, Vote.DENIED),
         ((1, 1), (1, 2), (1, B), Preference.NORMAL, Vote.GRANTED),
         ((1, 1, 1), (1, 2), None, Preference.NORMAL, Vote.DENIED),
+        # Up-to-date compares the last term first: a longer log of an older term is behind.
+        ((1, 2), (1, 3), None, Preference.NORMAL, Vote.DENIED),
+        ((1, 1, 1), (2, 2), None, Preference.NORMAL, Vote.ABSTAINED),
         ((1,), (1, 2), None, Preference.NORMAL, Vote.ABSTAINED),
         ((1, 1), (1, 2), None, Preference.OBSERVER, Vote.ABSTAINED),
     ],

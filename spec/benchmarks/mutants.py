@@ -127,3 +127,5 @@ def _print(report: MutantsReport, console: Any) -> None:
     for r in report.survivors():
         tests = f" (tests: {r.tests.verdict} {r.tests.by})" if r.tests is not None else ""
         console.print(f"survivor {r.mutant.id} [{r.mutant.steps}]: {r.mutant.why}{tests}")
+    for m in report.equivalent:
+        console.print(f"equivalent (not run, not scored) {m.id}: {m.equivalent}")

@@ -12,7 +12,8 @@ With ``tests``, each survivor of check is then run against the test suite
 (``python -m pytest -x`` in the copy): check + tests must kill every mutant.
 
 Before any mutant, the unmutated copy must pass check (the baseline): a failing or
-flaky baseline would make every kill meaningless.
+flaky baseline would make every kill meaningless. Mutants shown equivalent to the
+original (:attr:`Mutant.equivalent`) are listed, not run, and not counted in the rates.
 """
 
 from __future__ import annotations
@@ -98,6 +99,8 @@ class MutantsReport:
     jobs: int
     results: list[MutantResult] = field(default_factory=list)
     tests_run: bool = False
+    equivalent: list[Mutant] = field(default_factory=list)
+    """Chosen mutants shown equivalent: not run, not scored."""
 
     @property
     def check_kills(self) -> int:
@@ -140,6 +143,7 @@ class MutantsReport:
             },
             "by_family": {f: {"killed": k, "mutants": t} for f, (k, t) in self.by_family().items()},
             "survivors": [r.mutant.id for r in self.survivors()],
+            "equivalent": {m.id: m.equivalent for m in self.equivalent},
             "results": [r.as_json() for r in self.results],
         }
 
@@ -276,7 +280,10 @@ def run_suite(
         if baseline.verdict != SURVIVED:
             raise InvalidInput(f"the unmutated project fails its check: {baseline.by}")
         report = MutantsReport(baseline, hunt_budget, jobs, tests_run=tests)
+        report.equivalent = [m for m in mutants if m.equivalent]
         for index, mutant in enumerate(mutants):
+            if mutant.equivalent:
+                continue
             copy = copy_project(root, base / f"m{index}")
             tmp = base / f"m{index}-tmp"
             tmp.mkdir()
