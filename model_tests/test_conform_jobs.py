@@ -13,16 +13,13 @@ partial report too.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from model_tests.interrupt import alive, ctrl_c
 from spec.cli import main
 from spec.conformance.expectations import load_expectations
 from spec.conformance.process import split_command
@@ -178,42 +175,21 @@ def test_a_stop_ends_one_process_with_the_partial_report(cases: list[dict[str, A
     assert not report.ok
 
 
-def _alive(pid: int) -> bool:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return False
-    return fields[0] not in ("Z", "X")
-
-
 def test_ctrl_c_prints_the_partial_report_and_leaves_no_adapter(tree: Path, tmp_path: Path) -> None:
     pids = tmp_path / "adapters"
     adapter = f"sh -c 'echo $$ >> {pids}; exec {ADAPTERS} slow 0.02'"
-    proc = subprocess.Popen(
+    code, out, err = ctrl_c(
         [
             *(PY, "-m", "spec.cli", "conform", "--adapter", adapter),
             *("--vectors", str(tree), "--jobs", "2", "--json"),
         ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, as a terminal's foreground job
+        started=lambda _: pids.exists() and len(pids.read_text().split()) >= 2,
+        settle_s=2,  # some cases are answered
+        what="the two adapters",
     )
-    try:
-        end = time.monotonic() + 60
-        while time.monotonic() < end and (not pids.exists() or len(pids.read_text().split()) < 2):
-            time.sleep(0.2)
-        started = [int(p) for p in pids.read_text().split()]
-        assert len(started) == 2, "the two adapters did not start"
-        time.sleep(2)  # some cases are answered
-        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole group gets it
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 130, err
+    started = [int(p) for p in pids.read_text().split()]
+    assert len(started) == 2
+    assert code == 130, err
     report = json.loads(out)
     assert report["interrupted"] == "interrupt"
     assert report["jobs"] == 2
@@ -223,4 +199,4 @@ def test_ctrl_c_prints_the_partial_report_and_leaves_no_adapter(tree: Path, tmp_
     assert "stopped (interrupt)" in report["summary"]
     # Every adapter has exited (the adapters run in sessions of their own: Ctrl-C does not
     # reach them; their workers end them).
-    assert [p for p in started if _alive(p)] == []
+    assert [p for p in started if alive(p)] == []

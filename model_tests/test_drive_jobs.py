@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import random
-import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -26,6 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from impl.profile import get_profile
+from model_tests.interrupt import alive, ctrl_c
 from spec.conformance.drive import DriveSettings, drive
 from spec.hunt.campaigns import get_campaign
 from spec.parallel.ahead import run_ahead
@@ -228,45 +226,23 @@ def test_drive_jobs_2_finds_what_jobs_1_finds_with_the_same_traces(tmp_path: Pat
 # -- Ctrl-C ------------------------------------------------------------------------------------
 
 
-def _alive(pid: int) -> bool:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return False
-    return fields[0] not in ("Z", "X")
-
-
 def test_ctrl_c_reports_the_walks_so_far_and_leaves_no_adapter(tmp_path: Path) -> None:
     pids = tmp_path / "adapters"
     adapter = f"sh -c 'echo $$ >> {pids}; exec {REFERENCE_ADAPTER}'"
-    proc = subprocess.Popen(
+    code, out, err = ctrl_c(
         [
             *(PY, "-m", "spec.cli", "drive", "--adapter", adapter, "--budget", "300"),
             *("--jobs", "2", "--traces", str(tmp_path / "t"), "--json"),
         ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, as a terminal's foreground job
-    )
-    try:
-        end = time.monotonic() + 60
         # The probe, then one shared adapter per worker.
-        while time.monotonic() < end and (not pids.exists() or len(pids.read_text().split()) < 3):
-            time.sleep(0.2)
-        assert len(pids.read_text().split()) >= 3, "the workers' adapters did not start"
-        time.sleep(3)  # some walks finish
-        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole group gets it
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 130, err
+        started=lambda _: pids.exists() and len(pids.read_text().split()) >= 3,
+        settle_s=3,  # some walks finish
+        what="the workers' adapters",
+    )
+    assert code == 130, err
     report = json.loads(out)
     assert report["stopped"] == "interrupt"
     assert report["jobs"] == 2
     assert report["walks"] > 0
     started = [int(p) for p in pids.read_text().split()]
-    assert [p for p in started if _alive(p)] == []
+    assert [p for p in started if alive(p)] == []

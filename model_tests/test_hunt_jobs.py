@@ -18,7 +18,6 @@ import functools
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from impl.profile import MOSAIK_0_3_13, REFERENCE
+from model_tests.interrupt import children, ctrl_c
 from spec.hunt.campaigns import CAMPAIGNS, get_campaign
 from spec.hunt.runner import CallResult, CallSettings, hunt, run_call
 from spec.hunt.schedule import FOUND, Schedule, Slot, _Book, run_slots
@@ -328,45 +328,24 @@ def test_workers_end_within_the_budget_plus_the_documented_overshoot() -> None:
     assert report.violations
 
 
-def _children(pid: int) -> list[int]:
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] not in ("Z", "X"):
-            out.append(int(stat.parent.name))
-    return out
-
-
 def test_ctrl_c_keeps_the_partial_report_exits_130_and_leaves_no_worker(tmp_path: Path) -> None:
-    proc = subprocess.Popen(
+    workers: list[int] = []
+
+    def two_workers(pid: int) -> bool:
+        workers[:] = children(pid)
+        return len(workers) >= 2
+
+    code, out, err = ctrl_c(
         [
             *(sys.executable, "-m", "spec.cli", "hunt", "--budget", "300", "--jobs", "2"),
             *("--traces", str(tmp_path), "--json"),
         ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, as a terminal's foreground job
+        started=two_workers,
+        settle_s=3,  # some calls finish
+        what="the workers",
     )
-    try:
-        end = time.monotonic() + 60
-        workers: list[int] = []
-        while len(workers) < 2 and time.monotonic() < end:
-            time.sleep(0.2)
-            workers = _children(proc.pid)
-        assert len(workers) == 2, "the workers did not start"
-        time.sleep(3)  # some calls finish
-        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole group gets it
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 130, err
+    assert len(workers) == 2
+    assert code == 130, err
     report = json.loads(out)
     assert report["stopped"] == "interrupt"
     assert report["jobs"] == 2
