@@ -20,6 +20,7 @@ from impl.collections.map import MapInsert
 from impl.profile import REFERENCE, Hazard, Profile
 from impl.records import evolve
 from impl.types import Cursor
+from model_tests.test_raft_safety import FIVE, drain
 from spec.hunt import machine
 from spec.hunt.campaigns import CAMPAIGNS
 from spec.hunt.driver import Driver
@@ -128,14 +129,6 @@ def test_each_property_holds_on_the_reference_rules() -> None:
 
 # -- H31: an abstainer grants a second candidate of the same term ----------------------------
 
-FIVE = GroupShape(kind="map", items=1, batch=1, writers=5, readers=0, lagging=0,
-                  joint_election=True)  # fmt: skip
-
-
-def _drain(d: Driver, src: str, dst: str) -> None:
-    while d.world.queue(src, dst):
-        d.do(deliver_message, src, dst)
-
 
 def _two_leaders_of_term_3(profile: Profile) -> Driver:
     """w0 writes X (reaching w1 only); w2 stands for term 2 (w3, w4 grant it, X's
@@ -149,19 +142,19 @@ def _two_leaders_of_term_3(profile: Profile) -> Driver:
     d.do(deliver_message, "w0", "w1")
     d.do(start_election_action, "w2")
     for other in ("w3", "w4", "w0", "w1"):
-        _drain(d, "w2", other)
+        drain(d, "w2", other)
     for other in ("w3", "w4"):
-        _drain(d, "w0", other)
+        drain(d, "w0", other)
     d.do(start_election_action, "w0")
     d.do(start_election_action, "w2")
     for other in ("w1", "w3", "w4", "w2"):
-        _drain(d, "w0", other)
+        drain(d, "w0", other)
     for other in ("w1", "w3", "w4", "w0"):
-        _drain(d, "w2", other)
+        drain(d, "w2", other)
     for other in ("w1", "w2", "w3", "w4"):
-        _drain(d, other, "w0")
+        drain(d, other, "w0")
     for other in ("w0", "w1", "w3", "w4"):
-        _drain(d, other, "w2")
+        drain(d, other, "w2")
     d.do(node_poll_action, "w0")
     d.do(node_poll_action, "w2")
     return d
@@ -191,10 +184,10 @@ def test_a_double_grant_is_not_h31(monkeypatch: pytest.MonkeyPatch) -> None:
     d.do(start_election_action, "w2")
     for src in ("w1", "w2"):
         for other in ("w0", "w3", "w4"):
-            _drain(d, src, other)
+            drain(d, src, other)
     for other in ("w0", "w3", "w4"):
-        _drain(d, other, "w1")
-        _drain(d, other, "w2")
+        drain(d, other, "w1")
+        drain(d, other, "w2")
     d.do(node_poll_action, "w1")
     d.do(node_poll_action, "w2")
     assert ("RAFT-ES", None) in [(f.id, f.limitation) for f in d.findings]

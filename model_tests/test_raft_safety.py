@@ -168,7 +168,7 @@ FIVE = GroupShape(kind="map", items=1, batch=1, writers=5, readers=0, lagging=0,
                   joint_election=True)  # fmt: skip
 
 
-def _drain(d: Driver, src: str, dst: str) -> None:
+def drain(d: Driver, src: str, dst: str) -> None:
     while d.world.queue(src, dst):
         d.do(deliver_message, src, dst)
 
@@ -187,15 +187,15 @@ def _figure_8(profile: Profile) -> Driver:
     for other in ("w1", "w3", "w4", "w0"):
         d.do(deliver_message, "w2", other)
     for other in ("w3", "w4"):
-        _drain(d, other, "w2")
+        drain(d, other, "w2")
     d.do(node_poll_action, "w2")
     d.do(client_write, "w2", (MapInsert(200, 2),))
     d.do(node_poll_action, "w2")
     d.do(start_election_action, "w0")
     for other in ("w1", "w2", "w3", "w4"):
-        _drain(d, "w0", other)
+        drain(d, "w0", other)
     for other in ("w1", "w3", "w4", "w2"):
-        _drain(d, other, "w0")
+        drain(d, other, "w0")
     d.do(node_poll_action, "w0")
     assert d.world.leaders() == ("w0",)
     assert d.world.nodes["w0"].node.term == 3
@@ -206,9 +206,9 @@ def _w2_stands_again(d: Driver, voters: tuple[str, ...] = ("w0", "w1", "w3", "w4
     """w2 (log ending at (2,2)) stands for term 4: every other log is behind: all abstain."""
     d.do(start_election_action, "w2")
     for other in voters:
-        _drain(d, "w2", other)
+        drain(d, "w2", other)
     for other in voters:
-        _drain(d, other, "w2")
+        drain(d, other, "w2")
     d.do(node_poll_action, "w2")
 
 
