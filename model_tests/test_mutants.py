@@ -13,7 +13,7 @@ from spec.commands import check
 from spec.hunt.campaigns import CAMPAIGNS, FAMILIES
 from spec.mutants.apply import MutantError, apply_mutant, copy_project, mutated_text, project_root
 from spec.mutants.catalogue import Mutant
-from spec.mutants.runner import KILLED, SURVIVED, run_suite
+from spec.mutants.runner import KILLED, SURVIVED, nearest_tests, run_suite
 
 # A mutant check must kill: the provider serves every chunk without its first item.
 DROPS_AN_ITEM = Mutant(
@@ -157,3 +157,11 @@ def test_an_exploration_that_does_not_close_fails_the_stage(
     assert not got.ok
     assert got.counts["complete"] is False
     assert "stopped" in got.outcome
+
+
+def test_the_tests_nearest_a_mutated_module_run_first() -> None:
+    root = Path(__file__).resolve().parent.parent
+    first = nearest_tests(root, "impl/raft.py")
+    assert "model_tests/test_raft.py" in first
+    assert all(Path(f).name.startswith("test_raft") for f in first)
+    assert nearest_tests(root, "impl/no_such_module.py") == []

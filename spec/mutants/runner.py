@@ -231,18 +231,33 @@ def check_copy(
 _FAILED = re.compile(r"^(?:FAILED|ERROR) (\S+)", re.MULTILINE)
 
 
-def tests_on_copy(copy: Path, tmp: Path, *, timeout: float) -> Kill:
-    """Run the test suite (``pytest -x``, the default selection) in ``copy``."""
-    argv = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "model_tests"]
-    status, out, err, seconds = _run(argv, copy, mutant_env(copy, tmp), timeout)
-    if status is None:
-        return Kill(TIMEOUT, seconds, f"tests still running after {timeout:g} s")
-    if status == 0:
-        return Kill(SURVIVED, seconds, exit=0)
-    if status in (130, 143):
-        raise KeyboardInterrupt
-    failed = _FAILED.search(out)
-    return Kill(KILLED, seconds, failed.group(1) if failed else _last_line(out + err), status)
+def nearest_tests(copy: Path, mutated: str) -> list[str]:
+    """The test files named after the mutated module (``impl/raft.py`` →
+    ``model_tests/test_raft*.py``), in name order: the first the tests run."""
+    stem = Path(mutated).stem
+    return sorted(str(p.relative_to(copy)) for p in (copy / "model_tests").glob(f"test_{stem}*.py"))
+
+
+def tests_on_copy(copy: Path, tmp: Path, *, timeout: float, first: Sequence[str]) -> Kill:
+    """Run the test suite (``pytest -x``, the default selection) in ``copy``: the files
+    ``first`` (:func:`nearest_tests`) alone, then, if they pass, the whole suite. A kill
+    by the first files is the same verdict in a fraction of the time (the whole suite
+    takes ten minutes on two busy cores)."""
+    argv = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
+    started = time.perf_counter()
+    for chosen in ([*first], ["model_tests"]) if first else (["model_tests"],):
+        left = timeout - (time.perf_counter() - started)
+        status, out, err, _ = _run([*argv, *chosen], copy, mutant_env(copy, tmp), left)
+        seconds = time.perf_counter() - started
+        if status is None:
+            return Kill(TIMEOUT, seconds, f"tests still running after {timeout:g} s")
+        if status in (130, 143):
+            raise KeyboardInterrupt
+        if status != 0:
+            failed = _FAILED.search(out)
+            by = failed.group(1) if failed else _last_line(out + err)
+            return Kill(KILLED, seconds, by, status)
+    return Kill(SURVIVED, time.perf_counter() - started, exit=0)
 
 
 def run_suite(
@@ -298,7 +313,8 @@ def run_suite(
             )
             tested = None
             if tests and killed.verdict != KILLED:
-                tested = tests_on_copy(copy, tmp, timeout=tests_timeout)
+                first = nearest_tests(copy, mutant.path)
+                tested = tests_on_copy(copy, tmp, timeout=tests_timeout, first=first)
             result = MutantResult(mutant, killed, tested)
             report.results.append(result)
             if on_result is not None:
