@@ -268,3 +268,10 @@ def test_the_naive_provider_follows_h7() -> None:
         m.poll(now=10, wall=0)
         got = m.fetch(PEERS[0], POSITIONS[0], 0, 1, now=15)  # exactly at the deadline
         assert (len(got) == 2) is served
+
+
+@pytest.mark.parametrize("module", [differential_log, differential_provider])
+def test_every_id_has_its_invariant(module: Any) -> None:
+    cls = module.machine_class(REFERENCE)
+    for ident in module.DIFF_IDS:
+        assert callable(getattr(cls, ident.lower().replace("-", "_"), None)), ident
