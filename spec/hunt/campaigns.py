@@ -470,6 +470,23 @@ CAMPAIGNS: tuple[Campaign, ...] = (
         steps=30,
         aims=("H1", "H2", "H4", "H5", "H10", "H23", "H28"),
     ),
+    Campaign(
+        name="log-steps",
+        description="log store operations at the offset, the end and u64::MAX against a naive log",
+        family="steps",
+        differential="logstore",
+        steps=30,
+        aims=("get_range_below_offset", "prune_cursor", "truncate_below_offset"),
+    ),
+    Campaign(
+        name="provider-steps",
+        description="provider steps at exact TTL boundaries, with odd fetches, several runs "
+        "before a drain and re-offers, against a naive provider",
+        family="steps",
+        differential="provider",
+        steps=30,
+        aims=("empty_fetch", "ttl_boundary", "re_offer", "enqueue_before_poll"),
+    ),
 )
 """Every campaign, in the order the hunt runs them."""
 
