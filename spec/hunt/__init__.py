@@ -3,7 +3,10 @@
 * :mod:`spec.hunt.driver` — one run of the model: checks after every action,
   fair delivery, the liveness drain, traces.
 * :mod:`spec.hunt.machine` — the group ``RuleBasedStateMachine`` (rules = model actions).
-* :mod:`spec.hunt.differential` — impl steps against a naive model, side by side.
+* :mod:`spec.hunt.differential` — impl steps against a naive model, side by side
+  (the collections; :data:`~spec.hunt.differential.DIFFERENTIAL_MACHINES` names them all).
+* :mod:`spec.hunt.differential_session` — the catch-up session's buffering (Q0, Q13)
+  and finalize's replay (Q12) against a naive follower log.
 * :mod:`spec.hunt.campaigns` — swarm configurations (enabled rules, faults, shapes).
 * :mod:`spec.hunt.coverage` — counters of hazard-relevant situations.
 * :mod:`spec.hunt.scenario` — the starting group of every run.

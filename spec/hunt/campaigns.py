@@ -470,6 +470,15 @@ CAMPAIGNS: tuple[Campaign, ...] = (
         steps=30,
         aims=("H1", "H2", "H4", "H5", "H10", "H23", "H28"),
     ),
+    Campaign(
+        name="session-buffer",
+        description="session steps against a naive log: AppendEntries that continue, overlap, "
+        "re-send, skip ahead of or conflict with the buffer; offers; finalize's replay",
+        family="steps",
+        differential="session",
+        steps=30,
+        aims=("H3", "H9", "buffer_overlap", "buffer_gap", "buffer_term_conflict"),
+    ),
 )
 """Every campaign, in the order the hunt runs them."""
 

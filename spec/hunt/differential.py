@@ -587,6 +587,7 @@ class DifferentialMachine(RuleBasedStateMachine):
 
 DIFFERENTIAL_MACHINES: dict[str, str] = {
     "collections": __name__,
+    "session": "spec.hunt.differential_session",
 }
 """Every differential machine, by the name a campaign's ``differential`` gives: the module
 that defines it. Each module has ``machine_class(profile) -> type[RuleBasedStateMachine]``
