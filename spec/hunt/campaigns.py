@@ -477,7 +477,7 @@ CAMPAIGNS: tuple[Campaign, ...] = (
         family="steps",
         differential="session",
         steps=30,
-        aims=("H3", "H9", "buffer_overlap", "buffer_gap", "buffer_term_conflict"),
+        aims=("H3", "buffer_overlap", "buffer_gap", "buffer_term_conflict"),
     ),
 )
 """Every campaign, in the order the hunt runs them."""
