@@ -63,6 +63,7 @@ from impl.session_state import SessionContext, SessionState
 from impl.types import Cursor, Index, PeerId, Term
 from spec.hunt.campaigns import Campaign, get_campaign
 from spec.hunt.driver import Finding
+from spec.robust.stop import stop_point
 
 __all__ = ["DIFF_IDS", "NaiveSession", "SessionDifferential", "machine_class"]
 
@@ -426,6 +427,7 @@ class SessionDifferential(RuleBasedStateMachine):
     def _count(self, text: str) -> None:
         from spec.hunt.machine import SESSION
 
+        stop_point()  # every rule is a stop point: the hunt's budget and Ctrl-C end a call
         SESSION.rule_steps += 1
         self.rule_steps += 1
         self.program.append(text)
