@@ -77,8 +77,8 @@ with the other stages, about a minute on two cores."""
 
 HUNT_SHARES: dict[str, float] = {"sync": 0.35, "provider": 0.25, "raft": 0.25, "steps": 0.15}
 """Each campaign family's share of the reference hunt's budget (:data:`FAMILIES`): the
-group families by how much there is to reach, the single steps (one campaign, fast
-examples) the rest."""
+group families by how much there is to reach, the single steps (the differential
+campaigns, fast examples) the rest."""
 
 SHRINK_BUDGET_S = 15.0
 """Seconds a hunt task of ``check`` may spend shrinking what it found (``snapsync hunt``

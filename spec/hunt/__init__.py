@@ -8,6 +8,8 @@
 * :mod:`spec.hunt.stepdiff` — what every step differential shares (findings, failures).
 * :mod:`spec.hunt.differential_log` — the log store against a naive log (boundaries).
 * :mod:`spec.hunt.differential_provider` — the provider steps against a naive provider.
+* :mod:`spec.hunt.differential_session` — the catch-up session's buffering (Q0, Q13)
+  and finalize's replay (Q12) against a naive follower log.
 * :mod:`spec.hunt.campaigns` — swarm configurations (enabled rules, faults, shapes).
 * :mod:`spec.hunt.coverage` — counters of hazard-relevant situations.
 * :mod:`spec.hunt.scenario` — the starting group of every run.

@@ -487,6 +487,15 @@ CAMPAIGNS: tuple[Campaign, ...] = (
         steps=30,
         aims=("empty_fetch", "ttl_boundary", "re_offer", "enqueue_before_poll"),
     ),
+    Campaign(
+        name="session-buffer",
+        description="session steps against a naive log: AppendEntries that continue, overlap, "
+        "re-send, skip ahead of or conflict with the buffer; offers; finalize's replay",
+        family="steps",
+        differential="session",
+        steps=30,
+        aims=("H3", "buffer_overlap", "buffer_gap", "buffer_term_conflict"),
+    ),
 )
 """Every campaign, in the order the hunt runs them."""
 

@@ -589,6 +589,7 @@ DIFFERENTIAL_MACHINES: dict[str, str] = {
     "collections": __name__,
     "logstore": "spec.hunt.differential_log",
     "provider": "spec.hunt.differential_provider",
+    "session": "spec.hunt.differential_session",
 }
 """Every differential machine, by the name a campaign's ``differential`` gives: the module
 that defines it. Each module has ``machine_class(profile) -> type[RuleBasedStateMachine]``
