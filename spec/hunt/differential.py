@@ -37,7 +37,6 @@ build agrees with itself and only an independent statement shows a wrong order.
 from __future__ import annotations
 
 import importlib
-import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -88,7 +87,7 @@ from impl.profile import REFERENCE, Profile
 from impl.types import Cursor, Index, ItemRange, PeerId, Term
 from spec.hunt.campaigns import Campaign, get_campaign
 from spec.hunt.client_commands import command_strategy, seed_commands
-from spec.hunt.driver import Finding
+from spec.hunt.stepdiff import StepDifferential, profiled
 
 __all__ = [
     "DIFFERENTIAL_MACHINES",
@@ -320,7 +319,7 @@ def view_items(kind: str, items: Sequence[Item]) -> Any:
     return items[0] if items else None
 
 
-class DifferentialMachine(RuleBasedStateMachine):
+class DifferentialMachine(StepDifferential):
     """Impl collection steps against :class:`NaiveModel` (module docstring)."""
 
     profile: ClassVar[Profile] = REFERENCE
@@ -334,13 +333,7 @@ class DifferentialMachine(RuleBasedStateMachine):
         self.state: Any = None
         self.committed = 0
         self.batch = 2
-        self.rule_steps = 0
-        self.program: list[str] = []
-        self.findings: list[Finding] = []
         self.crashed = False
-        from spec.hunt.machine import SESSION
-
-        SESSION.examples += 1
 
     @initialize(
         kind=st.sampled_from(tuple(COLLECTIONS)),
@@ -364,16 +357,6 @@ class DifferentialMachine(RuleBasedStateMachine):
         if kind in ("map", "set", "depq"):
             for keys in ORDER_CASES:
                 self.canonical_order(list(keys))
-
-    def _count(self, text: str) -> None:
-        from spec.hunt.machine import SESSION
-
-        SESSION.rule_steps += 1
-        self.rule_steps += 1
-        self.program.append(text)
-
-    def _find(self, ident: str, detail: str) -> None:
-        self.findings.append(Finding(ident, None, detail, self.rule_steps))
 
     # -- rules --------------------------------------------------------------------------------
 
@@ -520,35 +503,6 @@ class DifferentialMachine(RuleBasedStateMachine):
 
     # -- invariants -----------------------------------------------------------------------------
 
-    def _check(self, ident: str) -> None:
-        for finding in self.findings:
-            if finding.id == ident:
-                self._fail(finding)
-
-    def _fail(self, finding: Finding) -> None:
-        from spec.hunt.machine import SESSION, HuntFailure, RunRecord, _is_final
-
-        if SESSION.first_failure_at is None:
-            SESSION.first_failure_at = time.perf_counter()
-        SESSION.failures.append(
-            RunRecord(
-                self.campaign.name,
-                finding,
-                self.rule_steps,
-                0,
-                list(self.program),
-                None,
-                _is_final(),
-            )
-        )
-        seed = "derandomized" if SESSION.seed is None else SESSION.seed
-        raise HuntFailure(
-            finding,
-            f"{finding.id} violated after rule step {finding.step}: {finding.detail}\n"
-            f"campaign={self.campaign.name} profile={self.profile.name} seed={seed} "
-            f"(differential: the failing program is the shrunk rule list)",
-        )
-
     @invariant()
     def d_apply(self) -> None:
         """D-APPLY: the impl state equals the naive model's."""
@@ -596,17 +550,10 @@ that defines it. Each module has ``machine_class(profile) -> type[RuleBasedState
 and a ``DIFF_IDS`` tuple of the ids it checks. Imported on first use, so that a module
 may import the campaign table."""
 
-_CLASSES: dict[tuple[str, frozenset[Any]], type[DifferentialMachine]] = {}
-
 
 def machine_class(profile: Profile = REFERENCE) -> type[DifferentialMachine]:
     """Return the collections' differential machine class under ``profile`` (cached)."""
-    key = (profile.name, profile.hazards)
-    cls = _CLASSES.get(key)
-    if cls is None:
-        cls = type("CollectionDifferential", (DifferentialMachine,), {"profile": profile})
-        _CLASSES[key] = cls
-    return cls
+    return profiled(DifferentialMachine, profile)
 
 
 def differential_class(

@@ -45,11 +45,10 @@ another term): the session step is handed the index only.
 
 from __future__ import annotations
 
-import time
 from typing import Any, ClassVar
 
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import initialize, invariant, precondition, rule
 
 from impl.collections import COLLECTIONS
 from impl.collections.map import MapInsert
@@ -62,8 +61,7 @@ from impl.session import buffer, finalize_sync, on_snapshot_offer, session_new
 from impl.session_state import SessionContext, SessionState
 from impl.types import Cursor, Index, PeerId, Term
 from spec.hunt.campaigns import Campaign, get_campaign
-from spec.hunt.driver import Finding
-from spec.robust.stop import stop_point
+from spec.hunt.stepdiff import StepDifferential, profiled
 
 __all__ = ["DIFF_IDS", "NaiveSession", "SessionDifferential", "machine_class"]
 
@@ -201,7 +199,7 @@ class NaiveSession:
         return run, False
 
 
-class SessionDifferential(RuleBasedStateMachine):
+class SessionDifferential(StepDifferential):
     """Impl session steps against :class:`NaiveSession` (module docstring)."""
 
     profile: ClassVar[Profile] = REFERENCE
@@ -224,12 +222,6 @@ class SessionDifferential(RuleBasedStateMachine):
         self.writes = 0
         self.session: SessionState | None = None
         self.model = NaiveSession(self.profile, 0, [])
-        self.rule_steps = 0
-        self.program: list[str] = []
-        self.findings: list[Finding] = []
-        from spec.hunt.machine import SESSION
-
-        SESSION.examples += 1
 
     # -- the leader's log --------------------------------------------------------------------
 
@@ -424,46 +416,6 @@ class SessionDifferential(RuleBasedStateMachine):
                 f"floor {self.model.floor})",
             )
 
-    def _count(self, text: str) -> None:
-        from spec.hunt.machine import SESSION
-
-        stop_point()  # every rule is a stop point: the hunt's budget and Ctrl-C end a call
-        SESSION.rule_steps += 1
-        self.rule_steps += 1
-        self.program.append(text)
-
-    def _find(self, ident: str, detail: str) -> None:
-        self.findings.append(Finding(ident, None, detail, self.rule_steps))
-
-    def _check(self, ident: str) -> None:
-        for finding in self.findings:
-            if finding.id == ident:
-                self._fail(finding)
-
-    def _fail(self, finding: Finding) -> None:
-        from spec.hunt.machine import SESSION, HuntFailure, RunRecord, _is_final
-
-        if SESSION.first_failure_at is None:
-            SESSION.first_failure_at = time.perf_counter()
-        SESSION.failures.append(
-            RunRecord(
-                self.campaign.name,
-                finding,
-                self.rule_steps,
-                0,
-                list(self.program),
-                None,
-                _is_final(),
-            )
-        )
-        seed = "derandomized" if SESSION.seed is None else SESSION.seed
-        raise HuntFailure(
-            finding,
-            f"{finding.id} violated after rule step {finding.step}: {finding.detail}\n"
-            f"campaign={self.campaign.name} profile={self.profile.name} seed={seed} "
-            f"(differential: the failing program is the shrunk rule list)",
-        )
-
     # -- invariants -----------------------------------------------------------------------------
 
     @invariant()
@@ -491,14 +443,6 @@ def _show(entries: list[Entry]) -> str:
     return "[" + ", ".join(f"{i}@{t}" for i, t, _ in entries) + "]"
 
 
-_CLASSES: dict[tuple[str, frozenset[Any]], type[SessionDifferential]] = {}
-
-
 def machine_class(profile: Profile = REFERENCE) -> type[SessionDifferential]:
     """Return the session differential machine class under ``profile`` (cached)."""
-    key = (profile.name, profile.hazards)
-    cls = _CLASSES.get(key)
-    if cls is None:
-        cls = type("SessionDifferentialMachine", (SessionDifferential,), {"profile": profile})
-        _CLASSES[key] = cls
-    return cls
+    return profiled(SessionDifferential, profile)
