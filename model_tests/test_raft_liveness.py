@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 import impl.raft as raft
-from impl.effects import Effect
+from impl.effects import Effect, Ignored, IgnoreReason
 from impl.messages import AppendEntries
 from impl.node_state import FollowerRole, NodeContext, NodeState
 from impl.profile import REFERENCE
@@ -20,7 +20,14 @@ from impl.types import Index, PeerId, Term
 from spec.hunt.client_commands import seed_commands
 from spec.hunt.driver import Driver
 from spec.hunt.scenario import ELECTION_TIMEOUT_MS, REDRAW, GroupShape, build_group, world_setup
-from spec.model.actions import advance_time, client_write, join_late, node_poll_action
+from spec.model.actions import (
+    advance_time,
+    break_bond,
+    client_write,
+    deliver_message,
+    join_late,
+    node_poll_action,
+)
 
 Step = tuple[NodeState, tuple[Effect, ...]]
 
@@ -111,3 +118,19 @@ def test_a_writer_that_stands_while_catching_up_is_caught(monkeypatch: pytest.Mo
 
     monkeypatch.setattr(raft, "follower_poll", poll)
     assert "RAFT-STABLE" in _findings(_catching_up_writer())
+
+
+def test_an_append_received_before_a_writer_bond_broke_is_handled_not_dropped() -> None:
+    """Why ``node-unbonded-sender-accepted`` is an equivalent mutant (docs/model.md): the
+    model delivers an AppendEntries a follower had received before its bond to the leader
+    broke with the leader still in its bond table (mosaik queues the bond's Terminated
+    behind it), so the dispatch's unbonded-sender guard never sees a delivery."""
+    d = _two_writers()
+    d.do(client_write, "w0", seed_commands(WRITERS.kind, 1))
+    d.do(node_poll_action, "w0")  # R1: the AppendEntries is queued to w1
+    end = d.world.nodes["w1"].node.log.end()
+    d.do(break_bond, "w0", "w1", received_by_b=1)
+    t = d.do(deliver_message, "w0", "w1")
+    ignored = [e for o in t.outcomes for e in o.effects if isinstance(e, Ignored)]
+    assert not [e for e in ignored if e.reason is IgnoreReason.UNKNOWN_PEER]
+    assert d.world.nodes["w1"].node.log.end() == end + 1
