@@ -22,7 +22,10 @@ a leader never overwrites or deletes an entry of its log), ``RAFT-LM`` (log matc
 two logs that hold an entry of the same index and term hold the same entries up to it),
 ``RAFT-LC`` (leader completeness: a new leader holds every committed entry),
 ``RAFT-SM`` (state machine safety: a leader never commits an entry other than ``L``'s
-at an index; found by I9's divergence check at a leader); ``PANIC`` (a step
+at an index; found by I9's divergence check at a leader); Raft's liveness assumptions
+``RAFT-STABLE`` (a follower stands for election only when its leader went quiet and it
+is not catching up) and ``RAFT-COMMITTEE`` (the leader is a voter of its own committee);
+``PANIC`` (a step
 raised mosaik's panic: H3's is reported as I7) and ``STEP`` (a step rejected the
 state it was given with ``InvalidState``, or the model reached a state a step's
 precondition excludes: a catch-up session whose node knows no leader, inventory H21).
@@ -72,7 +75,8 @@ class Violation:
 
     id: str
     """Invariant id (``I1``–``I16``, ``L1``–``L5``, ``FRESH``, ``RAFT-ES``, ``RAFT-LAO``,
-    ``RAFT-LM``, ``RAFT-LC``, ``RAFT-SM``, ``PANIC``, ``STEP``)."""
+    ``RAFT-LM``, ``RAFT-LC``, ``RAFT-SM``, ``RAFT-STABLE``, ``RAFT-COMMITTEE``, ``PANIC``,
+    ``STEP``)."""
     node: str | None
     """The node it concerns, if one."""
     detail: str
