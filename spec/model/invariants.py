@@ -56,7 +56,7 @@ from spec.model.lifetime import (
     check_prov_ttl,
 )
 from spec.model.liveness import check_l2_dead_session
-from spec.model.state import World, WorldSetup
+from spec.model.state import NodeSlot, World, WorldSetup
 
 __all__ = [
     "INVARIANTS",
@@ -951,7 +951,7 @@ def check_raft_leader_completeness(cx: CheckContext) -> list[Violation]:
     return out
 
 
-def _shortest_timeout(slot: Any) -> int:
+def _shortest_timeout(slot: NodeSlot) -> int:
     """Return the shortest election timeout ``slot`` can arm (a redraw's base, or its fixed
     one): a deadline armed at ``t`` is never before ``t`` plus this."""
     redraw = slot.redraw
