@@ -83,6 +83,20 @@ def test_a_leader_missing_from_its_committee_is_caught(monkeypatch: pytest.Monke
     assert "RAFT-COMMITTEE" in _findings(_two_writers())
 
 
+def test_a_leader_that_records_itself_behind_its_log_is_caught(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """R1 records the leader's own acknowledgement one index short of its new last entry."""
+    correct = raft.leader_record_vote
+
+    def broken(node: NodeState, ctx: NodeContext, follower: PeerId, log_index: Index) -> Step:
+        short = Index(log_index - 1) if follower == node.id else log_index
+        return correct(node, ctx, follower, short)
+
+    monkeypatch.setattr(raft, "leader_record_vote", broken)
+    assert "RAFT-COMMITTEE" in _findings(_two_writers())
+
+
 def _catching_up_writer() -> Driver:
     """A writer joins after the data is written, starts a catch-up session, and then
     nothing is delivered for longer than its election timeout."""
