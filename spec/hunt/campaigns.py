@@ -94,7 +94,9 @@ class Campaign:
     ``drain`` (settle to quiescence), ``write`` (one client write at the leader and
     the leader's poll that publishes it), ``restart:<node>`` (``restart_empty``),
     ``deliver:<src>:<dst>`` (deliver the head message from ``src`` to ``dst``, if any:
-    after ``write``, the new entry reaches that one follower only). A targeted
+    after ``write``, the new entry reaches that one follower only), ``leave:<node>``
+    (``leave:leader``: the current leader), ``rejoin:<node>`` (a node that left joins
+    again, empty). A targeted
     campaign starts its random rules from a deep state instead of hoping to reach it."""
     writer_restarts: bool = False
     """Allow writers to restart empty: reaches H16 (a documented limitation)."""
@@ -269,6 +271,27 @@ CAMPAIGNS: tuple[Campaign, ...] = (
         prelude=("write", "deliver:w0:w1"),
         steps=16,
         aims=("H31", "H30", "H30-tail", "log_repair", "conflicting_suffix"),
+    ),
+    # R9: a writer catching up by snapshot while its leader goes quiet (leaves). The
+    # writer must not stand (elections are suppressed during catch-up); another writer,
+    # in sync, takes over. The lagging writer
+    # is a leader that left and re-joined empty: its bonds broke, so no committee keeps
+    # its old acknowledgements (a writer restarting with its bonds up is H16's limitation).
+    Campaign(
+        name="quiet-leader",
+        family="raft",
+        description="three writers; the leader leaves and re-joins empty, and catches up by "
+        "snapshot while the new leader leaves",
+        kinds=("map", "vec"),
+        items=(2, 4),
+        writers=(3,),
+        readers=(0, 1),
+        lagging=(0,),
+        joint_election=True,
+        rules=TARGETED | {"leave", "node_poll", "settle", "client_write"},
+        prelude=("write", "leave:leader", "drain", "rejoin:w0", "until:session"),
+        steps=10,
+        aims=("election_during_catchup", "leader_change_during_catchup"),
     ),
     Campaign(
         name="lost-sources",

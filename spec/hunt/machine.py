@@ -1068,6 +1068,21 @@ def run_prelude(driver: Driver, prelude: tuple[str, ...]) -> None:
             driver.do(node_poll_action, leader)
         elif verb == "restart":
             driver.do(restart_empty, arg, election_timeout_ms=election_timeout(arg))
+        elif verb == "leave":
+            # ``leave:leader``: the current leader leaves (its bonds break).
+            name = driver.leader() if arg == "leader" else arg
+            if name is None:
+                raise ValueError("prelude step 'leave:leader' needs a leader")
+            driver.do(leave, name)
+        elif verb == "rejoin":
+            # A node that left joins again, empty (a writer then catches up by snapshot).
+            driver.do(
+                join_late,
+                arg,
+                writer=driver.world.nodes[arg].writer,
+                election_timeout_ms=election_timeout(arg),
+                redraw=REDRAW,
+            )
         elif verb == "deliver":
             # The head message from one node to another, if any (the others stay queued).
             src, _, dst = arg.partition(":")

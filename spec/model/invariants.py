@@ -22,7 +22,10 @@ a leader never overwrites or deletes an entry of its log), ``RAFT-LM`` (log matc
 two logs that hold an entry of the same index and term hold the same entries up to it),
 ``RAFT-LC`` (leader completeness: a new leader holds every committed entry),
 ``RAFT-SM`` (state machine safety: a leader never commits an entry other than ``L``'s
-at an index; found by I9's divergence check at a leader); ``PANIC`` (a step
+at an index; found by I9's divergence check at a leader); Raft's liveness assumptions
+``RAFT-STABLE`` (a follower stands for election only when its leader went quiet and it
+is not catching up) and ``RAFT-COMMITTEE`` (the leader is a voter of its own committee);
+``PANIC`` (a step
 raised mosaik's panic: H3's is reported as I7) and ``STEP`` (a step rejected the
 state it was given with ``InvalidState``, or the model reached a state a step's
 precondition excludes: a catch-up session whose node knows no leader, inventory H21).
@@ -38,7 +41,7 @@ from typing import Any
 
 from impl.effects import InstallSnapshot, SetCommitted
 from impl.errors import InvalidInput
-from impl.messages import FetchDataResponse, SnapshotOffer
+from impl.messages import AppendEntries, FetchDataResponse, SnapshotOffer
 from impl.node_state import CandidateRole, FollowerRole, LeaderRole, NodeState, Preference
 from impl.session import check_session_invariants
 from impl.session_state import SessionState
@@ -53,7 +56,7 @@ from spec.model.lifetime import (
     check_prov_ttl,
 )
 from spec.model.liveness import check_l2_dead_session
-from spec.model.state import World, WorldSetup
+from spec.model.state import NodeSlot, World, WorldSetup
 
 __all__ = [
     "INVARIANTS",
@@ -72,7 +75,8 @@ class Violation:
 
     id: str
     """Invariant id (``I1``–``I16``, ``L1``–``L5``, ``FRESH``, ``RAFT-ES``, ``RAFT-LAO``,
-    ``RAFT-LM``, ``RAFT-LC``, ``RAFT-SM``, ``PANIC``, ``STEP``)."""
+    ``RAFT-LM``, ``RAFT-LC``, ``RAFT-SM``, ``RAFT-STABLE``, ``RAFT-COMMITTEE``, ``PANIC``,
+    ``STEP``)."""
     node: str | None
     """The node it concerns, if one."""
     detail: str
@@ -110,6 +114,9 @@ class _Memo:
     """Per node: (log, index, whether ``log.term_at(index)`` is defined) last seen (I16)."""
     logs: dict[str, Any] = field(default_factory=dict)
     """Per node: the last log whose every stored entry was checked (RAFT-LM)."""
+    heard: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
+    """Per node: (incarnation, term, time, shortest election timeout) of the last
+    AppendEntries of its term it handled as a follower (RAFT-STABLE)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -944,6 +951,114 @@ def check_raft_leader_completeness(cx: CheckContext) -> list[Violation]:
     return out
 
 
+def _shortest_timeout(slot: NodeSlot) -> int:
+    """Return the shortest election timeout ``slot`` can arm (a redraw's base, or its fixed
+    one): a deadline armed at ``t`` is never before ``t`` plus this."""
+    redraw = slot.redraw
+    return int(slot.election_timeout_ms if redraw is None else redraw.base_ms)
+
+
+def check_raft_stable(cx: CheckContext) -> list[Violation]:
+    """RAFT-STABLE: a follower stands for election only when its leader went quiet.
+
+    Raft's liveness rests on ``broadcastTime << electionTimeout`` (§5.6): while a leader
+    is alive, bonded to a follower and its AppendEntries (heartbeats, R2) reach it in
+    time, the follower never stands. Stated per follower, on what it received: every
+    AppendEntries of its term pushes its election deadline to at least its receipt plus
+    the shortest election timeout the node can arm (R4, follower.rs:416-501), and a
+    follower with a catch-up session does not stand at all (R9, follower.rs:186-212).
+    So a follower that becomes a candidate by its own timer (a poll) violates it if it
+    holds a catch-up session, or if an AppendEntries of its term reached it less than
+    that timeout ago. A driver that holds heartbeats back (a time jump with nothing
+    delivered, a slow or broken bond) lets the timer fire legitimately: the check
+    judges what was received, not what was sent. The ``start_election`` action is not
+    judged: it is the driver choosing an early expiry (a randomised timeout).
+
+    The time of the last AppendEntries is the run's history (:attr:`_Memo.heard`): a
+    :class:`BranchChecker` starts every step without it, so there only the R9 half
+    is judged.
+    """
+    out: list[Violation] = []
+    heard = cx.memo.heard
+    now = cx.after.now_ms
+    if cx.t.action != "start_election":
+        for name in cx.changed:
+            old = cx.old(name)
+            node = cx.node(name)
+            if (
+                old is None
+                or not isinstance(old.role, FollowerRole)
+                or not isinstance(node.role, CandidateRole)
+                or not cx.same_life(name)
+            ):
+                continue
+            if old.role.catchup is not None:
+                detail = f"stood for term {node.term} with a catch-up session (R9 suppresses it)"
+                out.append(_v("RAFT-STABLE", name, detail))
+                continue
+            last = heard.get(name)
+            slot = cx.after.nodes[name]
+            if last is None or last[0] != slot.incarnation or last[1] != int(old.term):
+                continue
+            _, term, at, timeout = last
+            if now < at + timeout:
+                leader = old.role.leader.short() if old.role.leader is not None else "?"
+                detail = (
+                    f"stood for term {node.term} at {now} ms: an AppendEntries of term {term} "
+                    f"from {leader} reached it at {at} ms, less than its election timeout "
+                    f"({timeout} ms) before"
+                )
+                out.append(_v("RAFT-STABLE", name, detail))
+    for item in cx.t.delivered:
+        if not isinstance(item.message, AppendEntries):
+            continue
+        slot = cx.after.nodes[item.dst]
+        node = slot.node
+        if (
+            slot.up
+            and not isinstance(node, HostedNode)
+            and isinstance(node.role, FollowerRole)
+            and node.term == item.message.term
+        ):
+            heard[item.dst] = (slot.incarnation, int(node.term), now, _shortest_timeout(slot))
+    return out
+
+
+def check_raft_committee(cx: CheckContext) -> list[Violation]:
+    """RAFT-COMMITTEE: a leader is a voter of its own committee, at its last index.
+
+    The leader's own log counts towards every quorum: ``Committee::new`` takes the
+    peers that granted, the leader among them, at its last index (leader.rs:541-580);
+    the dead-voter sweep keeps the leader, alive by definition (its bonds plus itself,
+    leader.rs:613-630); R1 records the leader's own acknowledgement at its new last
+    index (leader.rs:455). A committee without the leader counts a quorum over the
+    followers alone: a commit then waits for more followers than a majority needs, and
+    the stall looks like a lagging voter's (H16) where none is to blame.
+    """
+    out: list[Violation] = []
+    for name in cx.changed:
+        node = cx.node(name)
+        role = node.role
+        if not isinstance(role, LeaderRole) or not cx.after.nodes[name].up:
+            continue
+        at = role.committee.voters.get(node.id)
+        last = node.log.last().index
+        if at is None:
+            out.append(
+                _v(
+                    "RAFT-COMMITTEE",
+                    name,
+                    f"leads term {node.term} but is not a voter of its own committee",
+                )
+            )
+        elif at != last:
+            detail = (
+                f"leads term {node.term}: its committee records it at {at}, its log ends at {last}"
+            )
+            out.append(_v("RAFT-COMMITTEE", name, detail))
+    return out
+
+
 def check_panics(cx: CheckContext) -> list[Violation]:
     """PANIC / STEP: a step raised mosaik's panic (other than H3's, see I7) or refused."""
     out: list[Violation] = []
@@ -1101,6 +1216,7 @@ _LOGS = frozenset({"logs"})
 _PSENDS = frozenset({"sent", "dropped"})
 _PSTATE = frozenset({"changed", "sent", "dropped"})
 _PTICK = frozenset({"changed", "polls"})
+_STABLE = frozenset({"delivered", "polls"})
 
 
 _FACT_BITS: dict[str, int] = {
@@ -1235,6 +1351,9 @@ INVARIANTS: tuple[Invariant, ...] = (
     Invariant(("RAFT-LAO",), "leader append-only", check_raft_leader_append_only, _LOGS),
     Invariant(("RAFT-LM",), "log matching", check_raft_log_matching, _LOGS),
     Invariant(("RAFT-LC",), "leader completeness", check_raft_leader_completeness, _LEADS),
+    # Raft's liveness assumptions: stable leadership, the leader counting itself.
+    Invariant(("RAFT-STABLE",), "stable leadership", check_raft_stable, _STABLE),
+    Invariant(("RAFT-COMMITTEE",), "the leader is its own voter", check_raft_committee, _LEADS),
     Invariant(("PANIC", "STEP"), "panics and refused steps", check_panics, _FAILURES),
     Invariant(("STEP",), "a session knows its leader", check_session_leader),
     Invariant(("L2",), "no dead session state", check_l2_dead_session, _POLLS),
@@ -1396,6 +1515,7 @@ class BranchChecker:
             memo.seen_offers.clear()
         memo.sessions = {name: (up, seen) for name, up, seen in history.sessions}
         memo.prefix = {}
+        memo.heard = {}  # RAFT-STABLE's history: a branch does not know its run's past
         ends: dict[str, set[int]] = {}
         for name, slot in t.before.nodes.items():
             provider = slot.node.provider
