@@ -170,6 +170,9 @@ RULE_ARGS: dict[str, dict[str, Domain]] = {
         "delta": Choice((1, -1)),
     },
     "forge_message": {"which": _PICK},
+    "slow_node": {"who": _PICK},
+    "slow_link": {"which": Ints(0, 31)},
+    "release": {"who": _PICK},
     "settle": {"window": Choice(_WINDOWS), "slow": Maybe(_PICK)},
     "settle_until": {"until": Choice(tuple(UNTIL)), "slow": Maybe(_PICK)},
     "drain_to_quiescence": {},
@@ -297,7 +300,7 @@ def _step(fn: F) -> F:
 
 
 def _any_directions(m: GroupMachine) -> bool:
-    return bool(m.drv.world.directions())
+    return bool(m.drv.unheld_directions())
 
 
 def _live_directions(w: World) -> list[tuple[str, str]]:
@@ -340,6 +343,9 @@ GUARDS: dict[str, Callable[[GroupMachine], bool]] = {
     "reorder_message": _reorderable,
     "corrupt_response": _corruptible,
     "forge_message": lambda m: bool(m._replayable()),
+    "slow_node": lambda m: len(m.drv.world.up_names()) > 1,
+    "slow_link": lambda m: len(m.drv.world.up_names()) > 1,
+    "release": lambda m: bool(m.drv.held),
     "settle": _always,
     "settle_until": _always,
     "drain_to_quiescence": _always,
@@ -431,9 +437,21 @@ class GroupMachine(RuleBasedStateMachine):
     def _leavable(self) -> list[str]:
         out = self._up_readers()
         leader = self.drv.leader()
-        if leader is not None and self._other_writer_in_sync(leader):
+        if leader is not None and (
+            self._other_writer_in_sync(leader)
+            or (self.campaign.leader_leaves_ahead and self._other_writer_online(leader))
+        ):
             out.append(leader)
         return out
+
+    def _other_writer_online(self, leader: str) -> bool:
+        """Another writer is up, online and not catching up (it may lack the leader's tail)."""
+        w = self.drv.world
+        return any(
+            w.nodes[n].writer and not catching_up(w.nodes[n].node) and w.nodes[n].node.online
+            for n in w.up_names()
+            if n != leader
+        )
 
     def _other_writer_in_sync(self, leader: str) -> bool:
         w = self.drv.world
@@ -610,8 +628,9 @@ class GroupMachine(RuleBasedStateMachine):
     @rule(**_args("deliver_message"))
     @_step
     def deliver_message(self, which: int) -> None:
-        """A bond delivers its head message: ``deliver_message``."""
-        dirs = self.drv.world.directions()
+        """A bond delivers its head message (not on a slow link: ``slow_node``):
+        ``deliver_message``."""
+        dirs = self.drv.unheld_directions()
         src, dst = dirs[which % len(dirs)]
         self.drv.do(deliver_message, src, dst)
         self._note(f"deliver_message({src!r}, {dst!r})")
@@ -706,6 +725,41 @@ class GroupMachine(RuleBasedStateMachine):
         item = self.drv.replayable[keys[which % len(keys)]]
         self.drv.do(forge_message, item.src, item.dst, item.message)
         self._note(f"forge_message({item.src!r}, {item.dst!r}, <{type(item.message).__name__}>)")
+
+    # -- rules: slow links (delays without a break: Driver.hold) ----------------------------------
+
+    @precondition(_pre("slow_node"))
+    @rule(**_args("slow_node"))
+    @_step
+    def slow_node(self, who: int) -> None:
+        """Every link to and from a node turns slow: its messages stay queued, in order, on
+        bonds that stay up, while time passes (:meth:`Driver.hold`), until ``release``."""
+        names = self.drv.world.up_names()
+        name = names[who % len(names)]
+        self.drv.hold(name)
+        self._note(f"slow_node({name!r})")
+
+    @precondition(_pre("slow_link"))
+    @rule(**_args("slow_link"))
+    @_step
+    def slow_link(self, which: int) -> None:
+        """One direction of one bond turns slow (:meth:`Driver.hold`), until ``release``."""
+        names = self.drv.world.up_names()
+        pairs = [(a, b) for a in names for b in names if a != b]
+        src, dst = pairs[which % len(pairs)]
+        self.drv.hold(src, dst)
+        self._note(f"slow_link({src!r}, {dst!r})")
+
+    @precondition(_pre("release"))
+    @rule(**_args("release"))
+    @_step
+    def release(self, who: int) -> None:
+        """The slow links of one node speed up: what they held is delivered in order by the
+        next fair delivery (:meth:`Driver.release`)."""
+        names = self.drv.held_nodes()
+        name = names[who % len(names)]
+        self.drv.release(name)
+        self._note(f"release({name!r})")
 
     # -- rules: composite drivers ---------------------------------------------------------------
 
@@ -1073,6 +1127,20 @@ def run_prelude(driver: Driver, prelude: tuple[str, ...]) -> None:
             src, _, dst = arg.partition(":")
             if driver.world.queue(src, dst):
                 driver.do(deliver_message, src, dst)
+        elif verb == "hold":
+            # A slow node, or one slow direction (Driver.hold): a delay, not a loss.
+            src, _, dst = arg.partition(":")
+            driver.hold(src, dst or None)
+        elif verb == "release":
+            driver.release(arg or None)
+        elif verb == "elect":
+            # The node's election timer fires now; fair delivery (slow links held) at this
+            # instant until it leads or nothing more can happen without time passing.
+            driver.do(start_election_action, arg)
+            leads = functools.partial(lambda name: name in driver.world.leaders(), arg)
+            driver.run_fair(driver.world.now_ms, stop=leads)
+        elif verb == "settle":
+            driver.settle(int(arg))
         else:
             raise ValueError(f"unknown prelude step {step!r}")
 
