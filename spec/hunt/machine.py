@@ -106,10 +106,12 @@ from spec.model.transport import Transport
 
 __all__ = [
     "SAFETY_IDS",
+    "SCHEDULER_RULES",
     "GroupMachine",
     "HuntFailure",
     "RunRecord",
     "Session",
+    "SlowLinkMachine",
     "machine_class",
     "run_prelude",
 ]
@@ -182,7 +184,11 @@ strategies are built from them, and the swarm engine draws from them. ``client_w
 draws its commands from :func:`write_domain` (they depend on the group's collection)."""
 
 MACRO_RULES: frozenset[str] = frozenset({"settle", "settle_until", "drain_to_quiescence"})
-"""Rules that run many model actions (fair delivery); every other rule runs one."""
+"""Rules that run many model actions (fair delivery); every other rule runs one..."""
+
+SCHEDULER_RULES: frozenset[str] = frozenset({"slow_node", "slow_link", "release"})
+"""... but these, which run none: they choose which links fair delivery leaves queued
+(:meth:`spec.hunt.driver.Driver.hold`), an adversary's scheduling, not a model event."""
 
 
 @functools.cache
@@ -726,41 +732,6 @@ class GroupMachine(RuleBasedStateMachine):
         self.drv.do(forge_message, item.src, item.dst, item.message)
         self._note(f"forge_message({item.src!r}, {item.dst!r}, <{type(item.message).__name__}>)")
 
-    # -- rules: slow links (delays without a break: Driver.hold) ----------------------------------
-
-    @precondition(_pre("slow_node"))
-    @rule(**_args("slow_node"))
-    @_step
-    def slow_node(self, who: int) -> None:
-        """Every link to and from a node turns slow: its messages stay queued, in order, on
-        bonds that stay up, while time passes (:meth:`Driver.hold`), until ``release``."""
-        names = self.drv.world.up_names()
-        name = names[who % len(names)]
-        self.drv.hold(name)
-        self._note(f"slow_node({name!r})")
-
-    @precondition(_pre("slow_link"))
-    @rule(**_args("slow_link"))
-    @_step
-    def slow_link(self, which: int) -> None:
-        """One direction of one bond turns slow (:meth:`Driver.hold`), until ``release``."""
-        names = self.drv.world.up_names()
-        pairs = [(a, b) for a in names for b in names if a != b]
-        src, dst = pairs[which % len(pairs)]
-        self.drv.hold(src, dst)
-        self._note(f"slow_link({src!r}, {dst!r})")
-
-    @precondition(_pre("release"))
-    @rule(**_args("release"))
-    @_step
-    def release(self, who: int) -> None:
-        """The slow links of one node speed up: what they held is delivered in order by the
-        next fair delivery (:meth:`Driver.release`)."""
-        names = self.drv.held_nodes()
-        name = names[who % len(names)]
-        self.drv.release(name)
-        self._note(f"release({name!r})")
-
     # -- rules: composite drivers ---------------------------------------------------------------
 
     @precondition(_pre("settle"))
@@ -1099,6 +1070,46 @@ class GroupMachine(RuleBasedStateMachine):
                 SESSION.coverage[name] = SESSION.coverage.get(name, 0) + count
 
 
+class SlowLinkMachine(GroupMachine):
+    """The group machine with the slow-link rules (:data:`SCHEDULER_RULES`): the base of a
+    campaign's machine when the campaign enables one of them (:func:`machine_class`), so
+    that the other campaigns' machines keep their rule set, and Hypothesis draws their
+    examples exactly as before."""
+
+    @precondition(_pre("slow_node"))
+    @rule(**_args("slow_node"))
+    @_step
+    def slow_node(self, who: int) -> None:
+        """Every link to and from a node turns slow: its messages stay queued, in order, on
+        bonds that stay up, while time passes (:meth:`Driver.hold`), until ``release``."""
+        names = self.drv.world.up_names()
+        name = names[who % len(names)]
+        self.drv.hold(name)
+        self._note(f"slow_node({name!r})")
+
+    @precondition(_pre("slow_link"))
+    @rule(**_args("slow_link"))
+    @_step
+    def slow_link(self, which: int) -> None:
+        """One direction of one bond turns slow (:meth:`Driver.hold`), until ``release``."""
+        names = self.drv.world.up_names()
+        pairs = [(a, b) for a in names for b in names if a != b]
+        src, dst = pairs[which % len(pairs)]
+        self.drv.hold(src, dst)
+        self._note(f"slow_link({src!r}, {dst!r})")
+
+    @precondition(_pre("release"))
+    @rule(**_args("release"))
+    @_step
+    def release(self, who: int) -> None:
+        """The slow links of one node speed up: what they held is delivered in order by the
+        next fair delivery (:meth:`Driver.release`)."""
+        names = self.drv.held_nodes()
+        name = names[who % len(names)]
+        self.drv.release(name)
+        self._note(f"release({name!r})")
+
+
 def run_prelude(driver: Driver, prelude: tuple[str, ...]) -> None:
     """Run a campaign's prelude (:attr:`spec.hunt.campaigns.Campaign.prelude`)."""
     for step in prelude:
@@ -1177,6 +1188,7 @@ def machine_class(campaign: Campaign, profile: Profile = REFERENCE) -> type[Grou
     if cls is None:
         parts = campaign.name.replace("+", "-").split("-")
         name = "".join(part.title() for part in parts) + "Machine"
-        cls = type(name, (GroupMachine,), {"campaign": campaign, "profile": profile})
+        base = SlowLinkMachine if campaign.rules & SCHEDULER_RULES else GroupMachine
+        cls = type(name, (base,), {"campaign": campaign, "profile": profile})
         _CLASSES[key] = cls
     return cls
