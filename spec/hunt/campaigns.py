@@ -95,8 +95,13 @@ class Campaign:
     ``drain`` (settle to quiescence), ``write`` (one client write at the leader and
     the leader's poll that publishes it), ``restart:<node>`` (``restart_empty``),
     ``deliver:<src>:<dst>`` (deliver the head message from ``src`` to ``dst``, if any:
-    after ``write``, the new entry reaches that one follower only). A targeted
-    campaign starts its random rules from a deep state instead of hoping to reach it."""
+    after ``write``, the new entry reaches that one follower only), ``hold:<node>`` and
+    ``hold:<src>:<dst>`` (a slow node or one slow direction:
+    :meth:`spec.hunt.driver.Driver.hold`), ``release[:<node>]`` (its slow links, or
+    all), ``elect:<node>`` (its election timer fires now; fair delivery at this instant,
+    slow links held, until it leads), ``settle:<ms>`` (fair delivery for a window). A
+    targeted campaign starts its random rules from a deep state instead of hoping to
+    reach it."""
     writer_restarts: bool = False
     """Allow writers to restart empty: reaches H16 (a documented limitation)."""
     walk_rules: int = 0

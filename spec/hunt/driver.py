@@ -20,7 +20,9 @@ Two composite drivers sit on top of single actions:
   with a catch-up session is polled after each message it receives (mosaik's
   session wakes on every offer and response), due nodes are polled, and time
   moves to the next deadline. One provider may be *slow*: its FetchDataResponses
-  stay queued (and, FIFO, whatever is behind them on that bond).
+  stay queued (and, FIFO, whatever is behind them on that bond). Links may be slow
+  (:meth:`Driver.hold`): their messages stay queued, on bonds that stay up, until
+  released; the drain releases them all.
 * :meth:`Driver.drain` — the liveness check: heal every bond, then fair delivery
   until the group is quiescent (:meth:`Driver.quiescence_problem`), a session is
   in a dead state (L2), or the horizon passes (L1); a quorum that cannot commit

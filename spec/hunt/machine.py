@@ -10,7 +10,10 @@ snapshot's TTL deadline, ±1 ms), ``deliver_message``, ``break_bond``, ``restore
 restates the action's guard (plus the hunt's discipline, below); two composite
 rules drive fair delivery: ``settle`` (a window of model time, optionally with
 one slow provider) and ``drain_to_quiescence`` (the liveness check L1/L2, which
-also runs at the end of every example, in ``teardown``).
+also runs at the end of every example, in ``teardown``). Three rules choose slow links
+(``slow_node``, ``slow_link``, ``release``: :data:`SCHEDULER_RULES`, in
+:class:`SlowLinkMachine`): messages on a held direction stay queued, in order, on a
+bond that stays up, while time passes (:meth:`~spec.hunt.driver.Driver.hold`).
 
 There is one ``@invariant`` per safety property; each reads the findings of the
 model's :class:`~spec.model.invariants.Checker` (run after every action by the
@@ -26,7 +29,11 @@ silent filter):
   documented limitation of both profiles, recorded under ``limitations``; the
   run's later findings are its consequences and are not judged). A leader leaving
   behind a stale writer would reach the same limitation every time, so the
-  generator does not do that;
+  generator does not do that — except in campaigns with ``leader_leaves_ahead``,
+  where the leader may leave with a tail no other writer holds while another writer
+  is up, online and not catching up (a crash with uncommitted entries);
+* a slow link delays, never loses: no slow link makes a run partitioned, and the
+  drain releases every one (fairness);
 * a ``break_bond`` keeps up to two messages per direction that the receiver had
   already received (transport ``deliver_after_break``, :mod:`spec.model.transport`);
 * writers restart empty only in campaigns with ``writer_restarts`` (H16, a
