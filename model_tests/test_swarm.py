@@ -26,7 +26,7 @@ from impl.profile import REFERENCE, Hazard, Profile
 from spec.hunt.campaigns import CAMPAIGNS, get_campaign
 from spec.hunt.client_commands import KINDS, command_domain
 from spec.hunt.domains import Choice, Domain, Ints, ListOf, Maybe
-from spec.hunt.machine import GUARDS, MACRO_RULES, RULE_ARGS, machine_class
+from spec.hunt.machine import GUARDS, MACRO_RULES, RULE_ARGS, SCHEDULER_RULES, machine_class
 from spec.hunt.swarm import Call, Program, Run, run_program, run_walks, shrink, walk
 
 GROUP_CAMPAIGNS = [c for c in CAMPAIGNS if not c.differential]
@@ -54,12 +54,16 @@ def _deletions(p: Program, count: int = 8) -> list[Program]:
 def test_rule_tables_cover_exactly_the_machines_rules() -> None:
     machine = machine_class(CAMPAIGNS[0])()
     names = {r.function.__name__ for r in machine.rules}
-    assert names == set(RULE_ARGS) == set(GUARDS)
+    assert names | SCHEDULER_RULES == set(RULE_ARGS) == set(GUARDS)
     assert names > MACRO_RULES
+    # The slow-link rules: only in the machines of the campaigns that enable them.
+    assert not names & SCHEDULER_RULES
+    slow = machine_class(get_campaign("figure-8-delays"))()
+    assert {r.function.__name__ for r in slow.rules} == set(RULE_ARGS)
 
 
 def test_rule_strategies_are_built_from_the_domains() -> None:
-    machine = machine_class(CAMPAIGNS[0])()
+    machine = machine_class(get_campaign("figure-8-delays"))()
     for r in machine.rules:
         name = r.function.__name__
         expected = {arg: repr(d.strategy()) for arg, d in RULE_ARGS[name].items()}

@@ -53,7 +53,15 @@ from spec.conformance.process import AdapterError
 from spec.conformance.validate import Verdict, attribute
 from spec.hunt.campaigns import Campaign, order_for
 from spec.hunt.driver import UNTIL, Driver, Finding
-from spec.hunt.machine import SESSION, GroupMachine, HuntFailure, Session, run_prelude
+from spec.hunt.machine import (
+    SCHEDULER_RULES,
+    SESSION,
+    GroupMachine,
+    HuntFailure,
+    Session,
+    SlowLinkMachine,
+    run_prelude,
+)
 from spec.hunt.scenario import LAGGING, GroupShape, build_group, world_setup
 from spec.hunt.swarm import COARSE, Mode, Program, Run, run_program, shrink, walk
 from spec.model.actions import ACTIONS, Transition
@@ -413,7 +421,10 @@ def drive_machine_class(
     if cls is None:
         name = "Drive" + "".join(part.title() for part in campaign.name.split("-")) + "Machine"
         attrs = {"campaign": campaign, "profile": profile, "settings": settings}
-        cls = _CLASSES[key] = type(name, (DriveMachine,), attrs)
+        # The slow-link rules, if the campaign enables them (as machine_class does).
+        slow = campaign.rules & SCHEDULER_RULES
+        bases: tuple[type, ...] = (DriveMachine, SlowLinkMachine) if slow else (DriveMachine,)
+        cls = _CLASSES[key] = type(name, bases, attrs)
     return cls
 
 

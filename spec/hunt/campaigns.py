@@ -33,6 +33,7 @@ __all__ = [
     "CAMPAIGNS",
     "FAMILIES",
     "LIMITATION_CAMPAIGNS",
+    "SLOW_LINKS",
     "TARGETED",
     "Campaign",
     "consequence_campaign",
@@ -96,10 +97,23 @@ class Campaign:
     ``deliver:<src>:<dst>`` (deliver the head message from ``src`` to ``dst``, if any:
     after ``write``, the new entry reaches that one follower only), ``leave:<node>``
     (``leave:leader``: the current leader), ``rejoin:<node>`` (a node that left joins
-    again, empty). A targeted
-    campaign starts its random rules from a deep state instead of hoping to reach it."""
+    again, empty), ``hold:<node>`` and ``hold:<src>:<dst>`` (a slow node or one slow
+    direction: :meth:`spec.hunt.driver.Driver.hold`), ``release[:<node>]`` (its slow
+    links, or all), ``elect:<node>`` (its election timer fires now; fair delivery at this
+    instant, slow links held, until it leads), ``settle:<ms>`` (fair delivery for a
+    window). A targeted campaign starts its random rules from a deep state instead of
+    hoping to reach it."""
     writer_restarts: bool = False
     """Allow writers to restart empty: reaches H16 (a documented limitation)."""
+    walk_rules: int = 0
+    """A swarm walk runs at most this many rules (0: as its mode says, up to 1,500 for a
+    fine walk): for a campaign whose prelude builds a state that the first few rules
+    decide (the rest of a long walk only repeats a settled group), short walks mean
+    many more decisive starts per second."""
+    leader_leaves_ahead: bool = False
+    """Let the leader leave while its tail is on no other writer (a crash with entries
+    nobody else holds), as long as another writer is up, online and not catching up;
+    otherwise the leader leaves only with another writer in sync (machine docstring)."""
     extra: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     """Free-form notes shown by ``snapsync hunt --list``."""
     consequence: Consequence | None = None
@@ -118,6 +132,10 @@ FAMILIES: tuple[str, ...] = ("sync", "provider", "raft", "steps")
 (elections, commitment and log repair in groups whose logs diverge), ``steps`` (single
 impl steps against naive models: every collection command, positions, chunks — no group,
 so thousands of commands per second reach the corners a group run seldom does)."""
+
+SLOW_LINKS: frozenset[str] = frozenset({"slow_node", "slow_link", "release"})
+"""The slow-link rules (:meth:`spec.hunt.driver.Driver.hold`): delays longer than an
+election timeout on bonds that stay up."""
 
 TARGETED: frozenset[str] = frozenset()
 """Rules every targeted campaign enables besides its own (none: the liveness drain runs at
@@ -163,6 +181,106 @@ CAMPAIGNS: tuple[Campaign, ...] = (
         prelude=("until:parallel_fetch:w0",),
         steps=8,
         aims=("H1", "deliver_after_break"),
+    ),
+    # Divergent logs from delays alone (docs/hunt.md §10): a slow node's messages stay
+    # queued on bonds that stay up while the others elect and write (Driver.hold), so
+    # no run is partitioned and every Raft failure is a violation. Each prelude builds a
+    # divergent-log state; the random rules (slow links included) take it from there.
+    Campaign(
+        name="figure-8-delays",
+        family="raft",
+        description="five writers, Raft's Figure 8 by slow links: w0's term-1 entry on w0, "
+        "w1; w2 leads term 2 and writes a conflicting entry nobody gets; w0 leads term 3 "
+        "(its link to w2 slow) holding a two-terms-old tail; w2, now a follower that "
+        "has not heard from w0, may stand again",
+        kinds=("map",),
+        items=(1, 2),
+        writers=(5,),
+        readers=(0,),
+        lagging=(0,),
+        joint_election=True,
+        rules=TARGETED
+        | SLOW_LINKS
+        | {
+            "start_election",
+            "deliver_message",
+            "node_poll",
+            "client_write",
+            "advance_time",
+            "settle",
+        },
+        prelude=(
+            "write",
+            "deliver:w0:w1",
+            "hold:w0",
+            "hold:w1",
+            "elect:w2",
+            "deliver:w2:w0",
+            "deliver:w2:w1",
+            "write",
+            "release:w0",
+            "release:w1",
+            "hold:w2",
+            "elect:w0",
+            # w0's old entry and its denial of w2 are stale there; its RequestVote makes
+            # w2 a follower of term 3 that has not heard from w0 as leader.
+            "deliver:w0:w2",
+            "deliver:w0:w2",
+            "deliver:w0:w2",
+            "release:w2",
+            "hold:w0:w2",
+        ),
+        steps=8,
+        walk_rules=40,
+        aims=("figure_8", "commit_rule", "conflicting_suffix", "stale_leader"),
+    ),
+    Campaign(
+        name="stale-candidate",
+        family="raft",
+        description="three writers; the leader's entry stays on it (slow node) while the "
+        "others elect and commit a conflicting entry of the next term; the old leader, "
+        "its log as long but of an older term, stands or is repaired",
+        kinds=("map", "vec"),
+        items=(1, 3),
+        writers=(3,),
+        readers=(0, 1),
+        lagging=(0,),
+        joint_election=True,
+        rules=TARGETED
+        | SLOW_LINKS
+        | {"start_election", "deliver_message", "node_poll", "client_write", "settle"},
+        prelude=(
+            "write",
+            "hold:w0",
+            "elect:w1",
+            "deliver:w1:w0",
+            "write",
+            "settle:0",
+            "release:w0",
+        ),
+        steps=6,
+        walk_rules=40,
+        aims=("vote_up_to_date", "conflicting_suffix", "log_repair"),
+    ),
+    Campaign(
+        name="two-writers",
+        family="raft",
+        description="a committee of two writers (and readers): the leader writes, its "
+        "links slow down, and it leaves with entries only it holds; the other takes over",
+        kinds=("map", "vec"),
+        items=(1, 3),
+        writers=(2,),
+        readers=(0, 1),
+        lagging=(0, 1),
+        joint_election=True,
+        rules=TARGETED
+        | SLOW_LINKS
+        | {"leave", "client_write", "deliver_message", "node_poll", "settle", "start_election"},
+        prelude=("write", "hold:w0"),
+        steps=6,
+        leader_leaves_ahead=True,
+        walk_rules=40,
+        aims=("commit_quorum", "leader_leaves_ahead", "leader_change"),
     ),
     Campaign(
         name="reader-voters",

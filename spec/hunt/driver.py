@@ -20,7 +20,9 @@ Two composite drivers sit on top of single actions:
   with a catch-up session is polled after each message it receives (mosaik's
   session wakes on every offer and response), due nodes are polled, and time
   moves to the next deadline. One provider may be *slow*: its FetchDataResponses
-  stay queued (and, FIFO, whatever is behind them on that bond).
+  stay queued (and, FIFO, whatever is behind them on that bond). Links may be slow
+  (:meth:`Driver.hold`): their messages stay queued, on bonds that stay up, until
+  released; the drain releases them all.
 * :meth:`Driver.drain` — the liveness check: heal every bond, then fair delivery
   until the group is quiescent (:meth:`Driver.quiescence_problem`), a session is
   in a dead state (L2), or the horizon passes (L1); a quorum that cannot commit
@@ -298,6 +300,10 @@ class Driver:
         self.partitioned = False
         """Whether a bond between two writers broke in this run (``break_bond``): only then
         can a Raft safety failure be H29 (:func:`limitation_of`)."""
+        self.held: frozenset[tuple[str, str]] = frozenset()
+        """Slow links: bond directions whose messages fair delivery leaves queued
+        (:meth:`hold`). The bond stays up and FIFO; nothing is lost, so holding a link
+        between writers never makes the run ``partitioned``."""
 
     def fork(self) -> Driver:
         """Return an independent copy: same world and history, its own checker and counters.
@@ -323,6 +329,7 @@ class Driver:
         other._e1_reported = set(self._e1_reported)
         other.limited = self.limited
         other.partitioned = self.partitioned
+        other.held = self.held
         other.checker = Checker(self.setup)
         try:
             memo = self.checker.memo
@@ -484,6 +491,8 @@ class Driver:
         out = []
         world = self.world
         for src, dst in world.directions():
+            if (src, dst) in self.held:
+                continue
             if slow is not None and src == slow:
                 head = world.queue(src, dst)[0]
                 if isinstance(head.message, FetchDataResponse):
@@ -607,6 +616,41 @@ class Driver:
         nodes outside the model judges them from what it observes)."""
         return UNTIL[name]
 
+    # -- slow links ------------------------------------------------------------------------------
+
+    def hold(self, src: str, dst: str | None = None) -> None:
+        """Make a link slow: fair delivery leaves the messages from ``src`` to ``dst`` queued
+        (``dst`` None: every link to and from node ``src``: a slow node).
+
+        A delay, not a loss: the bond stays up, its stream FIFO, and the messages are
+        delivered once the link is released (:meth:`release`, or the drain's
+        :meth:`heal`), however long model time ran meanwhile — longer than an election
+        timeout too. mosaik's bonds are reliable streams that may be slow for that long
+        without breaking; so a Raft failure reached this way is never H29
+        (:attr:`partitioned` stays as it is). Not a model action: a scheduling choice
+        of the adversary (a trace records the deliveries that did happen).
+        """
+        if dst is not None:
+            self.held = self.held | {(src, dst)}
+            return
+        others = [n for n in self.world.names() if n != src]
+        self.held = self.held | {(src, n) for n in others} | {(n, src) for n in others}
+
+    def release(self, name: str | None = None) -> None:
+        """Release the slow links to and from node ``name`` (None: every slow link)."""
+        if name is None:
+            self.held = frozenset()
+        else:
+            self.held = frozenset(d for d in self.held if name not in d)
+
+    def held_nodes(self) -> list[str]:
+        """Return the nodes with a slow link, in name order."""
+        return sorted({n for d in self.held for n in d})
+
+    def unheld_directions(self) -> list[tuple[str, str]]:
+        """Return the directions with a queued message whose link is not slow."""
+        return [d for d in self.world.directions() if d not in self.held]
+
     # -- liveness -------------------------------------------------------------------------------
 
     def heal(self) -> None:
@@ -614,7 +658,9 @@ class Driver:
 
         A broken bond that still holds messages its receiver had received is drained
         first (they are delivered: mosaik processes them before the bond can re-form).
+        Every slow link is released (:meth:`release`): a delay ends.
         """
+        self.held = frozenset()
         for src, dst in sorted(self.world.draining):
             while self.world.queue(src, dst):
                 self.do(deliver_message, src, dst)

@@ -10,7 +10,10 @@ snapshot's TTL deadline, ±1 ms), ``deliver_message``, ``break_bond``, ``restore
 restates the action's guard (plus the hunt's discipline, below); two composite
 rules drive fair delivery: ``settle`` (a window of model time, optionally with
 one slow provider) and ``drain_to_quiescence`` (the liveness check L1/L2, which
-also runs at the end of every example, in ``teardown``).
+also runs at the end of every example, in ``teardown``). Three rules choose slow links
+(``slow_node``, ``slow_link``, ``release``: :data:`SCHEDULER_RULES`, in
+:class:`SlowLinkMachine`): messages on a held direction stay queued, in order, on a
+bond that stays up, while time passes (:meth:`~spec.hunt.driver.Driver.hold`).
 
 There is one ``@invariant`` per safety property; each reads the findings of the
 model's :class:`~spec.model.invariants.Checker` (run after every action by the
@@ -26,7 +29,11 @@ silent filter):
   documented limitation of both profiles, recorded under ``limitations``; the
   run's later findings are its consequences and are not judged). A leader leaving
   behind a stale writer would reach the same limitation every time, so the
-  generator does not do that;
+  generator does not do that — except in campaigns with ``leader_leaves_ahead``,
+  where the leader may leave with a tail no other writer holds while another writer
+  is up, online and not catching up (a crash with uncommitted entries);
+* a slow link delays, never loses: no slow link makes a run partitioned, and the
+  drain releases every one (fairness);
 * a ``break_bond`` keeps up to two messages per direction that the receiver had
   already received (transport ``deliver_after_break``, :mod:`spec.model.transport`);
 * writers restart empty only in campaigns with ``writer_restarts`` (H16, a
@@ -106,10 +113,12 @@ from spec.model.transport import Transport
 
 __all__ = [
     "SAFETY_IDS",
+    "SCHEDULER_RULES",
     "GroupMachine",
     "HuntFailure",
     "RunRecord",
     "Session",
+    "SlowLinkMachine",
     "machine_class",
     "run_prelude",
 ]
@@ -170,6 +179,9 @@ RULE_ARGS: dict[str, dict[str, Domain]] = {
         "delta": Choice((1, -1)),
     },
     "forge_message": {"which": _PICK},
+    "slow_node": {"who": _PICK},
+    "slow_link": {"which": Ints(0, 31)},
+    "release": {"who": _PICK},
     "settle": {"window": Choice(_WINDOWS), "slow": Maybe(_PICK)},
     "settle_until": {"until": Choice(tuple(UNTIL)), "slow": Maybe(_PICK)},
     "drain_to_quiescence": {},
@@ -179,7 +191,11 @@ strategies are built from them, and the swarm engine draws from them. ``client_w
 draws its commands from :func:`write_domain` (they depend on the group's collection)."""
 
 MACRO_RULES: frozenset[str] = frozenset({"settle", "settle_until", "drain_to_quiescence"})
-"""Rules that run many model actions (fair delivery); every other rule runs one."""
+"""Rules that run many model actions (fair delivery); every other rule runs one..."""
+
+SCHEDULER_RULES: frozenset[str] = frozenset({"slow_node", "slow_link", "release"})
+"""... but these, which run none: they choose which links fair delivery leaves queued
+(:meth:`spec.hunt.driver.Driver.hold`), an adversary's scheduling, not a model event."""
 
 
 @functools.cache
@@ -297,7 +313,7 @@ def _step(fn: F) -> F:
 
 
 def _any_directions(m: GroupMachine) -> bool:
-    return bool(m.drv.world.directions())
+    return bool(m.drv.unheld_directions())
 
 
 def _live_directions(w: World) -> list[tuple[str, str]]:
@@ -340,6 +356,9 @@ GUARDS: dict[str, Callable[[GroupMachine], bool]] = {
     "reorder_message": _reorderable,
     "corrupt_response": _corruptible,
     "forge_message": lambda m: bool(m._replayable()),
+    "slow_node": lambda m: len(m.drv.world.up_names()) > 1,
+    "slow_link": lambda m: len(m.drv.world.up_names()) > 1,
+    "release": lambda m: bool(m.drv.held),
     "settle": _always,
     "settle_until": _always,
     "drain_to_quiescence": _always,
@@ -431,9 +450,21 @@ class GroupMachine(RuleBasedStateMachine):
     def _leavable(self) -> list[str]:
         out = self._up_readers()
         leader = self.drv.leader()
-        if leader is not None and self._other_writer_in_sync(leader):
+        if leader is not None and (
+            self._other_writer_in_sync(leader)
+            or (self.campaign.leader_leaves_ahead and self._other_writer_online(leader))
+        ):
             out.append(leader)
         return out
+
+    def _other_writer_online(self, leader: str) -> bool:
+        """Another writer is up, online and not catching up (it may lack the leader's tail)."""
+        w = self.drv.world
+        return any(
+            w.nodes[n].writer and not catching_up(w.nodes[n].node) and w.nodes[n].node.online
+            for n in w.up_names()
+            if n != leader
+        )
 
     def _other_writer_in_sync(self, leader: str) -> bool:
         w = self.drv.world
@@ -610,8 +641,9 @@ class GroupMachine(RuleBasedStateMachine):
     @rule(**_args("deliver_message"))
     @_step
     def deliver_message(self, which: int) -> None:
-        """A bond delivers its head message: ``deliver_message``."""
-        dirs = self.drv.world.directions()
+        """A bond delivers its head message (not on a slow link: ``slow_node``):
+        ``deliver_message``."""
+        dirs = self.drv.unheld_directions()
         src, dst = dirs[which % len(dirs)]
         self.drv.do(deliver_message, src, dst)
         self._note(f"deliver_message({src!r}, {dst!r})")
@@ -1045,6 +1077,46 @@ class GroupMachine(RuleBasedStateMachine):
                 SESSION.coverage[name] = SESSION.coverage.get(name, 0) + count
 
 
+class SlowLinkMachine(GroupMachine):
+    """The group machine with the slow-link rules (:data:`SCHEDULER_RULES`): the base of a
+    campaign's machine when the campaign enables one of them (:func:`machine_class`), so
+    that the other campaigns' machines keep their rule set, and Hypothesis draws their
+    examples exactly as before."""
+
+    @precondition(_pre("slow_node"))
+    @rule(**_args("slow_node"))
+    @_step
+    def slow_node(self, who: int) -> None:
+        """Every link to and from a node turns slow: its messages stay queued, in order, on
+        bonds that stay up, while time passes (:meth:`Driver.hold`), until ``release``."""
+        names = self.drv.world.up_names()
+        name = names[who % len(names)]
+        self.drv.hold(name)
+        self._note(f"slow_node({name!r})")
+
+    @precondition(_pre("slow_link"))
+    @rule(**_args("slow_link"))
+    @_step
+    def slow_link(self, which: int) -> None:
+        """One direction of one bond turns slow (:meth:`Driver.hold`), until ``release``."""
+        names = self.drv.world.up_names()
+        pairs = [(a, b) for a in names for b in names if a != b]
+        src, dst = pairs[which % len(pairs)]
+        self.drv.hold(src, dst)
+        self._note(f"slow_link({src!r}, {dst!r})")
+
+    @precondition(_pre("release"))
+    @rule(**_args("release"))
+    @_step
+    def release(self, who: int) -> None:
+        """The slow links of one node speed up: what they held is delivered in order by the
+        next fair delivery (:meth:`Driver.release`)."""
+        names = self.drv.held_nodes()
+        name = names[who % len(names)]
+        self.drv.release(name)
+        self._note(f"release({name!r})")
+
+
 def run_prelude(driver: Driver, prelude: tuple[str, ...]) -> None:
     """Run a campaign's prelude (:attr:`spec.hunt.campaigns.Campaign.prelude`)."""
     for step in prelude:
@@ -1088,6 +1160,20 @@ def run_prelude(driver: Driver, prelude: tuple[str, ...]) -> None:
             src, _, dst = arg.partition(":")
             if driver.world.queue(src, dst):
                 driver.do(deliver_message, src, dst)
+        elif verb == "hold":
+            # A slow node, or one slow direction (Driver.hold): a delay, not a loss.
+            src, _, dst = arg.partition(":")
+            driver.hold(src, dst or None)
+        elif verb == "release":
+            driver.release(arg or None)
+        elif verb == "elect":
+            # The node's election timer fires now; fair delivery (slow links held) at this
+            # instant until it leads or nothing more can happen without time passing.
+            driver.do(start_election_action, arg)
+            leads = functools.partial(lambda name: name in driver.world.leaders(), arg)
+            driver.run_fair(driver.world.now_ms, stop=leads)
+        elif verb == "settle":
+            driver.settle(int(arg))
         else:
             raise ValueError(f"unknown prelude step {step!r}")
 
@@ -1124,6 +1210,7 @@ def machine_class(campaign: Campaign, profile: Profile = REFERENCE) -> type[Grou
     if cls is None:
         parts = campaign.name.replace("+", "-").split("-")
         name = "".join(part.title() for part in parts) + "Machine"
-        cls = type(name, (GroupMachine,), {"campaign": campaign, "profile": profile})
+        base = SlowLinkMachine if campaign.rules & SCHEDULER_RULES else GroupMachine
+        cls = type(name, (base,), {"campaign": campaign, "profile": profile})
         _CLASSES[key] = cls
     return cls

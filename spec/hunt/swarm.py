@@ -294,7 +294,10 @@ def walk(
         subset += sorted(_TRANSPORT)
     elif not subset:
         subset = [own[rng.randrange(len(own))]]
-    length = rng.randint(1, max(mode.length_factor * campaign.steps, mode.min_length))
+    longest = max(mode.length_factor * campaign.steps, mode.min_length)
+    if campaign.walk_rules:
+        longest = min(longest, max(campaign.walk_rules, campaign.steps))
+    length = rng.randint(1, longest)
     ex = _Executor(Program(campaign, shape, ()), profile, final=False, factory=factory)
     calls: list[Call] = []
     for _ in range(length):
