@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -69,3 +70,27 @@ def test_check_rows_are_the_same_for_every_jobs(monkeypatch: pytest.MonkeyPatch)
     assert [r.counts for r in two] == [r.counts for r in one]
     assert sorted(seen) == sorted(k[:2] for k in key)  # each row reported once, when done
     assert "cases" in key[2][2]
+
+
+def test_a_hunt_error_row_names_the_campaign_and_the_exception(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An exception in a step is no broken check: the row says which campaign raised what,
+    and keeps the program that led there."""
+    from impl.profile import REFERENCE
+    from spec.hunt import runner
+
+    def erring(profile: Any, **_: Any) -> runner.HuntReport:
+        report = runner.HuntReport(profile.name, [], 1.0)
+        report.violations.append(
+            runner.ViolationReport(
+                "ERROR", "two-writers", None, "KeyError: 'w3'", 0.1, 2, 0, None, 0, ["a()", "b()"]
+            )
+        )
+        return report
+
+    monkeypatch.setattr(runner, "hunt", erring)
+    got = check._stage_hunt(REFERENCE, 1.0, "raft")
+    assert not got.ok
+    assert "violations: ERROR (two-writers: KeyError: 'w3')" in got.outcome
+    assert got.measures["error_program"] == ["a()", "b()"]
