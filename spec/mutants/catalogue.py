@@ -689,6 +689,13 @@ EQUIVALENT: dict[str, str] = {
     "loosening the first guard reaches the second, which holds. mosaik has the first "
     "guard only (follower.rs:181-213); model_tests/test_mutants_catalogue.py shows the "
     "second one holding at any time.",
+    "node-unbonded-sender-accepted": "The dispatch's guard drops messages from a peer not in "
+    "the receiver's bond table, and no delivery ever reaches it: the model, as mosaik "
+    "(inventory §0.3-0.4), delivers only over a bond in the receiver's table, and after a "
+    "break the sender stays there until the messages the receiver had taken are processed "
+    "(mosaik queues the bond's Terminated event behind them; World.draining). "
+    "model_tests/test_raft_liveness.py shows such a message handled, not dropped; "
+    "docs/model.md §4.",
 }
 """The mutants shown equivalent to the original, and why (:attr:`Mutant.equivalent`)."""
 
