@@ -94,3 +94,6 @@ def test_a_hunt_error_row_names_the_campaign_and_the_exception(
     assert not got.ok
     assert "violations: ERROR (two-writers: KeyError: 'w3')" in got.outcome
     assert got.measures["error_program"] == ["a()", "b()"]
+    row = check._hunt_result([got])  # the families' tasks merged into the row
+    assert "violations: ERROR (two-writers: KeyError: 'w3')" in row.outcome
+    assert row.measures["error_program"] == ["a()", "b()"]

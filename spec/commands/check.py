@@ -247,8 +247,9 @@ def _stage_hunt(
     if errors:
         # Not a broken check but an exception in a step or the machine: say which, where.
         first = errors[0]
-        text += f" ({first.campaign}: {first.detail})"
+        measures["error"] = f"{first.campaign}: {first.detail}"
         measures["error_program"] = first.program
+        text += f" ({measures['error']})"
     counts: dict[str, Any] = {"violations": found}
     if report.stopped is not None:
         text = f"stopped ({report.stopped}); {text}"
@@ -506,6 +507,9 @@ def _hunt_result(results: list[StageResult]) -> StageResult:
     found = sorted({v for r in results for v in r.counts.get("violations", ())})
     hung = [r.outcome for r in results if "hung" in r.counts]
     text = f"violations: {', '.join(found)}" if found else "no violation"
+    errors = [r.measures["error"] for r in results if "error" in r.measures]
+    if errors:
+        text += f" ({errors[0]})"  # which campaign raised what (the families' first)
     if hung:
         text = "; ".join(hung + ([text] if found else []))
     ran = sorted({c for r in results for c in r.measures.get("campaigns_run", ())})
@@ -530,6 +534,9 @@ def _hunt_result(results: list[StageResult]) -> StageResult:
     traces = [t for r in results for t in r.measures.get("traces", ())]
     if traces:
         measures["traces"] = traces
+    programs = [r.measures["error_program"] for r in results if "error_program" in r.measures]
+    if programs:
+        measures["error_program"] = programs[0]
     interrupted = any(r.interrupted for r in results)
     if interrupted:
         text = f"stopped; {text}"
