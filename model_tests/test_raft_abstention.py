@@ -15,8 +15,12 @@ here with three writers in the fewest steps found:
 
 The failure is ``RAFT-LC`` (and ``RAFT-SM`` once the new leader commits over the entry),
 on ``reference`` as on ``mosaik-0.3.13``, with no partition: not the limitation H29
-(:func:`spec.hunt.driver.limitation_of` excuses nothing here). This module records the
-finding as it stands; the decision (and the fix) is the lead's.
+(:func:`spec.hunt.driver.limitation_of` excuses nothing here). It is H32 in
+docs/findings.md: an open finding of both profiles, reported as a violation, not excused.
+No local rule change fixes it (a behind writer that denies makes two unequal writers
+unable to elect; one that grants needs its real index in the committee and deadlocks
+catch-up as H16 does); the fix is H29's, quorums over a fixed set of writers. This module
+pins the finding as it stands, so that the fix shows as this test failing.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import pytest
 from impl.collections.map import MapInsert
 from impl.node_state import LeaderRole
 from impl.profile import MOSAIK_0_3_13, REFERENCE, Profile
+from model_tests.test_raft_safety import drain
 from spec.hunt.driver import Driver
 from spec.hunt.scenario import GroupShape, build_group, world_setup
 from spec.model.actions import (
@@ -39,18 +44,13 @@ THREE = GroupShape(kind="map", items=1, batch=1, writers=3, readers=0, lagging=0
                    joint_election=True)  # fmt: skip
 
 
-def _drain(d: Driver, src: str, dst: str) -> None:
-    while d.world.queue(src, dst):
-        d.do(deliver_message, src, dst)
-
-
 def _elect(d: Driver, name: str, others: tuple[str, ...]) -> None:
     """``name`` stands: every RequestVote and every answer is delivered, then it polls."""
     d.do(start_election_action, name)
     for other in others:
-        _drain(d, name, other)
+        drain(d, name, other)
     for other in others:
-        _drain(d, other, name)
+        drain(d, other, name)
     d.do(node_poll_action, name)
 
 
