@@ -935,9 +935,10 @@ def limitation_of(v: Violation, t: Transition, partitioned: bool = True) -> str 
     """Return the documented limitation a per-step violation is an instance of, if any.
 
     H29 is a partition between writers: without one in the run (``partitioned``: a bond
-    between two writers broke at this step or before) no Raft safety failure is excused —
-    mosaik's quorum over the peers a node can reach equals Raft's majority while every
-    bond between writers is up, whatever the delays, the elections or a leader leaving.
+    between two writers broke at this step or before) no Raft safety failure is excused.
+    With every bond between writers up, a committed entry can still be lost when three
+    writers or more delay each other for a whole term (H32, open: behind writers abstain
+    and shrink the quorum; docs/findings.md); that is reported, never excused.
     Under ``readers-vote`` none is either: readers that vote make them reachable without
     a partition, which the reference removes by making readers abstain. Otherwise
     ``RAFT-LC`` and ``RAFT-SM`` are H29: with one leader per term (RAFT-ES) and leader
