@@ -30,7 +30,7 @@ import pytest
 from impl.collections.map import MapInsert
 from impl.node_state import LeaderRole
 from impl.profile import MOSAIK_0_3_13, REFERENCE, Profile
-from model_tests.test_raft_safety import drain
+from model_tests.test_raft_safety import elect
 from spec.hunt.driver import Driver
 from spec.hunt.scenario import GroupShape, build_group, world_setup
 from spec.model.actions import (
@@ -42,16 +42,6 @@ from spec.model.actions import (
 
 THREE = GroupShape(kind="map", items=1, batch=1, writers=3, readers=0, lagging=0,
                    joint_election=True)  # fmt: skip
-
-
-def _elect(d: Driver, name: str, others: tuple[str, ...]) -> None:
-    """``name`` stands: every RequestVote and every answer is delivered, then it polls."""
-    d.do(start_election_action, name)
-    for other in others:
-        drain(d, name, other)
-    for other in others:
-        drain(d, other, name)
-    d.do(node_poll_action, name)
 
 
 def _committed_by_one_writer(profile: Profile) -> Driver:
@@ -69,7 +59,7 @@ def _committed_by_one_writer(profile: Profile) -> Driver:
     d.do(deliver_message, "w1", "w0")
     d.do(deliver_message, "w1", "w2")
     # w0 stands for term 3 with the longest log: w1 and w2, behind, abstain.
-    _elect(d, "w0", ("w1", "w2"))
+    elect(d, "w0", ("w1", "w2"))
     role = d.world.nodes["w0"].node.role
     assert isinstance(role, LeaderRole)
     assert list(role.committee.voters) == [d.world.nodes["w0"].peer]
@@ -88,7 +78,7 @@ def test_a_leader_elected_by_abstentions_commits_alone_and_the_entry_is_lost(
     d = _committed_by_one_writer(profile)
     assert d.findings == []
     # w1 stands for term 4: w2 (equal) grants, w0 (ahead) denies: 2 of 3, w1 leads.
-    _elect(d, "w1", ("w0", "w2"))
+    elect(d, "w1", ("w0", "w2"))
     assert d.world.leaders() == ("w1",)
     assert all(d.world.bonded(a, b) for a in THREE.names() for b in THREE.names() if a < b)
     assert d.limited is None  # no partition: not the limitation H29

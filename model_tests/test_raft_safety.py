@@ -202,14 +202,19 @@ def _figure_8(profile: Profile) -> Driver:
     return d
 
 
+def elect(d: Driver, name: str, others: tuple[str, ...]) -> None:
+    """``name`` stands: every RequestVote and every answer is delivered, then it polls."""
+    d.do(start_election_action, name)
+    for other in others:
+        drain(d, name, other)
+    for other in others:
+        drain(d, other, name)
+    d.do(node_poll_action, name)
+
+
 def _w2_stands_again(d: Driver, voters: tuple[str, ...] = ("w0", "w1", "w3", "w4")) -> None:
     """w2 (log ending at (2,2)) stands for term 4: every other log is behind: all abstain."""
-    d.do(start_election_action, "w2")
-    for other in voters:
-        drain(d, "w2", other)
-    for other in voters:
-        drain(d, other, "w2")
-    d.do(node_poll_action, "w2")
+    elect(d, "w2", voters)
 
 
 def test_a_new_leader_does_not_commit_an_older_terms_tail_at_election() -> None:
