@@ -3,9 +3,11 @@
 Every mutant of the catalogue (or those ``--filter`` / ``--family`` choose) is applied
 to a copy of the project and ``snapsync check --fail-fast`` run against the copy: a
 mutant is killed when check fails. ``--tests`` runs the test suite on check's
-survivors. Prints the kill rate of check alone (and of check + tests), the time to
-kill of each mutant, the kill rate per family, and the survivors with the mistake
-each one makes. ``--json`` for machines; ``--out FILE`` also writes the JSON report.
+survivors (the test files named after the mutated module first). Mutants shown
+equivalent to the original are listed, not run, and not scored. Prints the kill rate
+of check alone (and of check + tests), the time to kill of each mutant, the kill rate
+per family, and the survivors with the mistake each one makes. ``--json`` for
+machines; ``--out FILE`` also writes the JSON report.
 """
 
 from __future__ import annotations
